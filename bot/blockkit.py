@@ -1,0 +1,150 @@
+"""Neutral messages and forms → Slack Block Kit, and a submitted view's state → form values."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DatePickerElement,
+    DividerBlock,
+    HeaderBlock,
+    InputBlock,
+    MarkdownTextObject,
+    NumberInputElement,
+    Option,
+    PlainTextInputElement,
+    PlainTextObject,
+    SectionBlock,
+    StaticSelectElement,
+    UserSelectElement,
+)
+from slack_sdk.models.views import View
+
+from commands import ui
+from commands.text import clip, unescape
+
+VALUE = "value"
+"""Every input's action id: each input sits in its own block, named after the field."""
+
+# Block Kit's limits; a composer that forgot one loses a few characters, not the whole message.
+SECTION_TEXT, FIELD_TEXT, HEADER_TEXT, BUTTON_TEXT, TITLE_TEXT = 3000, 2000, 150, 75, 24
+MESSAGE_BLOCKS = 50
+
+
+def blocks(message: ui.Message) -> list[dict[str, Any]]:
+    rendered = [_block(b).to_dict() for b in message.blocks[:MESSAGE_BLOCKS]]
+    return rendered
+
+
+def message_kwargs(message: ui.Message) -> dict[str, Any]:
+    return {"text": clip(message.text, 3000), "blocks": blocks(message)}
+
+
+def _block(block: ui.Block) -> Block:
+    match block:
+        case ui.Header(text):
+            return HeaderBlock(text=PlainTextObject(text=_plain(text, HEADER_TEXT)))
+        case ui.Section(text, fields):
+            return SectionBlock(
+                text=MarkdownTextObject(text=clip(text, SECTION_TEXT)) if text else None,
+                fields=[MarkdownTextObject(text=clip(f, FIELD_TEXT)) for f in fields[:10]] or None,
+            )
+        case ui.Note(text):
+            return ContextBlock(elements=[MarkdownTextObject(text=clip(text, SECTION_TEXT))])
+        case ui.Divider():
+            return DividerBlock()
+        case ui.Actions(buttons, block_id):
+            return ActionsBlock(block_id=block_id, elements=[_button(b) for b in buttons[:25]])
+    raise TypeError(f"not a block: {block!r}")
+
+
+def _button(button: ui.Button) -> ButtonElement:
+    return ButtonElement(text=PlainTextObject(text=_plain(button.label, BUTTON_TEXT)),
+                         action_id=button.action_id, value=button.value or None,
+                         style=button.style.value if button.style else None)
+
+
+def _plain(markup: str, limit: int) -> str:
+    """Plain-text objects are not mrkdwn: Slack shows them as typed, so unescape first."""
+    return clip(unescape(markup), limit) or " "
+
+
+def modal(form: ui.Form, *, channel_id: str | None = None) -> dict[str, Any]:
+    intro: list[Block] = [SectionBlock(text=MarkdownTextObject(text=clip(form.intro, SECTION_TEXT)))
+                          ] if form.intro else []
+    view = View(
+        type="modal",
+        callback_id=form.callback_id,
+        title=PlainTextObject(text=_plain(form.title, TITLE_TEXT)),
+        submit=PlainTextObject(text=_plain(form.submit, TITLE_TEXT)),
+        private_metadata=json.dumps({"m": form.metadata, "c": channel_id}),
+        blocks=[*intro, *(_input(f) for f in form.fields)],
+    )
+    return view.to_dict()
+
+
+def read_metadata(private_metadata: str) -> tuple[str, str | None]:
+    """(the form's own metadata, the channel it was opened from)."""
+    try:
+        data = json.loads(private_metadata or "{}")
+    except json.JSONDecodeError:
+        return "", None
+    if not isinstance(data, dict):
+        return "", None
+    return str(data.get("m") or ""), data.get("c") or None
+
+
+def _input(field: ui.FormField) -> InputBlock:
+    return InputBlock(
+        block_id=field.id,
+        label=PlainTextObject(text=_plain(field.label, 2000)),
+        element=_element(field),
+        hint=PlainTextObject(text=_plain(field.hint, 2000)) if field.hint else None,
+        optional=not field.required,
+    )
+
+
+def _element(field: ui.FormField) -> Any:
+    initial = field.initial or None
+    match field.kind:
+        case ui.FieldKind.USER:
+            return UserSelectElement(action_id=VALUE, initial_user=initial)
+        case ui.FieldKind.DATE:
+            return DatePickerElement(action_id=VALUE, initial_date=initial)
+        case ui.FieldKind.NUMBER:
+            return NumberInputElement(action_id=VALUE, is_decimal_allowed=True,
+                                      initial_value=initial)
+        case ui.FieldKind.SELECT:
+            options = [Option(value=v, text=_plain(label, 75)) for v, label in field.options]
+            chosen = next((o for o in options if o.value == initial), None)
+            return StaticSelectElement(action_id=VALUE, options=options, initial_option=chosen)
+    return PlainTextInputElement(action_id=VALUE, multiline=field.kind == ui.FieldKind.MULTILINE,
+                                 initial_value=clip(initial, 3000) if initial else None,
+                                 max_length=field.max_length)
+
+
+def read_state(view: dict[str, Any]) -> ui.FormValues:
+    """A submitted view's state, one value per field; empty inputs read as None."""
+    values: ui.FormValues = {}
+    for block_id, actions in view.get("state", {}).get("values", {}).items():
+        state = actions.get(VALUE) or {}
+        values[block_id] = _state_value(state)
+    return values
+
+
+def _state_value(state: dict[str, Any]) -> str | None:
+    kind = state.get("type")
+    if kind == "users_select":
+        value = state.get("selected_user")
+    elif kind == "datepicker":
+        value = state.get("selected_date")
+    elif kind == "static_select":
+        value = (state.get("selected_option") or {}).get("value")
+    else:
+        value = state.get("value")
+    return value if isinstance(value, str) and value.strip() else None

@@ -1,0 +1,75 @@
+"""The `kakehashi` command line (PRODUCT §3). Exit 0 on success, 2 on bad usage or input, 1 on
+other errors; errors are one clear line on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.settings import Settings, SettingsError, load_settings
+from storage.db import DatabaseUnavailable
+
+log = logging.getLogger("kakehashi")
+
+
+class UsageError(Exception):
+    """Bad usage or input: exit status 2."""
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="kakehashi", description="Kakehashi: Sales × CS bot")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="serve Slack (Socket Mode or HTTP) and the scheduler")
+    run.add_argument("--port", type=int, help="HTTP port (default: PORT or 3000)")
+
+    shell = sub.add_parser("shell", help="chat with the bot in the terminal, no Slack needed")
+    shell.add_argument("--as", dest="user", help="who you are: a user ID or demo name")
+    shell.add_argument("--demo", action="store_true", help="load a small sample company")
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    db_sub.add_parser("upgrade", help="apply pending migrations")
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        settings = load_settings()
+        return dispatch(args, settings)
+    except (SettingsError, UsageError) as exc:
+        print(f"kakehashi: {exc}", file=sys.stderr)
+        return 2
+    except DatabaseUnavailable as exc:
+        print(f"kakehashi: the database cannot be reached ({exc})", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "run":
+        from bot.server import serve
+
+        asyncio.run(serve(settings, port=args.port or settings.port))
+        return 0
+    if args.command == "shell":
+        from bot.shell_main import run_shell
+
+        return run_shell(settings, user=args.user, demo=args.demo)
+    if args.command == "db" and args.db_command == "upgrade":
+        from storage.db import make_engine, upgrade
+
+        upgrade(make_engine(settings.database_url))
+        print("database is up to date")
+        return 0
+    raise UsageError(f"unknown command {args.command}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

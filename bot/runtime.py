@@ -1,0 +1,115 @@
+"""The road every request takes, whichever adapter it came from.
+
+adapter → `Runtime.run_command / press / submit` → `commands/<name>.py` → `storage/` → `Outcome`.
+One unit of work per request: committed when the handler succeeds, rolled back when it refused
+(form errors) or failed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from bot.settings import Settings
+from commands.context import Clock, Context, Directory, UserProfile
+from commands.i18n import Translator, locale_from_slack
+from commands.registry import Registry
+from commands.ui import FormValues, Message, Outcome
+from storage import people
+from storage.db import DatabaseUnavailable, session_scope
+from storage.people import Person
+
+log = logging.getLogger(__name__)
+
+PROFILE_MAX_AGE = timedelta(days=1)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    registry: Registry
+    clock: Clock
+    directory: Directory
+
+    def run_command(self, user_id: str, name: str, text: str,
+                    channel_id: str | None = None) -> Outcome:
+        spec = self.registry.commands[name]
+        return self._handle(user_id, channel_id, lambda ctx: spec.run(ctx, text.strip()))
+
+    def press(self, user_id: str, action_id: str, value: str,
+              channel_id: str | None = None) -> Outcome:
+        handler = self.registry.actions[action_id]
+        return self._handle(user_id, channel_id, lambda ctx: handler(ctx, value))
+
+    def submit(self, user_id: str, callback_id: str, values: FormValues, metadata: str,
+               channel_id: str | None = None) -> Outcome:
+        handler = self.registry.forms[callback_id]
+        return self._handle(user_id, channel_id, lambda ctx: handler(ctx, values, metadata))
+
+    def _handle(self, user_id: str, channel_id: str | None,
+                handler: Callable[[Context], Outcome]) -> Outcome:
+        try:
+            with self.session() as session:
+                ctx = self.context(session, user_id, channel_id)
+                outcome = handler(ctx)
+                if outcome.errors:
+                    session.rollback()
+                return outcome
+        except DatabaseUnavailable as exc:
+            log.error("database unavailable: %s", exc.__class__.__name__)
+            t = Translator(self.settings.locale)
+            return Outcome(reply=Message.plain(t("error.unavailable")))
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with session_scope(self.engine) as session:
+            yield session
+
+    def context(self, session: Session, user_id: str, channel_id: str | None = None) -> Context:
+        actor = self.person(session, user_id)
+        return Context(session=session, actor=actor, t=self.translator_for(actor),
+                       clock=self.clock, directory=self.directory,
+                       default_locale=self.settings.locale, default_zone=self.settings.zone,
+                       channel_id=channel_id)
+
+    def person(self, session: Session, user_id: str) -> Person:
+        """The person, with their Slack profile refreshed when it is a day old."""
+        person = people.get_or_create(session=session, user_id=user_id)
+        fetched = person.profile_fetched_at
+        if fetched is None or self.clock.now() - fetched > PROFILE_MAX_AGE:
+            profile = self.directory.lookup(user_id)
+            if profile is not None:
+                apply_profile(person, profile)
+                person.profile_fetched_at = self.clock.now()
+                session.add(person)
+        return person
+
+    def translator_for(self, person: Person) -> Translator:
+        return Translator(locale_from_slack(person.locale, self.settings.locale),
+                          zone_of(person.tz, self.settings.zone))
+
+
+def apply_profile(person: Person, profile: UserProfile) -> None:
+    person.name = profile.name
+    person.tz = profile.tz
+    person.locale = profile.locale
+    person.email = profile.email
+    person.is_bot = profile.is_bot
+
+
+def zone_of(name: str | None, default: ZoneInfo) -> ZoneInfo:
+    if not name:
+        return default
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return default
+

@@ -1,0 +1,180 @@
+"""Settings: one pydantic-settings class, read from the environment and `.env` (PRODUCT §2).
+
+Built once at start-up by the CLI and passed in; nothing reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+class SettingsError(Exception):
+    """A missing or malformed setting; the message is one line naming the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=False
+    )
+
+    slack_bot_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN")
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET")
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN")
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL")
+    )
+    database_url: str = Field(
+        default="sqlite:///kakehashi.db", validation_alias=AliasChoices("DATABASE_URL")
+    )
+    timezone: str = Field(default="UTC", validation_alias=AliasChoices("KAKEHASHI_TIMEZONE"))
+    locale: str = Field(default="en", validation_alias=AliasChoices("KAKEHASHI_LOCALE"))
+    work_hours: Annotated[tuple[time, time], NoDecode] = Field(
+        default=(time(9), time(18)), validation_alias=AliasChoices("KAKEHASHI_WORK_HOURS")
+    )
+    holidays_country: str = Field(default="", validation_alias=AliasChoices("KAKEHASHI_HOLIDAYS"))
+    handoff_channel: str | None = Field(
+        default=None, validation_alias=AliasChoices("KAKEHASHI_HANDOFF_CHANNEL")
+    )
+    managers: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias=AliasChoices("KAKEHASHI_MANAGERS")
+    )
+    port: int = Field(default=3000, ge=1, le=65535, validation_alias=AliasChoices("PORT"))
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().startswith("xoxb-"):
+            raise ValueError("must be a bot token starting with xoxb-")
+        return v or None
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and v.get_secret_value() and not v.get_secret_value().startswith("xapp-"):
+            raise ValueError("must be an app-level token starting with xapp-")
+        return v if v is not None and v.get_secret_value() else None
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError(f'must be an http(s) URL, got "{v}"')
+        return v if v.endswith("/") else v + "/"
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, v: str) -> str:
+        if v.startswith(("postgresql://", "postgres://")):
+            return "postgresql+psycopg://" + v.split("://", 1)[1]
+        if not v.startswith(("sqlite://", "postgresql+psycopg://")):
+            raise ValueError(
+                f'must be sqlite:///FILE or postgresql+psycopg://USER@HOST/DB, got "{v}"'
+            )
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f'must be an IANA time zone such as Asia/Tokyo, got "{v}"') from None
+        return v
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, v: str) -> str:
+        if v not in ("en", "ja"):
+            raise ValueError(f'must be en or ja, got "{v}"')
+        return v
+
+    @field_validator("work_hours", mode="before")
+    @classmethod
+    def _work_hours(cls, v: Any) -> Any:
+        if not isinstance(v, str):
+            return v
+        m = _HOURS.match(v.strip())
+        if not m:
+            raise ValueError(f'must look like 09:00-18:00, got "{v}"')
+        start, end = time(int(m[1]), int(m[2])), _end_time(int(m[3]), int(m[4]))
+        if end <= start:
+            raise ValueError(f'must end after it starts, like 09:00-18:00, got "{v}"')
+        return (start, end)
+
+    @field_validator("holidays_country")
+    @classmethod
+    def _holidays(cls, v: str) -> str:
+        v = v.strip().upper()
+        if v and v not in holidays.list_supported_countries():
+            raise ValueError(f'must be a country code such as JP or US, got "{v}"')
+        return v
+
+    @field_validator("handoff_channel")
+    @classmethod
+    def _channel(cls, v: str | None) -> str | None:
+        if v and not re.match(r"^[CG][A-Z0-9]{2,}$", v):
+            raise ValueError(f'must be a channel ID such as C0123ABCD, got "{v}"')
+        return v or None
+
+    @field_validator("managers", mode="before")
+    @classmethod
+    def _managers(cls, v: Any) -> Any:
+        if not isinstance(v, str):
+            return v
+        ids = tuple(part.strip() for part in v.split(",") if part.strip())
+        bad = [i for i in ids if not _USER_ID.match(i)]
+        if bad:
+            raise ValueError(f'must be Slack user IDs such as U0123ABCD, got "{bad[0]}"')
+        return ids
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def http_mode(self) -> bool:
+        return self.slack_app_token is None
+
+
+def _end_time(hour: int, minute: int) -> time:
+    return time(23, 59, 59) if hour == 24 else time(hour, minute)
+
+
+_ENV_NAMES = {
+    name: field.validation_alias.choices[0]  # type: ignore[union-attr]
+    for name, field in Settings.model_fields.items()
+}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning pydantic's report into one line naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(_one_line(exc)) from None
+
+
+def _one_line(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = str(error["loc"][0]) if error["loc"] else "settings"
+    name = _ENV_NAMES.get(where, where)
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] in ("int_parsing", "greater_than_equal", "less_than_equal"):
+        message = f'must be a number from 1 to 65535, got "{error.get("input")}"'
+    return f"{name} {message}"

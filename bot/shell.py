@@ -1,0 +1,250 @@
+"""`kakehashi shell`: a terminal chat with the bot, through the same commands as Slack.
+
+Slash commands are typed as in Slack; `@name` picks a person like Slack's user picker; forms
+become prompts with the same validation; buttons are pressed by their number; messages the bot
+would DM or post are printed with who they are for.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import TextIO
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from bot.runtime import Runtime
+from commands import ui
+from commands.context import UserProfile
+from commands.text import MENTION, unescape
+from storage.people import Person
+
+_AT_NAME = re.compile(r"(?<![<\w])@([\w.\-]+)")
+
+
+class ShellDirectory:
+    """The shell's workspace is the people in the database (the demo company, or whoever was
+    added with `:person`)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def lookup(self, user_id: str) -> UserProfile | None:
+        with Session(self.engine) as session:
+            person = session.exec(select(Person).where(Person.user_id == user_id)).first()
+        if person is None:
+            return None
+        return UserProfile(user_id=person.user_id, name=person.name, tz=person.tz,
+                           locale=person.locale, email=person.email, is_bot=person.is_bot)
+
+
+class Shell:
+    def __init__(self, runtime: Runtime, *, user_id: str, out: TextIO = sys.stdout,
+                 inp: TextIO = sys.stdin, echo: bool = False) -> None:
+        self.runtime = runtime
+        self.user_id = user_id
+        self.out = out
+        self.inp = inp
+        self.echo = echo
+        self.buttons: dict[int, ui.Button] = {}
+        self.channel_id = "CSHELL"
+
+    # ---- input ----------------------------------------------------------------------------
+
+    def loop(self) -> None:
+        self.say(f"Kakehashi shell: you are {self._name(self.user_id)}. "
+                 "Type /kakehashi help, a button number, :help or :quit.")
+        while (line := self._read("» ")) is not None:
+            if line.strip() in (":quit", ":q", "exit"):
+                break
+            self.execute(line)
+
+    def execute(self, line: str) -> None:
+        line = line.strip()
+        if not line:
+            return
+        if line.startswith("/"):
+            name, _, text = line[1:].partition(" ")
+            if name not in self.runtime.registry.commands:
+                self.say(f"/{name} is not a Kakehashi command. Try /kakehashi help.")
+                return
+            self.show(self.runtime.run_command(self.user_id, name, self._mentions(text),
+                                               self.channel_id))
+        elif line.isdigit():
+            self.press(int(line))
+        elif line.startswith(":"):
+            self.meta(line[1:].split())
+        else:
+            self.say("Type a slash command such as /kakehashi help, a button number, or :help.")
+
+    def meta(self, words: list[str]) -> None:
+        match words:
+            case ["as", who]:
+                user_id = self._resolve(who)
+                if user_id is None:
+                    self.say(f"No one called {who}. :people lists everyone.")
+                else:
+                    self.user_id = user_id
+                    self.say(f"You are now {self._name(user_id)}.")
+            case ["people"]:
+                with Session(self.runtime.engine) as session:
+                    for p in session.exec(select(Person).order_by(col(Person.name))).all():
+                        self.say(f"  @{p.name or p.user_id} ({p.user_id}) {p.role or '-'}")
+            case _:
+                self.say(":as NAME  act as someone else · :people  everyone · :quit  leave")
+
+    def press(self, number: int) -> None:
+        button = self.buttons.get(number)
+        if button is None:
+            self.say(f"There is no button {number}.")
+            return
+        self.show(self.runtime.press(self.user_id, button.action_id, button.value,
+                                     self.channel_id))
+
+    # ---- forms as prompts -----------------------------------------------------------------
+
+    def fill(self, form: ui.Form) -> None:
+        self.say(f"--- {self._text(form.title)} (blank line keeps the default; :cancel stops) ---")
+        if form.intro:
+            self.say(self._text(form.intro))
+        values: ui.FormValues = {}
+        todo = list(form.fields)
+        while True:
+            for field in todo:
+                answer = self._ask(field)
+                if answer is _CANCEL:
+                    self.say("Cancelled; nothing was saved.")
+                    return
+                values[field.id] = answer if isinstance(answer, str) else None
+            outcome = self.runtime.submit(self.user_id, form.callback_id, values, form.metadata,
+                                          self.channel_id)
+            if not outcome.errors:
+                self.show(outcome)
+                return
+            for field_id, message in outcome.errors.items():
+                self.say(f"  ✗ {self._label(form, field_id)}: {self._text(message)}")
+            todo = [f for f in form.fields if f.id in outcome.errors]
+
+    def _ask(self, field: ui.FormField) -> str | None | object:
+        mark = "*" if field.required else " (optional)"
+        self.say(f"{self._text(field.label)}{mark}")
+        if field.hint:
+            self.say(f"  ({self._text(field.hint)})")
+        for number, (_value, label) in enumerate(field.options, 1):
+            self.say(f"  [{number}] {self._text(label)}")
+        if field.initial:
+            self.say(f"  default: {self._text(field.initial)}")
+        answer = self._read_field(field)
+        if answer is None or answer.strip() == ":cancel":
+            return _CANCEL
+        answer = answer.strip() or (field.initial or "")
+        return self._field_value(field, answer) or None
+
+    def _read_field(self, field: ui.FormField) -> str | None:
+        if field.kind != ui.FieldKind.MULTILINE:
+            return self._read("  > ")
+        self.say("  (one item per line; a line with a single . ends)")
+        lines: list[str] = []
+        while (line := self._read("  | ")) is not None and line.strip() != ".":
+            if line.strip() == ":cancel":
+                return line
+            lines.append(line)
+        return "\n".join(lines)
+
+    def _field_value(self, field: ui.FormField, answer: str) -> str:
+        if field.kind == ui.FieldKind.USER:
+            return self._resolve(answer) or answer
+        if field.kind == ui.FieldKind.SELECT and answer.isdigit():
+            index = int(answer) - 1
+            if 0 <= index < len(field.options):
+                return field.options[index][0]
+        return answer
+
+    # ---- output ---------------------------------------------------------------------------
+
+    def show(self, outcome: ui.Outcome) -> None:
+        if outcome.replace_original:
+            self.say("(message updated)")
+            self.render(outcome.replace_original)
+        if outcome.reply:
+            self.render(outcome.reply)
+        if outcome.form:
+            self.fill(outcome.form)
+
+    def deliver(self, to: str, message: ui.Message) -> None:
+        """A DM or channel post the bot sends, shown with who it is for."""
+        who = f"#{to}" if to.startswith(("C", "G")) else f"@{self._name(to)}"
+        self.say(f"→ to {who}:")
+        self.render(message, indent="  ")
+
+    def render(self, message: ui.Message, indent: str = "") -> None:
+        for block in message.blocks or (ui.Section(message.text),):
+            for line in self._block_lines(block):
+                self.say(indent + line)
+
+    def _block_lines(self, block: ui.Block) -> list[str]:
+        match block:
+            case ui.Header(text):
+                return [f"== {self._text(text)} =="]
+            case ui.Section(text, fields):
+                return [self._text(text), *(f"  {self._text(f)}" for f in fields)]
+            case ui.Note(text):
+                return [f"  ({self._text(text)})"]
+            case ui.Divider():
+                return ["-" * 40]
+            case ui.Actions(buttons):
+                return ["  ".join(f"[{self._button(b)}] {self._text(b.label)}" for b in buttons)]
+        return []
+
+    def _button(self, button: ui.Button) -> int:
+        number = len(self.buttons) + 1
+        self.buttons[number] = button
+        return number
+
+    def _text(self, markup: str) -> str:
+        return unescape(MENTION.sub(lambda m: "@" + self._name(m[1]), markup))
+
+    def say(self, line: str) -> None:
+        print(line, file=self.out, flush=True)
+
+    def _read(self, prompt: str) -> str | None:
+        if self.echo:
+            line = self.inp.readline()
+            if not line:
+                return None
+            self.say(prompt + line.rstrip("\n"))
+            return line.rstrip("\n")
+        try:
+            return input(prompt)
+        except EOFError:
+            return None
+
+    # ---- people ---------------------------------------------------------------------------
+
+    def _mentions(self, text: str) -> str:
+        """`@aiko` → `<@U…|aiko>`, the way Slack sends a picked user in a command's text."""
+        def replace(match: re.Match[str]) -> str:
+            user_id = self._resolve(match[1])
+            return f"<@{user_id}|{match[1]}>" if user_id else match[0]
+
+        return _AT_NAME.sub(replace, text)
+
+    def _resolve(self, who: str) -> str | None:
+        who = who.lstrip("@").strip()
+        with Session(self.runtime.engine) as session:
+            for person in session.exec(select(Person)).all():
+                if who in (person.user_id, person.name) or who.casefold() == person.name.casefold():
+                    return person.user_id
+        return None
+
+    def _name(self, user_id: str) -> str:
+        with Session(self.runtime.engine) as session:
+            person = session.exec(select(Person).where(Person.user_id == user_id)).first()
+        return person.name if person and person.name else user_id
+
+    def _label(self, form: ui.Form, field_id: str) -> str:
+        return next((self._text(f.label) for f in form.fields if f.id == field_id), field_id)
+
+
+_CANCEL = object()

@@ -1,0 +1,152 @@
+"""The Slack adapter: Bolt listeners that only convert types, and the HTTP / Socket Mode server.
+
+Listeners acknowledge at once; the command runs in a worker thread (the database is synchronous)
+so the event loop never waits on it; the reply goes back through `response_url` or the Web API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.app.async_app import AsyncApp
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import blockkit
+from bot.runtime import Runtime
+from commands.context import UserProfile
+from commands.ui import Outcome
+from storage.db import is_reachable
+
+log = logging.getLogger(__name__)
+
+
+class SlackDirectory:
+    """`users.info` with the locale, through the synchronous client (called from worker threads)."""
+
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+
+    def lookup(self, user_id: str) -> UserProfile | None:
+        try:
+            user = self.client.users_info(user=user_id, include_locale=True)["user"]
+        except SlackApiError as exc:
+            log.warning("users.info %s failed: %s", user_id, exc.response.get("error"))
+            return None
+        profile = user.get("profile") or {}
+        return UserProfile(
+            user_id=user_id,
+            name=profile.get("display_name") or user.get("real_name") or user.get("name") or "",
+            tz=user.get("tz"), locale=user.get("locale"), email=profile.get("email"),
+            is_bot=bool(user.get("is_bot")) or user_id == "USLACKBOT",
+            deleted=bool(user.get("deleted")),
+        )
+
+
+def build_app(runtime: Runtime, client: AsyncWebClient) -> AsyncApp:
+    """One Bolt app per call: listeners for every registered command, button and form."""
+    settings = runtime.settings
+    secret = settings.slack_signing_secret
+    app = AsyncApp(
+        client=client,
+        signing_secret=secret.get_secret_value() if secret else "",
+        request_verification_enabled=settings.http_mode,
+        process_before_response=False,
+        raise_error_for_unhandled_request=False,
+    )
+    for name in runtime.registry.commands:
+        app.command(f"/{name}")(_command_listener(runtime, name))
+    for action_id in runtime.registry.actions:
+        app.action(action_id)(_action_listener(runtime, action_id))
+    for callback_id in runtime.registry.forms:
+        app.view(callback_id)(_form_listener(runtime, callback_id))
+    return app
+
+
+def _command_listener(runtime: Runtime, name: str) -> Any:
+    async def on_command(ack: Any, body: dict[str, Any], respond: Any, client: AsyncWebClient
+                         ) -> None:
+        await ack()
+        outcome = await asyncio.to_thread(runtime.run_command, body["user_id"], name,
+                                          body.get("text") or "", body.get("channel_id"))
+        await _show(outcome, respond=respond, client=client, trigger_id=body.get("trigger_id"),
+                    channel_id=body.get("channel_id"))
+
+    return on_command
+
+
+def _action_listener(runtime: Runtime, action_id: str) -> Any:
+    async def on_action(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any,
+                        client: AsyncWebClient) -> None:
+        await ack()
+        channel_id = (body.get("channel") or {}).get("id")
+        outcome = await asyncio.to_thread(runtime.press, body["user"]["id"], action_id,
+                                          action.get("value") or "", channel_id)
+        await _show(outcome, respond=respond, client=client, trigger_id=body.get("trigger_id"),
+                    channel_id=channel_id)
+
+    return on_action
+
+
+def _form_listener(runtime: Runtime, callback_id: str) -> Any:
+    async def on_submit(ack: Any, body: dict[str, Any], view: dict[str, Any],
+                        client: AsyncWebClient) -> None:
+        metadata, channel_id = blockkit.read_metadata(view.get("private_metadata") or "")
+        user_id = body["user"]["id"]
+        outcome = await asyncio.to_thread(runtime.submit, user_id, callback_id,
+                                          blockkit.read_state(view), metadata, channel_id)
+        if outcome.errors:
+            await ack(response_action="errors", errors=outcome.errors)
+            return
+        if outcome.form:
+            await ack(response_action="update", view=blockkit.modal(outcome.form,
+                                                                     channel_id=channel_id))
+        else:
+            await ack()
+        if outcome.reply:
+            await _tell(client, user_id=user_id, channel_id=channel_id,
+                        message=blockkit.message_kwargs(outcome.reply))
+
+    return on_submit
+
+
+async def _show(outcome: Outcome, *, respond: Any, client: AsyncWebClient,
+                trigger_id: str | None, channel_id: str | None) -> None:
+    if outcome.form and trigger_id:
+        await client.views_open(trigger_id=trigger_id,
+                                view=blockkit.modal(outcome.form, channel_id=channel_id))
+    if outcome.replace_original:
+        await respond(replace_original=True, **blockkit.message_kwargs(outcome.replace_original))
+    if outcome.reply:
+        await respond(response_type="ephemeral", replace_original=False,
+                      **blockkit.message_kwargs(outcome.reply))
+
+
+async def _tell(client: AsyncWebClient, *, user_id: str, channel_id: str | None,
+                message: dict[str, Any]) -> None:
+    """Only to the person: ephemeral where the form was opened, else in their DM with the bot."""
+    if channel_id:
+        try:
+            await client.chat_postEphemeral(channel=channel_id, user=user_id, **message)
+            return
+        except SlackApiError as exc:
+            log.info("ephemeral reply refused (%s); sending a DM", exc.response.get("error"))
+    await client.chat_postMessage(channel=user_id, **message)
+
+
+def web_app(runtime: Runtime, app: AsyncApp | None) -> web.Application:
+    """`POST /slack/events` (Bolt, HTTP mode) and `GET /healthz` (200 when the database answers,
+    503 when not). In Socket Mode (`app` None) only the health check is served."""
+    server = app.web_app(path="/slack/events") if app is not None else web.Application()
+
+    async def healthz(_request: web.Request) -> web.Response:
+        ok = await asyncio.to_thread(is_reachable, runtime.engine)
+        return web.json_response({"ok": ok, "database": "up" if ok else "down"},
+                                 status=200 if ok else 503)
+
+    server.router.add_get("/healthz", healthz)
+    return server

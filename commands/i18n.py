@@ -1,0 +1,68 @@
+"""The message catalog (English and Japanese), read from gettext `.po` files with Babel.
+
+Messages are looked up by key (`role.changed`) and formatted with `str.format`; every string
+parameter that is not `Safe` is escaped, so text people typed can never become markup.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_datetime
+from babel.messages.pofile import read_po
+from babel.numbers import format_currency
+
+from commands.text import Safe, escape
+
+LOCALES = ("en", "ja")
+_DIR = Path(__file__).parent / "locales"
+
+
+@cache
+def catalog(locale: str) -> dict[str, str]:
+    with (_DIR / f"{locale}.po").open("rb") as fp:
+        po = read_po(fp, locale=locale)
+    return {str(m.id): str(m.string) for m in po if m.id and m.string}
+
+
+def locale_from_slack(slack_locale: str | None, default: str) -> str:
+    """`ja-JP` → `ja`; anything we do not speak falls back to the configured default."""
+    language = (slack_locale or "").split("-")[0].split("_")[0].lower()
+    return language if language in LOCALES else default
+
+
+class Translator:
+    def __init__(self, locale: str, zone: ZoneInfo | None = None) -> None:
+        self.locale = locale if locale in LOCALES else "en"
+        self.zone = zone or ZoneInfo("UTC")
+
+    def __call__(self, key: str, **params: object) -> Safe:
+        template = catalog(self.locale).get(key) or catalog("en")[key]
+        safe = {name: _markup(value) for name, value in params.items()}
+        return Safe(template.format(**safe))
+
+    def date(self, value: date) -> Safe:
+        return Safe(format_date(value, "long" if self.locale == "ja" else "medium",
+                                locale=self.locale))
+
+    def datetime(self, value: datetime) -> Safe:
+        local = value.astimezone(self.zone)
+        pattern = "yyyy年M月d日 H:mm" if self.locale == "ja" else "MMM d, yyyy h:mm a"
+        return Safe(format_datetime(local, pattern, locale=self.locale))
+
+    def money(self, amount: Decimal | int | None, currency: str) -> Safe:
+        if amount is None:
+            return Safe("—")
+        text = format_currency(amount, currency, locale=self.locale)
+        # Babel's Japanese locale uses the full-width yen sign; people write ¥.
+        return Safe(text.replace("￥", "¥"))
+
+
+def _markup(value: object) -> object:
+    if isinstance(value, str):
+        return escape(value)
+    return value

@@ -1,0 +1,47 @@
+"""Text people typed is shown, never executed (PRODUCT §11).
+
+Replies are written in a small markup shared by every adapter: Slack's mrkdwn escaping rules
+(`&`, `<`, `>` escaped) with `<@U…>` for real mentions. Anything a person typed goes through
+`escape`; only values built here (mentions, formatted dates) are `Safe`.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class Safe(str):
+    """Markup that is already escaped, or built by the bot itself."""
+
+
+def escape(value: str) -> Safe:
+    if isinstance(value, Safe):
+        return value
+    cleaned = _CONTROL.sub("", value)
+    return Safe(cleaned.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+
+
+def unescape(markup: str) -> str:
+    return markup.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def mention(user_id: str) -> Safe:
+    if not re.fullmatch(r"[UWB][A-Z0-9]+", user_id):
+        return escape(user_id)
+    return Safe(f"<@{user_id}>")
+
+
+def clip(value: str, limit: int) -> str:
+    """At most `limit` characters, ending with an ellipsis when something was cut."""
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def fold(value: str) -> str:
+    """Full-width and half-width forms, and upper and lower case, compare equal."""
+    return unicodedata.normalize("NFKC", value).casefold().strip()
+
+
+MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")

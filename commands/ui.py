@@ -1,0 +1,114 @@
+"""Platform-neutral messages, forms and outcomes.
+
+Commands and jobs build these; each adapter renders them (Slack: Block Kit, shell: text, later
+Teams: Adaptive Cards). Text fields hold the shared markup of `commands.text`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Style(StrEnum):
+    PRIMARY = "primary"
+    DANGER = "danger"
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    action_id: str
+    value: str = ""
+    style: Style | None = None
+
+
+@dataclass(frozen=True)
+class Header:
+    text: str
+
+
+@dataclass(frozen=True)
+class Section:
+    text: str
+    fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Note:
+    """Small print under a section (Slack: a context block)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Divider:
+    pass
+
+
+@dataclass(frozen=True)
+class Actions:
+    buttons: tuple[Button, ...]
+    block_id: str | None = None
+
+
+Block = Header | Section | Note | Divider | Actions
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str
+    """Plain summary for notifications and screen readers."""
+    blocks: tuple[Block, ...] = ()
+
+    @classmethod
+    def plain(cls, markup: str) -> Message:
+        """A one-section message."""
+        return cls(text=markup, blocks=(Section(markup),))
+
+
+class FieldKind(StrEnum):
+    TEXT = "text"
+    MULTILINE = "multiline"
+    USER = "user"
+    SELECT = "select"
+    DATE = "date"
+    NUMBER = "number"
+
+
+@dataclass(frozen=True)
+class FormField:
+    id: str
+    label: str
+    kind: FieldKind = FieldKind.TEXT
+    required: bool = True
+    initial: str | None = None
+    hint: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
+    """(value, label) pairs for SELECT."""
+    max_length: int = 3000
+
+
+@dataclass(frozen=True)
+class Form:
+    callback_id: str
+    title: str
+    submit: str
+    fields: tuple[FormField, ...]
+    intro: str | None = None
+    metadata: str = ""
+    """Opaque state handed back on submit (Slack: private_metadata)."""
+
+
+FormValues = dict[str, str | None]
+
+
+@dataclass
+class Outcome:
+    """What a command, button or form submission produced for the person who used it."""
+
+    reply: Message | None = None
+    form: Form | None = None
+    replace_original: Message | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+    """Form submissions only: field id → message shown on the field; nothing was saved."""

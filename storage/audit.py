@@ -1,0 +1,38 @@
+"""The audit trail: who changed what, and when, for every account, handoff, promise and role."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from storage.types import UTCDateTime
+
+
+class AuditEntry(SQLModel, table=True):
+    __tablename__ = "audit_entries"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    actor_id: int | None = Field(default=None, foreign_key="people.id", index=True)
+    entity: str = Field(max_length=32)
+    entity_id: int | None = Field(default=None)
+    action: str = Field(max_length=32)
+    changes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    note: str | None = Field(default=None)
+
+
+def record(*, session: Session, actor: Any, at: datetime, entity: str, entity_id: int | None,
+           action: str, changes: dict[str, Any] | None = None, note: str | None = None) -> None:
+    session.add(AuditEntry(at=at, actor_id=actor.id if actor is not None else None, entity=entity,
+                           entity_id=entity_id, action=action, changes=changes or {}, note=note))
+
+
+def history(*, session: Session, entity: str, entity_id: int, limit: int = 20) -> list[AuditEntry]:
+    query = (select(AuditEntry)
+             .where(AuditEntry.entity == entity, AuditEntry.entity_id == entity_id)
+             .order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
+             .limit(limit))
+    return list(session.exec(query).all())

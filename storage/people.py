@@ -1,0 +1,75 @@
+"""People: everyone the bot has met, with their role and their cached Slack profile."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Column
+from sqlmodel import Field, Session, SQLModel, select
+
+from storage.audit import record
+from storage.types import UTCDateTime
+
+
+class Role(StrEnum):
+    SALES = "sales"
+    CS = "cs"
+    SUPPORT = "support"
+    MANAGER = "manager"
+
+
+class Person(SQLModel, table=True):
+    __tablename__ = "people"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(max_length=32, unique=True, index=True)
+    name: str = Field(default="", max_length=200)
+    role: str | None = Field(default=None, max_length=16)
+    tz: str | None = Field(default=None, max_length=64)
+    locale: str | None = Field(default=None, max_length=16)
+    email: str | None = Field(default=None, max_length=320)
+    is_bot: bool = False
+    profile_fetched_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role == Role.MANAGER
+
+
+def get_by_user_id(*, session: Session, user_id: str) -> Person | None:
+    return session.exec(select(Person).where(Person.user_id == user_id)).first()
+
+
+def get_or_create(*, session: Session, user_id: str) -> Person:
+    person = get_by_user_id(session=session, user_id=user_id)
+    if person is None:
+        person = Person(user_id=user_id)
+        session.add(person)
+        session.flush()
+    return person
+
+
+def managers(*, session: Session) -> list[Person]:
+    return list(session.exec(select(Person).where(Person.role == Role.MANAGER)).all())
+
+
+def set_role(*, session: Session, person: Person, role: Role, actor: Person | None,
+             at: datetime, note: str | None = None) -> bool:
+    """Give `person` the role; returns False (and records nothing) when it is already theirs."""
+    if person.role == role:
+        return False
+    record(session=session, actor=actor, at=at, entity="person", entity_id=person.id,
+           action="role", changes={"role": [person.role, role.value]}, note=note)
+    person.role = role.value
+    session.add(person)
+    return True
+
+
+def seed_managers(*, session: Session, user_ids: tuple[str, ...], at: datetime) -> None:
+    """`KAKEHASHI_MANAGERS` names the first managers; later role changes are the managers' own."""
+    for user_id in user_ids:
+        person = get_or_create(session=session, user_id=user_id)
+        if person.role is None:
+            set_role(session=session, person=person, role=Role.MANAGER, actor=None, at=at,
+                     note="KAKEHASHI_MANAGERS")
