@@ -55,6 +55,10 @@ class Shell:
     def loop(self) -> None:
         self.say(f"Kakehashi shell: you are {self._name(self.user_id)}. "
                  "Type /kakehashi help, a button number, :help or :quit.")
+        self.consume()
+
+    def consume(self) -> None:
+        """Reads and runs lines until the input ends or says :quit."""
         while (line := self._read("» ")) is not None:
             if line.strip() in (":quit", ":q", "exit"):
                 break

@@ -46,10 +46,10 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             yield session
             session.commit()
     except OperationalError as exc:
-        raise DatabaseUnavailable(str(exc.orig)) from exc
+        raise DatabaseUnavailable(_first_line(exc.orig)) from exc
     except DBAPIError as exc:
         if exc.connection_invalidated:
-            raise DatabaseUnavailable(str(exc.orig)) from exc
+            raise DatabaseUnavailable(_first_line(exc.orig)) from exc
         raise
 
 
@@ -71,20 +71,24 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine) -> None:
     """Apply every pending migration; concurrent callers on PostgreSQL wait for each other."""
+    try:
+        _upgrade_locked(engine)
+    except OperationalError as exc:
+        raise DatabaseUnavailable(_first_line(exc.orig)) from exc
+
+
+def _upgrade_locked(engine: Engine) -> None:
     if engine.dialect.name == "postgresql":
         with engine.connect() as connection:
             connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK})
             try:
-                _upgrade(engine)
+                alembic_command.upgrade(alembic_config(engine), "head")
             finally:
                 connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK})
                 connection.commit()
     else:
-        _upgrade(engine)
-
-
-def _upgrade(engine: Engine) -> None:
-    try:
         alembic_command.upgrade(alembic_config(engine), "head")
-    except OperationalError as exc:
-        raise DatabaseUnavailable(str(exc.orig)) from exc
+
+
+def _first_line(error: BaseException | None) -> str:
+    return str(error).strip().splitlines()[0] if error else "unknown error"

@@ -1,0 +1,216 @@
+"""Shared fixtures: databases (SQLite always, PostgreSQL when KAKEHASHI_TEST_DATABASE_URL is set),
+the fake Slack Web API, the real Bolt app behind a real HTTP server, and the shell."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import shutil
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+from slack_sdk import WebClient
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import Engine, text
+from sqlmodel import Session, SQLModel
+
+from bot.runtime import Runtime
+from bot.settings import Settings, load_settings
+from bot.shell import Shell
+from bot.shell_main import open_shell
+from bot.slack import SlackDirectory, build_app, web_app
+from commands.context import FixedClock
+from commands.registry import build_registry
+from storage.db import make_engine, upgrade
+from tests.fake_slack import FakeSlack
+from tests.signing import signed_headers
+
+PG_URL = os.environ.get("KAKEHASHI_TEST_DATABASE_URL")
+BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]
+SECRET = "test-signing-secret"
+TOKEN = "xoxb-test-token"
+NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # Monday 10:00 in Tokyo
+
+
+def pg_url() -> str:
+    assert PG_URL
+    url = PG_URL
+    if url.startswith(("postgresql://", "postgres://")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test: every test starts from a fresh database."""
+    path = tmp_path_factory.mktemp("db") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    with engine.connect() as connection:
+        connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_engine() -> Iterator[Engine]:
+    engine = make_engine(pg_url())
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path
+                 ) -> Iterator[str]:
+    if request.param == "sqlite":
+        path = tmp_path / "kakehashi.db"
+        shutil.copy(sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    engine = request.getfixturevalue("pg_engine")
+    yield pg_url()
+    _truncate(engine)
+
+
+def _truncate(engine: Engine) -> None:
+    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session whose work is rolled back when the test ends."""
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
+            yield session
+        transaction.rollback()
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(NOW)
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        fake.add_user("UMANAGER", name="mika", tz="Asia/Tokyo", locale="ja-JP")
+        fake.add_user("USALES", name="kenji", tz="Asia/Tokyo", locale="en-US")
+        fake.add_user("UCS", name="aiko", tz="Asia/Tokyo", locale="ja-JP")
+        fake.add_user("UCS2", name="ben", tz="America/New_York", locale="en-US")
+        fake.add_user("UBOTUSER", name="otherbot", is_bot=True)
+        yield fake
+
+
+def make_settings(database_url: str, api_url: str = "http://127.0.0.1:9/api/",
+                  **extra: Any) -> Settings:
+    values: dict[str, Any] = {
+        "DATABASE_URL": database_url, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": api_url, "KAKEHASHI_MANAGERS": "UMANAGER", **extra,
+    }
+    return load_settings(_env_file=None, **values)
+
+
+@pytest.fixture
+def settings(database_url: str, slack: FakeSlack) -> Settings:
+    return make_settings(database_url, slack.api_url)
+
+
+@pytest.fixture
+def runtime(settings: Settings, engine: Engine, clock: FixedClock) -> Runtime:
+    from storage.db import session_scope
+    from storage.people import seed_managers
+
+    with session_scope(engine) as s:
+        seed_managers(session=s, user_ids=settings.managers, at=clock.now())
+    directory = SlackDirectory(WebClient(token=TOKEN, base_url=settings.slack_api_url))
+    return Runtime(settings=settings, engine=engine, registry=build_registry(), clock=clock,
+                   directory=directory)
+
+
+@dataclass
+class SlackServer:
+    """The real Bolt app behind a real HTTP server on a free port."""
+
+    url: str
+    http: httpx.AsyncClient
+    slack: FakeSlack
+
+    async def post(self, body: str, *, secret: str = SECRET, timestamp: int | None = None,
+                   headers: dict[str, str] | None = None) -> httpx.Response:
+        sent = headers if headers is not None else signed_headers(body, secret, timestamp)
+        return await self.http.post(f"{self.url}/slack/events", content=body.encode(),
+                                    headers=sent)
+
+    async def reply_to(self, response_url: str, timeout: float = 5.0) -> dict[str, Any]:
+        """The first message posted to `response_url` (the command's ephemeral reply)."""
+        path = response_url.removeprefix(self.slack.url)
+        for _ in range(int(timeout / 0.02)):
+            posted = [c.body for c in self.slack.calls if c.path == path]
+            if posted:
+                return posted[0]
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"nothing was posted to {response_url}: {self.slack.calls}")
+
+
+@pytest.fixture
+async def server(runtime: Runtime, slack: FakeSlack) -> AsyncIterator[SlackServer]:
+    client = AsyncWebClient(token=TOKEN, base_url=slack.api_url)
+    app = build_app(runtime, client)
+    runner = web.AppRunner(web_app(runtime, app))
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    async with httpx.AsyncClient(timeout=10) as http:
+        yield SlackServer(url=f"http://127.0.0.1:{port}", http=http, slack=slack)
+    await runner.cleanup()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class ShellSession:
+    shell: Shell
+    out: io.StringIO
+
+    def run(self, *lines: str) -> str:
+        """Types the lines (commands, answers to prompts); returns what the shell printed."""
+        start = self.out.tell()
+        self.shell.inp = io.StringIO("".join(f"{line}\n" for line in lines))
+        self.shell.consume()
+        self.out.seek(start)
+        printed = self.out.read()
+        self.out.seek(0, io.SEEK_END)
+        return printed
+
+
+@pytest.fixture
+def shell(database_url: str, clock: FixedClock) -> Iterator[ShellSession]:
+    out = io.StringIO()
+    shell = open_shell(make_settings(database_url), user=None, demo_data=True, out=out,
+                       inp=io.StringIO(), clock=clock)
+    yield ShellSession(shell=shell, out=out)
+    shell.runtime.engine.dispose()
