@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlmodel import Session
 
 from storage import people
-from storage.accounts import Account, Stage, TouchModel
+from storage.accounts import Account, Stage, TouchModel, fold_name
 from storage.people import Person, Role
 
 MANAGER = "U0DEMOMGR"
@@ -50,7 +50,7 @@ def _accounts(by_name: dict[str, Person], now: datetime) -> list[Account]:
     def account(name: str, cs: str, touch: TouchModel, arr: int, currency: str, started: int,
                 stage: Stage, external_id: str) -> Account:
         start = today - timedelta(days=started)
-        return Account(name=name, external_id=external_id, sales_owner_id=by_name["kenji"].id,
+        return Account(name=name, name_key=fold_name(name), external_id=external_id, sales_owner_id=by_name["kenji"].id,
                        cs_owner_id=by_name[cs].id, touch_model=touch.value, arr=Decimal(arr),
                        currency=currency, contract_start=start,
                        renewal_date=date(start.year + 1, start.month, min(start.day, 28)),

@@ -24,9 +24,17 @@ _DIR = Path(__file__).parent / "locales"
 
 @cache
 def catalog(locale: str) -> dict[str, str]:
-    with (_DIR / f"{locale}.po").open("rb") as fp:
-        po = read_po(fp, locale=locale)
-    return {str(m.id): str(m.string) for m in po if m.id and m.string}
+    """Every `locales/<locale>/*.po` file merged: one file per area of the product."""
+    messages: dict[str, str] = {}
+    for path in sorted((_DIR / locale).glob("*.po")):
+        with path.open("rb") as fp:
+            po = read_po(fp, locale=locale)
+        for m in po:
+            if m.id and m.string:
+                if m.id in messages:
+                    raise ValueError(f"message {m.id!r} is defined twice ({path.name})")
+                messages[str(m.id)] = str(m.string)
+    return messages
 
 
 def locale_from_slack(slack_locale: str | None, default: str) -> str:

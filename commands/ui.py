@@ -112,3 +112,55 @@ class Outcome:
     replace_original: Message | None = None
     errors: dict[str, str] = field(default_factory=dict)
     """Form submissions only: field id → message shown on the field; nothing was saved."""
+
+
+# ---- storage form: the outbox keeps messages platform-neutral as JSON ----------------------
+
+_BLOCKS: dict[str, type] = {"header": Header, "section": Section, "note": Note,
+                            "divider": Divider, "actions": Actions}
+_NAMES = {cls: name for name, cls in _BLOCKS.items()}
+
+
+def message_to_json(message: Message) -> dict[str, object]:
+    return {"text": message.text, "blocks": [_block_to_json(b) for b in message.blocks]}
+
+
+def message_from_json(data: dict[str, object]) -> Message:
+    blocks = data.get("blocks") or []
+    assert isinstance(blocks, list)
+    return Message(text=str(data.get("text") or ""),
+                   blocks=tuple(_block_from_json(b) for b in blocks))
+
+
+def _block_to_json(block: Block) -> dict[str, object]:
+    match block:
+        case Header(text) | Note(text):
+            return {"type": _NAMES[type(block)], "text": text}
+        case Section(text, fields):
+            return {"type": "section", "text": text, "fields": list(fields)}
+        case Divider():
+            return {"type": "divider"}
+        case Actions(buttons, block_id):
+            return {"type": "actions", "block_id": block_id,
+                    "buttons": [{"label": b.label, "action_id": b.action_id, "value": b.value,
+                                 "style": b.style.value if b.style else None} for b in buttons]}
+    raise TypeError(f"not a block: {block!r}")
+
+
+def _block_from_json(data: dict[str, object]) -> Block:
+    kind = data["type"]
+    if kind in ("header", "note"):
+        return _BLOCKS[str(kind)](str(data["text"]))  # type: ignore[no-any-return]
+    if kind == "section":
+        fields = data.get("fields") or []
+        assert isinstance(fields, list)
+        return Section(str(data["text"]), tuple(str(f) for f in fields))
+    if kind == "divider":
+        return Divider()
+    buttons = data.get("buttons") or []
+    assert isinstance(buttons, list)
+    return Actions(
+        tuple(Button(label=b["label"], action_id=b["action_id"], value=b.get("value") or "",
+                     style=Style(b["style"]) if b.get("style") else None) for b in buttons),
+        block_id=str(data["block_id"]) if data.get("block_id") else None,
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -31,6 +33,8 @@ class Account(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)
+    name_key: str = Field(max_length=200, index=True)
+    """`name` folded for matching (`fold_name`); kept in step with `name`."""
     external_id: str | None = Field(default=None, max_length=100, unique=True)
     sales_owner_id: int | None = Field(default=None, foreign_key="people.id", index=True)
     cs_owner_id: int | None = Field(default=None, foreign_key="people.id", index=True)
@@ -43,3 +47,21 @@ class Account(SQLModel, table=True):
     stage: str = Field(default=Stage.ONBOARDING.value, max_length=16, index=True)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+# Legal-form words, after NFKC (so ㈱ is already "(株)" and full-width letters are ASCII).
+_LEGAL_FORMS = re.compile(
+    r"株式会社|有限会社|合同会社|合資会社|合名会社|一般社団法人|一般財団法人|\(株\)|\(有\)|\(同\)"
+    r"|\b(?:co\.?,?\s*ltd|inc|incorporated|llc|l\.l\.c|ltd|limited|corp|corporation|co|gmbh|ag"
+    r"|plc|k\.k|kk|pte|pty|s\.a|sa|bv|nv|oy|ab)\b\.?",
+    re.IGNORECASE,
+)
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def fold_name(name: str) -> str:
+    """The matching key of a company name (PRODUCT §4): NFKC, case folding, legal forms and
+    punctuation dropped, so `ACME`, `株式会社ACME` and `Acme Co., Ltd.` all fold to `acme`."""
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    key = _NOT_WORD.sub("", _LEGAL_FORMS.sub(" ", folded))
+    return key or _NOT_WORD.sub("", folded)

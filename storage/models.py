@@ -2,6 +2,13 @@
 
 from storage.accounts import Account
 from storage.audit import AuditEntry
+from storage.handoffs import Contact, Handoff, HandoffMessage
+from storage.outbox import OutboxMessage
 from storage.people import Person
+from storage.promises import Promise
+from storage.touches import Touch
 
-__all__ = ["Account", "AuditEntry", "Person"]
+__all__ = [
+    "Account", "AuditEntry", "Contact", "Handoff", "HandoffMessage", "OutboxMessage", "Person",
+    "Promise", "Touch",
+]
