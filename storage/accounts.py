@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
 from sqlalchemy import Column, Numeric
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.types import UTCDateTime
 
@@ -65,3 +67,50 @@ def fold_name(name: str) -> str:
     folded = unicodedata.normalize("NFKC", name).casefold()
     key = _NOT_WORD.sub("", _LEGAL_FORMS.sub(" ", folded))
     return key or _NOT_WORD.sub("", folded)
+
+
+@dataclass(frozen=True)
+class Match:
+    """The result of looking an account up by what a person typed."""
+
+    found: Account | None = None
+    candidates: tuple[Account, ...] = ()
+    """Several matched: listed, nothing changed."""
+    suggestions: tuple[Account, ...] = ()
+    """Nothing matched: up to three close names."""
+
+
+def match(*, session: Session, query: str) -> Match:
+    """By CRM id (exact), else by folded name; ambiguity and near misses are reported, not
+    guessed."""
+    query = query.strip()
+    if not query:
+        return Match()
+    by_id = session.exec(select(Account).where(Account.external_id == query)).first()
+    if by_id is not None:
+        return Match(found=by_id)
+    key = fold_name(query)
+    same = list(session.exec(select(Account).where(Account.name_key == key)
+                             .order_by(col(Account.name)).limit(10)).all())
+    if len(same) == 1:
+        return Match(found=same[0])
+    if same:
+        return Match(candidates=tuple(same))
+    return Match(suggestions=tuple(_close(session, key)))
+
+
+def _close(session: Session, key: str, limit: int = 3) -> list[Account]:
+    # Names that contain what was typed come first, then spelling neighbours by difflib.
+    prefix = list(session.exec(select(Account).where(col(Account.name_key).contains(key, autoescape=True))
+                               .order_by(col(Account.name)).limit(limit)).all()) if key else []
+    if len(prefix) >= limit:
+        return prefix
+    keys = session.exec(select(Account.name_key).distinct()).all()
+    near = difflib.get_close_matches(key, list(keys), n=limit, cutoff=0.6)
+    seen = {a.id for a in prefix}
+    for near_key in near:
+        for account in session.exec(select(Account).where(Account.name_key == near_key)).all():
+            if account.id not in seen and len(prefix) < limit:
+                prefix.append(account)
+                seen.add(account.id)
+    return prefix
