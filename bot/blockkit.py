@@ -64,9 +64,12 @@ def _block(block: ui.Block) -> Block:
 
 
 def _button(button: ui.Button) -> ButtonElement:
-    return ButtonElement(text=PlainTextObject(text=_plain(button.label, BUTTON_TEXT)),
-                         action_id=button.action_id, value=button.value or None,
-                         style=button.style.value if button.style else None)
+    return ButtonElement(
+        text=PlainTextObject(text=_plain(button.label, BUTTON_TEXT)),
+        action_id=button.action_id,
+        value=button.value or None,
+        style=button.style.value if button.style else None,
+    )
 
 
 def _plain(markup: str, limit: int) -> str:
@@ -75,8 +78,11 @@ def _plain(markup: str, limit: int) -> str:
 
 
 def modal(form: ui.Form, *, channel_id: str | None = None) -> dict[str, Any]:
-    intro: list[Block] = [SectionBlock(text=MarkdownTextObject(text=clip(form.intro, SECTION_TEXT)))
-                          ] if form.intro else []
+    intro: list[Block] = (
+        [SectionBlock(text=MarkdownTextObject(text=clip(form.intro, SECTION_TEXT)))]
+        if form.intro
+        else []
+    )
     view = View(
         type="modal",
         callback_id=form.callback_id,
@@ -117,15 +123,19 @@ def _element(field: ui.FormField) -> Any:
         case ui.FieldKind.DATE:
             return DatePickerElement(action_id=VALUE, initial_date=initial)
         case ui.FieldKind.NUMBER:
-            return NumberInputElement(action_id=VALUE, is_decimal_allowed=True,
-                                      initial_value=initial)
+            return NumberInputElement(
+                action_id=VALUE, is_decimal_allowed=True, initial_value=initial
+            )
         case ui.FieldKind.SELECT:
             options = [Option(value=v, text=_plain(label, 75)) for v, label in field.options]
             chosen = next((o for o in options if o.value == initial), None)
             return StaticSelectElement(action_id=VALUE, options=options, initial_option=chosen)
-    return PlainTextInputElement(action_id=VALUE, multiline=field.kind == ui.FieldKind.MULTILINE,
-                                 initial_value=clip(initial, 3000) if initial else None,
-                                 max_length=field.max_length)
+    return PlainTextInputElement(
+        action_id=VALUE,
+        multiline=field.kind == ui.FieldKind.MULTILINE,
+        initial_value=clip(initial, 3000) if initial else None,
+        max_length=field.max_length,
+    )
 
 
 def read_state(view: dict[str, Any]) -> ui.FormValues:

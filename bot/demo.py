@@ -14,8 +14,8 @@ from storage.people import Person, Role
 MANAGER = "U0DEMOMGR"
 
 PEOPLE = [
-    # user id, name, role, time zone, Slack locale
-    (MANAGER, "mika", Role.MANAGER, "Asia/Tokyo", "ja-JP"),
+    # user id, name, role, time zone, Slack locale (None: KAKEHASHI_LOCALE decides)
+    (MANAGER, "mika", Role.MANAGER, "Asia/Tokyo", None),
     ("U0DEMOSLS", "kenji", Role.SALES, "Asia/Tokyo", "ja-JP"),
     ("U0DEMOCS1", "aiko", Role.CS, "Asia/Tokyo", "ja-JP"),
     ("U0DEMOCS2", "ben", Role.CS, "America/New_York", "en-US"),
@@ -30,13 +30,20 @@ def load_demo(*, session: Session, now: datetime) -> bool:
         return False
     by_name: dict[str, Person] = {}
     for user_id, name, role, tz, locale in PEOPLE:
-        person = Person(user_id=user_id, name=name, tz=tz, locale=locale,
-                        email=f"{name}@example.com", profile_fetched_at=now)
+        person = Person(
+            user_id=user_id,
+            name=name,
+            tz=tz,
+            locale=locale,
+            email=f"{name}@example.com",
+            profile_fetched_at=now,
+        )
         session.add(person)
         session.flush()
         if role is not None:
-            people.set_role(session=session, person=person, role=role, actor=None, at=now,
-                            note="demo")
+            people.set_role(
+                session=session, person=person, role=role, actor=None, at=now, note="demo"
+            )
         by_name[name] = person
     for account in _accounts(by_name, now):
         session.add(account)
@@ -47,20 +54,53 @@ def load_demo(*, session: Session, now: datetime) -> bool:
 def _accounts(by_name: dict[str, Person], now: datetime) -> list[Account]:
     today = now.date()
 
-    def account(name: str, cs: str, touch: TouchModel, arr: int, currency: str, started: int,
-                stage: Stage, external_id: str) -> Account:
+    def account(
+        name: str,
+        cs: str,
+        touch: TouchModel,
+        arr: int,
+        currency: str,
+        started: int,
+        stage: Stage,
+        external_id: str,
+    ) -> Account:
         start = today - timedelta(days=started)
-        return Account(name=name, name_key=fold_name(name), external_id=external_id, sales_owner_id=by_name["kenji"].id,
-                       cs_owner_id=by_name[cs].id, touch_model=touch.value, arr=Decimal(arr),
-                       currency=currency, contract_start=start,
-                       renewal_date=date(start.year + 1, start.month, min(start.day, 28)),
-                       stage=stage.value, created_at=now, updated_at=now)
+        return Account(
+            name=name,
+            name_key=fold_name(name),
+            external_id=external_id,
+            sales_owner_id=by_name["kenji"].id,
+            cs_owner_id=by_name[cs].id,
+            touch_model=touch.value,
+            arr=Decimal(arr),
+            currency=currency,
+            contract_start=start,
+            renewal_date=date(start.year + 1, start.month, min(start.day, 28)),
+            stage=stage.value,
+            created_at=now,
+            updated_at=now,
+        )
 
     return [
-        account("株式会社ACME", "aiko", TouchModel.HIGH, 1_200_000, "JPY", 20, Stage.ONBOARDING,
-                "CRM-001"),
+        account(
+            "株式会社ACME",
+            "aiko",
+            TouchModel.HIGH,
+            1_200_000,
+            "JPY",
+            20,
+            Stage.ONBOARDING,
+            "CRM-001",
+        ),
         account("Globex Inc.", "ben", TouchModel.LOW, 24_000, "USD", 300, Stage.ACTIVE, "CRM-002"),
-        account("さくら商事株式会社", "aiko", TouchModel.TECH, 360_000, "JPY", 700, Stage.AT_RISK,
-                "CRM-003"),
+        account(
+            "さくら商事株式会社",
+            "aiko",
+            TouchModel.TECH,
+            360_000,
+            "JPY",
+            700,
+            Stage.AT_RISK,
+            "CRM-003",
+        ),
     ]
-

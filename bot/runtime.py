@@ -39,23 +39,32 @@ class Runtime:
     clock: Clock
     directory: Directory
 
-    def run_command(self, user_id: str, name: str, text: str,
-                    channel_id: str | None = None) -> Outcome:
+    def run_command(
+        self, user_id: str, name: str, text: str, channel_id: str | None = None
+    ) -> Outcome:
         spec = self.registry.commands[name]
         return self._handle(user_id, channel_id, lambda ctx: spec.run(ctx, text.strip()))
 
-    def press(self, user_id: str, action_id: str, value: str,
-              channel_id: str | None = None) -> Outcome:
+    def press(
+        self, user_id: str, action_id: str, value: str, channel_id: str | None = None
+    ) -> Outcome:
         handler = self.registry.actions[action_id]
         return self._handle(user_id, channel_id, lambda ctx: handler(ctx, value))
 
-    def submit(self, user_id: str, callback_id: str, values: FormValues, metadata: str,
-               channel_id: str | None = None) -> Outcome:
+    def submit(
+        self,
+        user_id: str,
+        callback_id: str,
+        values: FormValues,
+        metadata: str,
+        channel_id: str | None = None,
+    ) -> Outcome:
         handler = self.registry.forms[callback_id]
         return self._handle(user_id, channel_id, lambda ctx: handler(ctx, values, metadata))
 
-    def _handle(self, user_id: str, channel_id: str | None,
-                handler: Callable[[Context], Outcome]) -> Outcome:
+    def _handle(
+        self, user_id: str, channel_id: str | None, handler: Callable[[Context], Outcome]
+    ) -> Outcome:
         try:
             with self.session() as session:
                 ctx = self.context(session, user_id, channel_id)
@@ -75,10 +84,16 @@ class Runtime:
 
     def context(self, session: Session, user_id: str, channel_id: str | None = None) -> Context:
         actor = self.person(session, user_id)
-        return Context(session=session, actor=actor, t=self.translator_for(actor),
-                       clock=self.clock, directory=self.directory,
-                       default_locale=self.settings.locale, default_zone=self.settings.zone,
-                       channel_id=channel_id)
+        return Context(
+            session=session,
+            actor=actor,
+            t=self.translator_for(actor),
+            clock=self.clock,
+            directory=self.directory,
+            default_locale=self.settings.locale,
+            default_zone=self.settings.zone,
+            channel_id=channel_id,
+        )
 
     def person(self, session: Session, user_id: str) -> Person:
         """The person, with their Slack profile refreshed when it is a day old."""
@@ -93,8 +108,10 @@ class Runtime:
         return person
 
     def translator_for(self, person: Person) -> Translator:
-        return Translator(locale_from_slack(person.locale, self.settings.locale),
-                          zone_of(person.tz, self.settings.zone))
+        return Translator(
+            locale_from_slack(person.locale, self.settings.locale),
+            zone_of(person.tz, self.settings.zone),
+        )
 
 
 def apply_profile(person: Person, profile: UserProfile) -> None:
@@ -112,4 +129,3 @@ def zone_of(name: str | None, default: ZoneInfo) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return default
-

@@ -1,4 +1,4 @@
-"""`kakehashi run`: migrations, then Slack (HTTP or Socket Mode) and the scheduler in one process."""
+"""`kakehashi run`: migrations, then Slack (HTTP or Socket Mode) and the scheduler, one process."""
 
 from __future__ import annotations
 
@@ -28,8 +28,10 @@ def check_slack_settings(settings: Settings) -> None:
     if settings.slack_bot_token is None:
         raise SettingsError("SLACK_BOT_TOKEN is required by `kakehashi run` (the xoxb-… bot token)")
     if settings.http_mode and settings.slack_signing_secret is None:
-        raise SettingsError("SLACK_SIGNING_SECRET is required in HTTP mode "
-                            "(or set SLACK_APP_TOKEN to use Socket Mode)")
+        raise SettingsError(
+            "SLACK_SIGNING_SECRET is required in HTTP mode "
+            "(or set SLACK_APP_TOKEN to use Socket Mode)"
+        )
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -40,8 +42,13 @@ def build_runtime(settings: Settings) -> Runtime:
     with session_scope(engine) as session:
         seed_managers(session=session, user_ids=settings.managers, at=clock.now())
     directory = SlackDirectory(WebClient(token=token, base_url=settings.slack_api_url))
-    return Runtime(settings=settings, engine=engine, registry=build_registry(), clock=clock,
-                   directory=directory)
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        registry=build_registry(),
+        clock=clock,
+        directory=directory,
+    )
 
 
 async def serve(settings: Settings, *, port: int, host: str = "0.0.0.0") -> None:
@@ -50,24 +57,28 @@ async def serve(settings: Settings, *, port: int, host: str = "0.0.0.0") -> None
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
     app = build_app(runtime, client)
-    runner = web.AppRunner(web_app(runtime, app if settings.http_mode else None),
-                           access_log=None)
+    runner = web.AppRunner(web_app(runtime, app if settings.http_mode else None), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     socket_mode = None
     if settings.slack_app_token is not None:
-        socket_mode = AsyncSocketModeHandler(app, settings.slack_app_token.get_secret_value(),
-                                             web_client=client)
-        await socket_mode.connect_async()
+        socket_mode = AsyncSocketModeHandler(
+            app, settings.slack_app_token.get_secret_value(), web_client=client
+        )
+        await socket_mode.connect_async()  # type: ignore[no-untyped-call]
     scheduler = start_scheduler(lambda: run_sweeps([], runtime.clock.now()))
-    log.info("kakehashi listening on %s:%d (%s)", host, port,
-             "HTTP mode" if socket_mode is None else "Socket Mode, health check only on HTTP")
+    log.info(
+        "kakehashi listening on %s:%d (%s)",
+        host,
+        port,
+        "HTTP mode" if socket_mode is None else "Socket Mode, health check only on HTTP",
+    )
     try:
         await _until_stopped()
     finally:
         scheduler.shutdown(wait=False)
         if socket_mode is not None:
-            await socket_mode.close_async()
+            await socket_mode.close_async()  # type: ignore[no-untyped-call]
         await runner.cleanup()
         runtime.engine.dispose()
 

@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from bot.runtime import Runtime
 from commands import ui
 from commands.context import UserProfile
+from commands.i18n import Translator
 from commands.text import MENTION, unescape
 from storage.people import Person
 
@@ -35,13 +36,26 @@ class ShellDirectory:
             person = session.exec(select(Person).where(Person.user_id == user_id)).first()
         if person is None:
             return None
-        return UserProfile(user_id=person.user_id, name=person.name, tz=person.tz,
-                           locale=person.locale, email=person.email, is_bot=person.is_bot)
+        return UserProfile(
+            user_id=person.user_id,
+            name=person.name,
+            tz=person.tz,
+            locale=person.locale,
+            email=person.email,
+            is_bot=person.is_bot,
+        )
 
 
 class Shell:
-    def __init__(self, runtime: Runtime, *, user_id: str, out: TextIO = sys.stdout,
-                 inp: TextIO = sys.stdin, echo: bool = False) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        user_id: str,
+        out: TextIO = sys.stdout,
+        inp: TextIO = sys.stdin,
+        echo: bool = False,
+    ) -> None:
         self.runtime = runtime
         self.user_id = user_id
         self.out = out
@@ -53,8 +67,7 @@ class Shell:
     # ---- input ----------------------------------------------------------------------------
 
     def loop(self) -> None:
-        self.say(f"Kakehashi shell: you are {self._name(self.user_id)}. "
-                 "Type /kakehashi help, a button number, :help or :quit.")
+        self.note("shell.welcome", who=self._name(self.user_id))
         self.consume()
 
     def consume(self) -> None:
@@ -71,45 +84,45 @@ class Shell:
         if line.startswith("/"):
             name, _, text = line[1:].partition(" ")
             if name not in self.runtime.registry.commands:
-                self.say(f"/{name} is not a Kakehashi command. Try /kakehashi help.")
+                self.note("shell.unknown_command", name=name)
                 return
-            self.show(self.runtime.run_command(self.user_id, name, self._mentions(text),
-                                               self.channel_id))
+            self.show(
+                self.runtime.run_command(self.user_id, name, self._mentions(text), self.channel_id)
+            )
         elif line.isdigit():
             self.press(int(line))
         elif line.startswith(":"):
             self.meta(line[1:].split())
         else:
-            self.say("Type a slash command such as /kakehashi help, a button number, or :help.")
+            self.note("shell.what")
 
     def meta(self, words: list[str]) -> None:
         match words:
             case ["as", who]:
                 user_id = self._resolve(who)
                 if user_id is None:
-                    self.say(f"No one called {who}. :people lists everyone.")
+                    self.note("shell.no_one", who=who)
                 else:
                     self.user_id = user_id
-                    self.say(f"You are now {self._name(user_id)}.")
+                    self.note("shell.you_are", who=self._name(user_id))
             case ["people"]:
                 with Session(self.runtime.engine) as session:
                     for p in session.exec(select(Person).order_by(col(Person.name))).all():
                         self.say(f"  @{p.name or p.user_id} ({p.user_id}) {p.role or '-'}")
             case _:
-                self.say(":as NAME  act as someone else · :people  everyone · :quit  leave")
+                self.note("shell.meta_help")
 
     def press(self, number: int) -> None:
         button = self.buttons.get(number)
         if button is None:
-            self.say(f"There is no button {number}.")
+            self.note("shell.no_button", number=number)
             return
-        self.show(self.runtime.press(self.user_id, button.action_id, button.value,
-                                     self.channel_id))
+        self.show(self.runtime.press(self.user_id, button.action_id, button.value, self.channel_id))
 
     # ---- forms as prompts -----------------------------------------------------------------
 
     def fill(self, form: ui.Form) -> None:
-        self.say(f"--- {self._text(form.title)} (blank line keeps the default; :cancel stops) ---")
+        self.note("shell.form", title=self._text(form.title))
         if form.intro:
             self.say(self._text(form.intro))
         values: ui.FormValues = {}
@@ -118,11 +131,12 @@ class Shell:
             for field in todo:
                 answer = self._ask(field)
                 if answer is _CANCEL:
-                    self.say("Cancelled; nothing was saved.")
+                    self.note("shell.cancelled")
                     return
                 values[field.id] = answer if isinstance(answer, str) else None
-            outcome = self.runtime.submit(self.user_id, form.callback_id, values, form.metadata,
-                                          self.channel_id)
+            outcome = self.runtime.submit(
+                self.user_id, form.callback_id, values, form.metadata, self.channel_id
+            )
             if not outcome.errors:
                 self.show(outcome)
                 return
@@ -130,15 +144,15 @@ class Shell:
                 self.say(f"  ✗ {self._label(form, field_id)}: {self._text(message)}")
             todo = [f for f in form.fields if f.id in outcome.errors]
 
-    def _ask(self, field: ui.FormField) -> str | None | object:
-        mark = "*" if field.required else " (optional)"
+    def _ask(self, field: ui.FormField) -> str | object | None:
+        mark = "*" if field.required else self.t("shell.optional")
         self.say(f"{self._text(field.label)}{mark}")
         if field.hint:
             self.say(f"  ({self._text(field.hint)})")
         for number, (_value, label) in enumerate(field.options, 1):
             self.say(f"  [{number}] {self._text(label)}")
         if field.initial:
-            self.say(f"  default: {self._text(field.initial)}")
+            self.note("shell.default", value=self._text(field.initial), indent="  ")
         answer = self._read_field(field)
         if answer is None or answer.strip() == ":cancel":
             return _CANCEL
@@ -148,7 +162,7 @@ class Shell:
     def _read_field(self, field: ui.FormField) -> str | None:
         if field.kind != ui.FieldKind.MULTILINE:
             return self._read("  > ")
-        self.say("  (one item per line; a line with a single . ends)")
+        self.note("shell.multiline", indent="  ")
         lines: list[str] = []
         while (line := self._read("  | ")) is not None and line.strip() != ".":
             if line.strip() == ":cancel":
@@ -169,7 +183,7 @@ class Shell:
 
     def show(self, outcome: ui.Outcome) -> None:
         if outcome.replace_original:
-            self.say("(message updated)")
+            self.note("shell.updated")
             self.render(outcome.replace_original)
         if outcome.reply:
             self.render(outcome.reply)
@@ -179,7 +193,7 @@ class Shell:
     def deliver(self, to: str, message: ui.Message) -> None:
         """A DM or channel post the bot sends, shown with who it is for."""
         who = f"#{to}" if to.startswith(("C", "G")) else f"@{self._name(to)}"
-        self.say(f"→ to {who}:")
+        self.note("shell.to", who=who)
         self.render(message, indent="  ")
 
     def render(self, message: ui.Message, indent: str = "") -> None:
@@ -209,6 +223,16 @@ class Shell:
     def _text(self, markup: str) -> str:
         return unescape(MENTION.sub(lambda m: "@" + self._name(m[1]), markup))
 
+    @property
+    def t(self) -> Translator:
+        """The catalog in the language of whoever the shell is acting as."""
+        with Session(self.runtime.engine) as session:
+            person = session.exec(select(Person).where(Person.user_id == self.user_id)).first()
+        return self.runtime.translator_for(person or Person(user_id=self.user_id))
+
+    def note(self, key: str, indent: str = "", **params: object) -> None:
+        self.say(indent + unescape(self.t(key, **params)))
+
     def say(self, line: str) -> None:
         print(line, file=self.out, flush=True)
 
@@ -228,6 +252,7 @@ class Shell:
 
     def _mentions(self, text: str) -> str:
         """`@aiko` → `<@U…|aiko>`, the way Slack sends a picked user in a command's text."""
+
         def replace(match: re.Match[str]) -> str:
             user_id = self._resolve(match[1])
             return f"<@{user_id}|{match[1]}>" if user_id else match[0]

@@ -21,13 +21,24 @@ def shell_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
     with session_scope(engine) as session:
         seed_managers(session=session, user_ids=settings.managers, at=clock.now())
-    return Runtime(settings=settings, engine=engine, registry=build_registry(), clock=clock,
-                   directory=ShellDirectory(engine))
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        registry=build_registry(),
+        clock=clock,
+        directory=ShellDirectory(engine),
+    )
 
 
-def open_shell(settings: Settings, *, user: str | None, demo_data: bool,
-               out: TextIO = sys.stdout, inp: TextIO = sys.stdin,
-               clock: Clock | None = None) -> Shell:
+def open_shell(
+    settings: Settings,
+    *,
+    user: str | None,
+    demo_data: bool,
+    out: TextIO = sys.stdout,
+    inp: TextIO = sys.stdin,
+    clock: Clock | None = None,
+) -> Shell:
     runtime = shell_runtime(settings, clock=clock)
     if demo_data:
         with session_scope(runtime.engine) as session:

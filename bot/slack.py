@@ -41,7 +41,9 @@ class SlackDirectory:
         return UserProfile(
             user_id=user_id,
             name=profile.get("display_name") or user.get("real_name") or user.get("name") or "",
-            tz=user.get("tz"), locale=user.get("locale"), email=profile.get("email"),
+            tz=user.get("tz"),
+            locale=user.get("locale"),
+            email=profile.get("email"),
             is_bot=bool(user.get("is_bot")) or user_id == "USLACKBOT",
             deleted=bool(user.get("deleted")),
         )
@@ -68,66 +70,102 @@ def build_app(runtime: Runtime, client: AsyncWebClient) -> AsyncApp:
 
 
 def _command_listener(runtime: Runtime, name: str) -> Any:
-    async def on_command(ack: Any, body: dict[str, Any], respond: Any, client: AsyncWebClient
-                         ) -> None:
+    async def on_command(
+        ack: Any, body: dict[str, Any], respond: Any, client: AsyncWebClient
+    ) -> None:
         await ack()
-        outcome = await asyncio.to_thread(runtime.run_command, body["user_id"], name,
-                                          body.get("text") or "", body.get("channel_id"))
-        await _show(outcome, respond=respond, client=client, trigger_id=body.get("trigger_id"),
-                    channel_id=body.get("channel_id"))
+        outcome = await asyncio.to_thread(
+            runtime.run_command,
+            body["user_id"],
+            name,
+            body.get("text") or "",
+            body.get("channel_id"),
+        )
+        await _show(
+            outcome,
+            respond=respond,
+            client=client,
+            trigger_id=body.get("trigger_id"),
+            channel_id=body.get("channel_id"),
+        )
 
     return on_command
 
 
 def _action_listener(runtime: Runtime, action_id: str) -> Any:
-    async def on_action(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any,
-                        client: AsyncWebClient) -> None:
+    async def on_action(
+        ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any, client: AsyncWebClient
+    ) -> None:
         await ack()
         channel_id = (body.get("channel") or {}).get("id")
-        outcome = await asyncio.to_thread(runtime.press, body["user"]["id"], action_id,
-                                          action.get("value") or "", channel_id)
-        await _show(outcome, respond=respond, client=client, trigger_id=body.get("trigger_id"),
-                    channel_id=channel_id)
+        outcome = await asyncio.to_thread(
+            runtime.press, body["user"]["id"], action_id, action.get("value") or "", channel_id
+        )
+        await _show(
+            outcome,
+            respond=respond,
+            client=client,
+            trigger_id=body.get("trigger_id"),
+            channel_id=channel_id,
+        )
 
     return on_action
 
 
 def _form_listener(runtime: Runtime, callback_id: str) -> Any:
-    async def on_submit(ack: Any, body: dict[str, Any], view: dict[str, Any],
-                        client: AsyncWebClient) -> None:
+    async def on_submit(
+        ack: Any, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+    ) -> None:
         metadata, channel_id = blockkit.read_metadata(view.get("private_metadata") or "")
         user_id = body["user"]["id"]
-        outcome = await asyncio.to_thread(runtime.submit, user_id, callback_id,
-                                          blockkit.read_state(view), metadata, channel_id)
+        outcome = await asyncio.to_thread(
+            runtime.submit, user_id, callback_id, blockkit.read_state(view), metadata, channel_id
+        )
         if outcome.errors:
             await ack(response_action="errors", errors=outcome.errors)
             return
         if outcome.form:
-            await ack(response_action="update", view=blockkit.modal(outcome.form,
-                                                                     channel_id=channel_id))
+            await ack(
+                response_action="update", view=blockkit.modal(outcome.form, channel_id=channel_id)
+            )
         else:
             await ack()
         if outcome.reply:
-            await _tell(client, user_id=user_id, channel_id=channel_id,
-                        message=blockkit.message_kwargs(outcome.reply))
+            await _tell(
+                client,
+                user_id=user_id,
+                channel_id=channel_id,
+                message=blockkit.message_kwargs(outcome.reply),
+            )
 
     return on_submit
 
 
-async def _show(outcome: Outcome, *, respond: Any, client: AsyncWebClient,
-                trigger_id: str | None, channel_id: str | None) -> None:
+async def _show(
+    outcome: Outcome,
+    *,
+    respond: Any,
+    client: AsyncWebClient,
+    trigger_id: str | None,
+    channel_id: str | None,
+) -> None:
     if outcome.form and trigger_id:
-        await client.views_open(trigger_id=trigger_id,
-                                view=blockkit.modal(outcome.form, channel_id=channel_id))
+        await client.views_open(
+            trigger_id=trigger_id, view=blockkit.modal(outcome.form, channel_id=channel_id)
+        )
     if outcome.replace_original:
         await respond(replace_original=True, **blockkit.message_kwargs(outcome.replace_original))
     if outcome.reply:
-        await respond(response_type="ephemeral", replace_original=False,
-                      **blockkit.message_kwargs(outcome.reply))
+        await respond(
+            response_type="ephemeral",
+            replace_original=False,
+            **blockkit.message_kwargs(outcome.reply),
+        )
 
 
-async def _tell(client: AsyncWebClient, *, user_id: str, channel_id: str | None,
-                message: dict[str, Any]) -> None:
+async def _tell(
+    client: AsyncWebClient, *, user_id: str, channel_id: str | None, message: dict[str, Any]
+) -> None:
     """Only to the person: ephemeral where the form was opened, else in their DM with the bot."""
     if channel_id:
         try:
@@ -145,8 +183,9 @@ def web_app(runtime: Runtime, app: AsyncApp | None) -> web.Application:
 
     async def healthz(_request: web.Request) -> web.Response:
         ok = await asyncio.to_thread(is_reachable, runtime.engine)
-        return web.json_response({"ok": ok, "database": "up" if ok else "down"},
-                                 status=200 if ok else 503)
+        return web.json_response(
+            {"ok": ok, "database": "up" if ok else "down"}, status=200 if ok else 503
+        )
 
     server.router.add_get("/healthz", healthz)
     return server

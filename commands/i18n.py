@@ -54,8 +54,9 @@ class Translator:
         return Safe(template.format(**safe))
 
     def date(self, value: date) -> Safe:
-        return Safe(format_date(value, "long" if self.locale == "ja" else "medium",
-                                locale=self.locale))
+        return Safe(
+            format_date(value, "long" if self.locale == "ja" else "medium", locale=self.locale)
+        )
 
     def datetime(self, value: datetime) -> Safe:
         local = value.astimezone(self.zone)

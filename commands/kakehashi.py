@@ -13,10 +13,15 @@ from storage import people
 from storage.people import Role
 
 ROLE_WORDS = {
-    "sales": Role.SALES, "営業": Role.SALES,
-    "cs": Role.CS, "カスタマーサクセス": Role.CS,
-    "support": Role.SUPPORT, "サポート": Role.SUPPORT,
-    "manager": Role.MANAGER, "マネージャー": Role.MANAGER, "マネージャ": Role.MANAGER,
+    "sales": Role.SALES,
+    "営業": Role.SALES,
+    "cs": Role.CS,
+    "カスタマーサクセス": Role.CS,
+    "support": Role.SUPPORT,
+    "サポート": Role.SUPPORT,
+    "manager": Role.MANAGER,
+    "マネージャー": Role.MANAGER,
+    "マネージャ": Role.MANAGER,
 }
 
 
@@ -55,31 +60,41 @@ def help_message(ctx: Context) -> Message:
 
     names = list(build_registry().commands)
     lines = "\n".join(ctx.t(f"help.{name}") for name in names)
-    return Message(text=ctx.t("help.title"),
-                   blocks=(Header(ctx.t("help.title")), Section(lines),
-                           Section(ctx.t("help.footer"))))
+    return Message(
+        text=ctx.t("help.title"),
+        blocks=(Header(ctx.t("help.title")), Section(lines), Section(ctx.t("help.footer"))),
+    )
 
 
 def change_role(ctx: Context, text: str) -> Outcome:
     if not may(ctx.actor, Permission.SET_ROLE):
-        return Outcome(reply=Message.plain(refusal(session=ctx.session, t=ctx.t,
-                                           permission=Permission.SET_ROLE)))
+        return Outcome(
+            reply=Message.plain(
+                refusal(session=ctx.session, t=ctx.t, permission=Permission.SET_ROLE)
+            )
+        )
     request = parse_role(text)
     if isinstance(request, str):
         return Outcome(reply=Message.plain(ctx.t(request, text=text) + "\n" + ctx.t("role.usage")))
     profile = ctx.directory.lookup(request.user_id)
     if profile is None or profile.deleted:
-        return Outcome(reply=Message.plain(ctx.t("role.unknown_person", who=mention(request.user_id))))
+        return Outcome(
+            reply=Message.plain(ctx.t("role.unknown_person", who=mention(request.user_id)))
+        )
     if profile.is_bot:
         return Outcome(reply=Message.plain(ctx.t("role.bot", who=mention(request.user_id))))
     target = people.get_or_create(session=ctx.session, user_id=request.user_id)
     if target.id == ctx.actor.id and request.role != Role.MANAGER and _last_manager(ctx):
         return Outcome(reply=Message.plain(ctx.t("role.last_manager")))
-    changed = people.set_role(session=ctx.session, person=target, role=request.role,
-                              actor=ctx.actor, at=ctx.now)
+    changed = people.set_role(
+        session=ctx.session, person=target, role=request.role, actor=ctx.actor, at=ctx.now
+    )
     key = "role.changed" if changed else "role.unchanged"
-    return Outcome(reply=Message.plain(ctx.t(key, who=mention(target.user_id),
-                                     role=ctx.t(f"role.name.{request.role.value}"))))
+    return Outcome(
+        reply=Message.plain(
+            ctx.t(key, who=mention(target.user_id), role=ctx.t(f"role.name.{request.role.value}"))
+        )
+    )
 
 
 def _last_manager(ctx: Context) -> bool:

@@ -116,8 +116,13 @@ class Outcome:
 
 # ---- storage form: the outbox keeps messages platform-neutral as JSON ----------------------
 
-_BLOCKS: dict[str, type] = {"header": Header, "section": Section, "note": Note,
-                            "divider": Divider, "actions": Actions}
+_BLOCKS: dict[str, type] = {
+    "header": Header,
+    "section": Section,
+    "note": Note,
+    "divider": Divider,
+    "actions": Actions,
+}
 _NAMES = {cls: name for name, cls in _BLOCKS.items()}
 
 
@@ -128,8 +133,9 @@ def message_to_json(message: Message) -> dict[str, object]:
 def message_from_json(data: dict[str, object]) -> Message:
     blocks = data.get("blocks") or []
     assert isinstance(blocks, list)
-    return Message(text=str(data.get("text") or ""),
-                   blocks=tuple(_block_from_json(b) for b in blocks))
+    return Message(
+        text=str(data.get("text") or ""), blocks=tuple(_block_from_json(b) for b in blocks)
+    )
 
 
 def _block_to_json(block: Block) -> dict[str, object]:
@@ -141,9 +147,19 @@ def _block_to_json(block: Block) -> dict[str, object]:
         case Divider():
             return {"type": "divider"}
         case Actions(buttons, block_id):
-            return {"type": "actions", "block_id": block_id,
-                    "buttons": [{"label": b.label, "action_id": b.action_id, "value": b.value,
-                                 "style": b.style.value if b.style else None} for b in buttons]}
+            return {
+                "type": "actions",
+                "block_id": block_id,
+                "buttons": [
+                    {
+                        "label": b.label,
+                        "action_id": b.action_id,
+                        "value": b.value,
+                        "style": b.style.value if b.style else None,
+                    }
+                    for b in buttons
+                ],
+            }
     raise TypeError(f"not a block: {block!r}")
 
 
@@ -160,7 +176,14 @@ def _block_from_json(data: dict[str, object]) -> Block:
     buttons = data.get("buttons") or []
     assert isinstance(buttons, list)
     return Actions(
-        tuple(Button(label=b["label"], action_id=b["action_id"], value=b.get("value") or "",
-                     style=Style(b["style"]) if b.get("style") else None) for b in buttons),
+        tuple(
+            Button(
+                label=b["label"],
+                action_id=b["action_id"],
+                value=b.get("value") or "",
+                style=Style(b["style"]) if b.get("style") else None,
+            )
+            for b in buttons
+        ),
         block_id=str(data["block_id"]) if data.get("block_id") else None,
     )

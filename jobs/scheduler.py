@@ -14,8 +14,9 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 60
 
 
-def start_scheduler(sweep: Callable[[], object], *, seconds: int = TICK_SECONDS
-                    ) -> AsyncIOScheduler:
+def start_scheduler(
+    sweep: Callable[[], object], *, seconds: int = TICK_SECONDS
+) -> AsyncIOScheduler:
     """Runs `sweep` in a worker thread every `seconds`, one at a time, skipping missed ticks."""
 
     async def tick() -> None:
@@ -25,7 +26,14 @@ def start_scheduler(sweep: Callable[[], object], *, seconds: int = TICK_SECONDS
             log.exception("scheduler tick failed")
 
     scheduler = AsyncIOScheduler(timezone="UTC")
-    scheduler.add_job(tick, "interval", seconds=seconds, id="tick", max_instances=1,
-                      coalesce=True, misfire_grace_time=seconds)
+    scheduler.add_job(
+        tick,
+        "interval",
+        seconds=seconds,
+        id="tick",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=seconds,
+    )
     scheduler.start()
     return scheduler

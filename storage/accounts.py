@@ -90,8 +90,11 @@ def match(*, session: Session, query: str) -> Match:
     if by_id is not None:
         return Match(found=by_id)
     key = fold_name(query)
-    same = list(session.exec(select(Account).where(Account.name_key == key)
-                             .order_by(col(Account.name)).limit(10)).all())
+    same = list(
+        session.exec(
+            select(Account).where(Account.name_key == key).order_by(col(Account.name)).limit(10)
+        ).all()
+    )
     if len(same) == 1:
         return Match(found=same[0])
     if same:
@@ -101,8 +104,18 @@ def match(*, session: Session, query: str) -> Match:
 
 def _close(session: Session, key: str, limit: int = 3) -> list[Account]:
     # Names that contain what was typed come first, then spelling neighbours by difflib.
-    prefix = list(session.exec(select(Account).where(col(Account.name_key).contains(key, autoescape=True))
-                               .order_by(col(Account.name)).limit(limit)).all()) if key else []
+    prefix = (
+        list(
+            session.exec(
+                select(Account)
+                .where(col(Account.name_key).contains(key, autoescape=True))
+                .order_by(col(Account.name))
+                .limit(limit)
+            ).all()
+        )
+        if key
+        else []
+    )
     if len(prefix) >= limit:
         return prefix
     keys = session.exec(select(Account.name_key).distinct()).all()

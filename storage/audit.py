@@ -24,15 +24,35 @@ class AuditEntry(SQLModel, table=True):
     note: str | None = Field(default=None)
 
 
-def record(*, session: Session, actor: Any, at: datetime, entity: str, entity_id: int | None,
-           action: str, changes: dict[str, Any] | None = None, note: str | None = None) -> None:
-    session.add(AuditEntry(at=at, actor_id=actor.id if actor is not None else None, entity=entity,
-                           entity_id=entity_id, action=action, changes=changes or {}, note=note))
+def record(
+    *,
+    session: Session,
+    actor: Any,
+    at: datetime,
+    entity: str,
+    entity_id: int | None,
+    action: str,
+    changes: dict[str, Any] | None = None,
+    note: str | None = None,
+) -> None:
+    session.add(
+        AuditEntry(
+            at=at,
+            actor_id=actor.id if actor is not None else None,
+            entity=entity,
+            entity_id=entity_id,
+            action=action,
+            changes=changes or {},
+            note=note,
+        )
+    )
 
 
 def history(*, session: Session, entity: str, entity_id: int, limit: int = 20) -> list[AuditEntry]:
-    query = (select(AuditEntry)
-             .where(AuditEntry.entity == entity, AuditEntry.entity_id == entity_id)
-             .order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
-             .limit(limit))
+    query = (
+        select(AuditEntry)
+        .where(AuditEntry.entity == entity, AuditEntry.entity_id == entity_id)
+        .order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
+        .limit(limit)
+    )
     return list(session.exec(query).all())

@@ -9,6 +9,13 @@ from storage.promises import Promise
 from storage.touches import Touch
 
 __all__ = [
-    "Account", "AuditEntry", "Contact", "Handoff", "HandoffMessage", "OutboxMessage", "Person",
-    "Promise", "Touch",
+    "Account",
+    "AuditEntry",
+    "Contact",
+    "Handoff",
+    "HandoffMessage",
+    "OutboxMessage",
+    "Person",
+    "Promise",
+    "Touch",
 ]

@@ -49,15 +49,31 @@ class OutboxMessage(SQLModel, table=True):
     claimed_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
 
 
-def enqueue(*, session: Session, key: str, kind: str, recipient: str, payload: dict[str, Any],
-            at: datetime, not_before: datetime | None = None, update_of: str | None = None
-            ) -> bool:
+def enqueue(
+    *,
+    session: Session,
+    key: str,
+    kind: str,
+    recipient: str,
+    payload: dict[str, Any],
+    at: datetime,
+    not_before: datetime | None = None,
+    update_of: str | None = None,
+) -> bool:
     """Adds the message unless one with the same key exists; True when it was added."""
     if session.exec(select(OutboxMessage.id).where(OutboxMessage.key == key)).first():
         return False
-    session.add(OutboxMessage(key=key, kind=kind, recipient=recipient,
-                              payload=payload, update_of=update_of,
-                              not_before=not_before or at, created_at=at))
+    session.add(
+        OutboxMessage(
+            key=key,
+            kind=kind,
+            recipient=recipient,
+            payload=payload,
+            update_of=update_of,
+            not_before=not_before or at,
+            created_at=at,
+        )
+    )
     session.flush()
     return True
 

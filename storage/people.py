@@ -54,13 +54,28 @@ def managers(*, session: Session) -> list[Person]:
     return list(session.exec(select(Person).where(Person.role == Role.MANAGER)).all())
 
 
-def set_role(*, session: Session, person: Person, role: Role, actor: Person | None,
-             at: datetime, note: str | None = None) -> bool:
+def set_role(
+    *,
+    session: Session,
+    person: Person,
+    role: Role,
+    actor: Person | None,
+    at: datetime,
+    note: str | None = None,
+) -> bool:
     """Give `person` the role; returns False (and records nothing) when it is already theirs."""
     if person.role == role:
         return False
-    record(session=session, actor=actor, at=at, entity="person", entity_id=person.id,
-           action="role", changes={"role": [person.role, role.value]}, note=note)
+    record(
+        session=session,
+        actor=actor,
+        at=at,
+        entity="person",
+        entity_id=person.id,
+        action="role",
+        changes={"role": [person.role, role.value]},
+        note=note,
+    )
     person.role = role.value
     session.add(person)
     return True
@@ -71,5 +86,11 @@ def seed_managers(*, session: Session, user_ids: tuple[str, ...], at: datetime) 
     for user_id in user_ids:
         person = get_or_create(session=session, user_id=user_id)
         if person.role is None:
-            set_role(session=session, person=person, role=Role.MANAGER, actor=None, at=at,
-                     note="KAKEHASHI_MANAGERS")
+            set_role(
+                session=session,
+                person=person,
+                role=Role.MANAGER,
+                actor=None,
+                at=at,
+                note="KAKEHASHI_MANAGERS",
+            )

@@ -69,8 +69,9 @@ def pg_engine() -> Iterator[Engine]:
 
 
 @pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path
-                 ) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path
+) -> Iterator[str]:
     if request.param == "sqlite":
         path = tmp_path / "kakehashi.db"
         shutil.copy(sqlite_template, path)
@@ -120,11 +121,16 @@ def slack() -> Iterator[FakeSlack]:
         yield fake
 
 
-def make_settings(database_url: str, api_url: str = "http://127.0.0.1:9/api/",
-                  **extra: Any) -> Settings:
+def make_settings(
+    database_url: str, api_url: str = "http://127.0.0.1:9/api/", **extra: Any
+) -> Settings:
     values: dict[str, Any] = {
-        "DATABASE_URL": database_url, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": api_url, "KAKEHASHI_MANAGERS": "UMANAGER", **extra,
+        "DATABASE_URL": database_url,
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": api_url,
+        "KAKEHASHI_MANAGERS": "UMANAGER",
+        **extra,
     }
     return load_settings(_env_file=None, **values)
 
@@ -142,8 +148,13 @@ def runtime(settings: Settings, engine: Engine, clock: FixedClock) -> Runtime:
     with session_scope(engine) as s:
         seed_managers(session=s, user_ids=settings.managers, at=clock.now())
     directory = SlackDirectory(WebClient(token=TOKEN, base_url=settings.slack_api_url))
-    return Runtime(settings=settings, engine=engine, registry=build_registry(), clock=clock,
-                   directory=directory)
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        registry=build_registry(),
+        clock=clock,
+        directory=directory,
+    )
 
 
 @dataclass
@@ -154,11 +165,16 @@ class SlackServer:
     http: httpx.AsyncClient
     slack: FakeSlack
 
-    async def post(self, body: str, *, secret: str = SECRET, timestamp: int | None = None,
-                   headers: dict[str, str] | None = None) -> httpx.Response:
+    async def post(
+        self,
+        body: str,
+        *,
+        secret: str = SECRET,
+        timestamp: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
         sent = headers if headers is not None else signed_headers(body, secret, timestamp)
-        return await self.http.post(f"{self.url}/slack/events", content=body.encode(),
-                                    headers=sent)
+        return await self.http.post(f"{self.url}/slack/events", content=body.encode(), headers=sent)
 
     async def reply_to(self, response_url: str, timeout: float = 5.0) -> dict[str, Any]:
         """The first message posted to `response_url` (the command's ephemeral reply)."""
@@ -210,7 +226,13 @@ class ShellSession:
 @pytest.fixture
 def shell(database_url: str, clock: FixedClock) -> Iterator[ShellSession]:
     out = io.StringIO()
-    shell = open_shell(make_settings(database_url), user=None, demo_data=True, out=out,
-                       inp=io.StringIO(), clock=clock)
+    shell = open_shell(
+        make_settings(database_url),
+        user=None,
+        demo_data=True,
+        out=out,
+        inp=io.StringIO(),
+        clock=clock,
+    )
     yield ShellSession(shell=shell, out=out)
     shell.runtime.engine.dispose()

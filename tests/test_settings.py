@@ -27,9 +27,13 @@ def test_defaults_need_no_configuration() -> None:
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("KAKEHASHI_WORK_HOURS", "9-6", 'KAKEHASHI_WORK_HOURS must look like 09:00-18:00, got "9-6"'),
+        (
+            "KAKEHASHI_WORK_HOURS",
+            "9-6",
+            'KAKEHASHI_WORK_HOURS must look like 09:00-18:00, got "9-6"',
+        ),
         ("KAKEHASHI_WORK_HOURS", "18:00-09:00", "KAKEHASHI_WORK_HOURS must end after it starts"),
-        ("KAKEHASHI_TIMEZONE", "Tokyo", 'KAKEHASHI_TIMEZONE must be an IANA time zone'),
+        ("KAKEHASHI_TIMEZONE", "Tokyo", "KAKEHASHI_TIMEZONE must be an IANA time zone"),
         ("KAKEHASHI_LOCALE", "fr", 'KAKEHASHI_LOCALE must be en or ja, got "fr"'),
         ("KAKEHASHI_HOLIDAYS", "ZZ", "KAKEHASHI_HOLIDAYS must be a country code"),
         ("KAKEHASHI_MANAGERS", "U0123ABCD,<!channel>", "KAKEHASHI_MANAGERS must be Slack user IDs"),
@@ -51,8 +55,11 @@ def test_malformed_setting_names_the_variable(name: str, value: str, message: st
 
 def test_values_are_normalised() -> None:
     settings = load_settings(
-        _env_file=None, KAKEHASHI_MANAGERS=" U01, W02 ,", KAKEHASHI_HOLIDAYS="jp",
-        DATABASE_URL="postgresql://postgres@127.0.0.1/k", SLACK_API_URL="http://127.0.0.1:9/api",
+        _env_file=None,
+        KAKEHASHI_MANAGERS=" U01, W02 ,",
+        KAKEHASHI_HOLIDAYS="jp",
+        DATABASE_URL="postgresql://postgres@127.0.0.1/k",
+        SLACK_API_URL="http://127.0.0.1:9/api",
         SLACK_APP_TOKEN="xapp-1",
     )
     assert settings.managers == ("U01", "W02")
@@ -63,18 +70,28 @@ def test_values_are_normalised() -> None:
 
 
 def _cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith(("SLACK_", "KAKEHASHI_", "DATABASE_URL", "PORT"))}
-    return subprocess.run([*KAKEHASHI, *args], env={**clean, **env}, cwd=cwd,
-                          capture_output=True, text=True, timeout=60,
-                          check=False)
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLACK_", "KAKEHASHI_", "DATABASE_URL", "PORT"))
+    }
+    return subprocess.run(
+        [*KAKEHASHI, *args],
+        env={**clean, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_cli_stops_with_one_line_and_exit_2(tmp_path: Path) -> None:
     result = _cli("db", "upgrade", env={"KAKEHASHI_WORK_HOURS": "9-6"}, cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        'kakehashi: KAKEHASHI_WORK_HOURS must look like 09:00-18:00, got "9-6"')
+        'kakehashi: KAKEHASHI_WORK_HOURS must look like 09:00-18:00, got "9-6"'
+    )
 
 
 def test_dotenv_file_is_read(tmp_path: Path) -> None:
@@ -103,9 +120,12 @@ def test_db_upgrade_creates_the_database(tmp_path: Path) -> None:
 
 
 def test_unreachable_database_is_one_line_exit_1(tmp_path: Path) -> None:
-    result = _cli("db", "upgrade", env={
-        "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"},
-        cwd=tmp_path)
+    result = _cli(
+        "db",
+        "upgrade",
+        env={"DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"},
+        cwd=tmp_path,
+    )
     assert result.returncode == 1
     assert result.stderr.startswith("kakehashi: the database cannot be reached")
     assert "Traceback" not in result.stderr

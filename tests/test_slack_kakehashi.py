@@ -1,4 +1,4 @@
-"""`/kakehashi` end to end: signed requests into the real Bolt app, replies read off the fake Slack."""
+"""`/kakehashi` end to end: signed requests into the real Bolt app, replies read off fake Slack."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from tests.conftest import SlackServer
 from tests.signing import slash_command_body
 
 
-async def command(server: SlackServer, text: str, user_id: str, *, name: str = "/kakehashi"
-                  ) -> dict[str, object]:
+async def command(
+    server: SlackServer, text: str, user_id: str, *, name: str = "/kakehashi"
+) -> dict[str, object]:
     url = server.slack.new_response_url()
     response = await server.post(slash_command_body(name, text, user_id, response_url=url))
     assert response.status_code == 200, response.text
@@ -38,8 +39,9 @@ async def test_manager_sets_a_role_and_it_is_audited(server: SlackServer, engine
     assert reply_text(reply) == "<@UCS> の役割を *カスタマーサクセス* にしました。"
     with Session(engine) as session:
         assert role_of(session, "UCS") == "cs"
-        entry = session.exec(select(AuditEntry).where(AuditEntry.action == "role")
-                             .order_by(AuditEntry.id.desc())).first()  # type: ignore[union-attr]
+        entry = session.exec(
+            select(AuditEntry).where(AuditEntry.action == "role").order_by(AuditEntry.id.desc())
+        ).first()  # type: ignore[union-attr]
         assert entry is not None and entry.changes == {"role": [None, "cs"]}
         actor = session.get(Person, entry.actor_id)
         assert actor is not None and actor.user_id == "UMANAGER"
@@ -52,9 +54,12 @@ async def test_non_manager_is_refused_and_nothing_changes(server: SlackServer, e
     assert "Only managers can set roles" in text and "<@UMANAGER>" in text
     with Session(engine) as session:
         assert role_of(session, "UCS") is None
-        assert session.exec(select(AuditEntry).where(AuditEntry.action == "role",
-                                                     AuditEntry.actor_id != None)  # noqa: E711
-                            ).first() is None
+        assert (
+            session.exec(
+                select(AuditEntry).where(AuditEntry.action == "role", AuditEntry.actor_id != None)  # noqa: E711
+            ).first()
+            is None
+        )
 
 
 async def test_help_lists_every_registered_command(server: SlackServer) -> None:
@@ -92,8 +97,12 @@ async def test_the_only_manager_cannot_demote_themselves(server: SlackServer, en
 
 
 async def test_bad_signatures_get_401_and_change_nothing(server: SlackServer, engine) -> None:
-    body = slash_command_body("/kakehashi", "role <@UCS|aiko> manager", "UMANAGER",
-                              response_url=server.slack.new_response_url())
+    body = slash_command_body(
+        "/kakehashi",
+        "role <@UCS|aiko> manager",
+        "UMANAGER",
+        response_url=server.slack.new_response_url(),
+    )
     wrong = await server.post(body, secret="not-the-secret")
     stale = await server.post(body, timestamp=int(time.time()) - 6 * 60)
     missing = await server.post(body, headers={"Content-Type": "application/x-www-form-urlencoded"})

@@ -9,9 +9,10 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 import sqlmodel
+from alembic import op
+
 import storage.types
 from storage.accounts import fold_name
-from alembic import op
 
 revision: str = "0002"
 down_revision: str | None = "0001"
