@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -187,17 +188,24 @@ class SlackServer:
         raise AssertionError(f"nothing was posted to {response_url}: {self.slack.calls}")
 
 
-@pytest.fixture
-async def server(runtime: Runtime, slack: FakeSlack) -> AsyncIterator[SlackServer]:
+@asynccontextmanager
+async def serve_app(runtime: Runtime, slack: FakeSlack) -> AsyncIterator[SlackServer]:
     client = AsyncWebClient(token=TOKEN, base_url=slack.api_url)
-    app = build_app(runtime, client)
-    runner = web.AppRunner(web_app(runtime, app))
+    runner = web.AppRunner(web_app(runtime, build_app(runtime, client)))
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    async with httpx.AsyncClient(timeout=10) as http:
-        yield SlackServer(url=f"http://127.0.0.1:{port}", http=http, slack=slack)
-    await runner.cleanup()
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            yield SlackServer(url=f"http://127.0.0.1:{port}", http=http, slack=slack)
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def server(runtime: Runtime, slack: FakeSlack) -> AsyncIterator[SlackServer]:
+    async with serve_app(runtime, slack) as running:
+        yield running
 
 
 def free_port() -> int:

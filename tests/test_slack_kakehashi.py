@@ -115,3 +115,22 @@ async def test_bad_signatures_get_401_and_change_nothing(server: SlackServer, en
 async def test_healthz_reports_the_database(server: SlackServer) -> None:
     response = await server.http.get(f"{server.url}/healthz")
     assert response.status_code == 200 and response.json()["database"] == "up"
+
+
+async def test_unreachable_database_gives_a_short_reply(runtime, slack) -> None:
+    from dataclasses import replace
+
+    from storage.db import make_engine
+    from tests.conftest import serve_app
+
+    down = replace(
+        runtime,
+        engine=make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"),
+    )
+    async with serve_app(down, slack) as server:
+        reply = await command(server, "role <@UCS|aiko> cs", "UMANAGER")
+        assert reply_text(reply) == (
+            "Kakehashi is temporarily unavailable; nothing was saved. Please try again in a minute."
+        )
+        health = await server.http.get(f"{server.url}/healthz")
+        assert health.status_code == 503

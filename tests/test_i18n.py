@@ -1,0 +1,78 @@
+"""The message catalog: English and Japanese say the same things, every key the code uses
+exists, and dates and amounts follow the locale (PRODUCT §12)."""
+
+from __future__ import annotations
+
+import re
+import string
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from commands.i18n import LOCALES, Translator, catalog, locale_from_slack
+
+ROOT = Path(__file__).parent.parent
+# t("key", …), ctx.t("key"), self.note("key"), key="…" passed on: literal keys in the code.
+KEY_USE = re.compile(r"""(?:\bt|\.note)\(\s*["']([a-z_]+(?:\.[a-z0-9_]+)+)["']""")
+
+
+def placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def test_both_languages_have_the_same_messages() -> None:
+    english, japanese = catalog("en"), catalog("ja")
+    assert set(english) - set(japanese) == set(), "missing in Japanese"
+    assert set(japanese) - set(english) == set(), "missing in English"
+    for key, text in english.items():
+        assert placeholders(text) == placeholders(japanese[key]), key
+
+
+def test_every_literal_key_in_the_code_exists() -> None:
+    english = catalog("en")
+    missing = []
+    for folder in ("bot", "commands", "jobs"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for key in KEY_USE.findall(path.read_text()):
+                if key not in english:
+                    missing.append(f"{path.relative_to(ROOT)}: {key}")
+    assert missing == []
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_message_formats(locale: str) -> None:
+    t = Translator(locale)
+    for key, text in catalog(locale).items():
+        t(key, **{name: "x" for name in placeholders(text)})
+
+
+def test_parameters_are_escaped_but_safe_markup_is_not() -> None:
+    t = Translator("en")
+    assert t("role.unknown_person", who="<!channel> & co") == (
+        "I can't find &lt;!channel&gt; &amp; co in this workspace."
+    )
+
+
+def test_slack_locales() -> None:
+    assert locale_from_slack("ja-JP", "en") == "ja"
+    assert locale_from_slack("en-GB", "ja") == "en"
+    assert locale_from_slack("fr-FR", "ja") == "ja"
+    assert locale_from_slack(None, "en") == "en"
+
+
+def test_dates_amounts_and_times_per_locale() -> None:
+    ja, en = (
+        Translator("ja", ZoneInfo("Asia/Tokyo")),
+        Translator("en", ZoneInfo("America/New_York")),
+    )
+    assert ja.date(date(2026, 12, 1)) == "2026年12月1日"
+    assert en.date(date(2026, 12, 1)) == "Dec 1, 2026"
+    assert ja.money(Decimal(1_200_000), "JPY") == "¥1,200,000"
+    assert en.money(Decimal(12_000), "USD") == "$12,000.00"
+    assert en.money(None, "USD") == "—"
+    moment = datetime(2026, 12, 1, 0, 30, tzinfo=UTC)
+    assert ja.datetime(moment) == "2026年12月1日 9:30"
+    assert en.datetime(moment) == "Nov 30, 2026 7:30 PM"

@@ -1,0 +1,70 @@
+"""`kakehashi shell`: the same commands as Slack, scripted on standard input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ShellSession
+
+SCRIPT = """\
+/kakehashi help
+/kakehashi role @taro cs
+:as ben
+/kakehashi role @taro manager
+:as nobody
+/unknown
+3
+hello
+"""
+
+
+def test_scripted_shell_runs_help_and_a_role_change(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "KAKEHASHI_"))}
+    env.pop("DATABASE_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "shell", "--demo"],
+        input=SCRIPT,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "== Kakehashi commands ==" in out
+    assert "@taro is now *customer success*." in out
+    assert "Only managers can set roles. Ask a manager (@mika)." in out
+    assert "No one called nobody." in out
+    assert "/unknown is not a Kakehashi command" in out
+    assert "There is no button 3." in out
+    assert "Type a slash command" in out
+    assert result.stderr == ""
+    # The change is in the database: a second session sees taro as customer success.
+    again = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "shell", "--as", "mika"],
+        input="/kakehashi role @taro cs\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert "@taro is already *customer success*; nothing changed." in again.stdout
+
+
+def test_shell_speaks_the_persons_language(shell: ShellSession) -> None:
+    printed = shell.run(":as kenji", "/kakehashi role @aiko manager")
+    assert "役割を設定できるのはマネージャーのみです" in printed  # kenji's Slack locale is ja-JP
+
+
+def test_shell_mentions_show_names_and_typed_markup_stays_text(shell: ShellSession) -> None:
+    printed = shell.run("/kakehashi role <!channel> cs")
+    assert "Pick the person with @" in printed
+    printed = shell.run("/kakehashi role @ghost cs")
+    assert "Pick the person with @" in printed
