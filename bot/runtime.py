@@ -12,14 +12,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.settings import Settings
-from commands.context import Clock, Context, Directory, UserProfile
-from commands.i18n import Translator, locale_from_slack
+from commands.context import Clock, Context, Directory, apply_profile
+from commands.i18n import Translator, translator_for
 from commands.registry import Registry
 from commands.ui import FormValues, Message, Outcome
 from storage import people
@@ -93,6 +92,7 @@ class Runtime:
             default_locale=self.settings.locale,
             default_zone=self.settings.zone,
             channel_id=channel_id,
+            handoff_channel=self.settings.handoff_channel,
         )
 
     def person(self, session: Session, user_id: str) -> Person:
@@ -108,24 +108,4 @@ class Runtime:
         return person
 
     def translator_for(self, person: Person) -> Translator:
-        return Translator(
-            locale_from_slack(person.locale, self.settings.locale),
-            zone_of(person.tz, self.settings.zone),
-        )
-
-
-def apply_profile(person: Person, profile: UserProfile) -> None:
-    person.name = profile.name
-    person.tz = profile.tz
-    person.locale = profile.locale
-    person.email = profile.email
-    person.is_bot = profile.is_bot
-
-
-def zone_of(name: str | None, default: ZoneInfo) -> ZoneInfo:
-    if not name:
-        return default
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return default
+        return translator_for(person, self.settings.locale, self.settings.zone)

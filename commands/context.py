@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from commands.i18n import Translator
+from commands.i18n import Translator, translator_for
 from storage.people import Person
 
 
@@ -43,6 +43,15 @@ class UserProfile:
     deleted: bool = False
 
 
+def apply_profile(person: Person, profile: UserProfile) -> None:
+    """Caches what Slack knows of a person on their row."""
+    person.name = profile.name
+    person.tz = profile.tz
+    person.locale = profile.locale
+    person.email = profile.email
+    person.is_bot = profile.is_bot
+
+
 class Directory(Protocol):
     """Who a user is, as the chat platform knows them (Slack: `users.info`)."""
 
@@ -59,7 +68,13 @@ class Context:
     default_locale: str
     default_zone: ZoneInfo
     channel_id: str | None = None
+    handoff_channel: str | None = None
+    """`KAKEHASHI_HANDOFF_CHANNEL`: where new handoffs are announced."""
 
     @property
     def now(self) -> datetime:
         return self.clock.now()
+
+    def translator_for(self, person: Person) -> Translator:
+        """For a message to someone else (a DM): their language and time zone."""
+        return translator_for(person, self.default_locale, self.default_zone)

@@ -10,7 +10,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.dates import format_date, format_datetime
 from babel.messages.pofile import read_po
@@ -41,6 +42,27 @@ def locale_from_slack(slack_locale: str | None, default: str) -> str:
     """`ja-JP` → `ja`; anything we do not speak falls back to the configured default."""
     language = (slack_locale or "").split("-")[0].split("_")[0].lower()
     return language if language in LOCALES else default
+
+
+class HasLanguage(Protocol):
+    locale: str | None
+    tz: str | None
+
+
+def translator_for(person: HasLanguage, default_locale: str, default_zone: ZoneInfo) -> Translator:
+    """The catalog in a person's own language and time zone, as cached from Slack."""
+    return Translator(
+        locale_from_slack(person.locale, default_locale), zone_of(person.tz, default_zone)
+    )
+
+
+def zone_of(name: str | None, default: ZoneInfo) -> ZoneInfo:
+    if not name:
+        return default
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return default
 
 
 class Translator:
