@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any, TypeVar
 
-from sqlalchemy import Column
-from sqlmodel import Field, SQLModel
+from sqlalchemy import Column, func, or_
+from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
+from storage.audit import AuditEntry, record
 from storage.types import UTCDateTime
+
+_T = TypeVar("_T")
 
 
 class PromiseStatus(StrEnum):
@@ -47,3 +52,173 @@ class Promise(SQLModel, table=True):
     closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), index=True))
     closed_by_id: int | None = Field(default=None, foreign_key="people.id")
     close_note: str | None = None
+
+
+# ---- the ledger ------------------------------------------------------------------------------
+
+
+def add(
+    *,
+    session: Session,
+    account_id: int,
+    text: str,
+    due_date: date | None,
+    recurrence: Recurrence | None,
+    owner_id: int | None,
+    promised_by_id: int | None,
+    actor: Any,
+    at: datetime,
+    source: str = "command",
+    handoff_id: int | None = None,
+) -> Promise:
+    """A new open promise, audited; for recurring ones `due_date` is the first occurrence."""
+    promise = Promise(
+        account_id=account_id,
+        text=text,
+        due_date=due_date,
+        recurrence=recurrence.value if recurrence else None,
+        owner_id=owner_id,
+        promised_by_id=promised_by_id,
+        source=source,
+        handoff_id=handoff_id,
+        created_at=at,
+    )
+    session.add(promise)
+    session.flush()
+    changes = {
+        "account_id": account_id,
+        "text": text,
+        "due_date": due_date.isoformat() if due_date else None,
+        "recurrence": promise.recurrence,
+    }
+    record(
+        session=session,
+        actor=actor,
+        at=at,
+        entity="promise",
+        entity_id=promise.id,
+        action="create",
+        changes=changes,
+    )
+    return promise
+
+
+def get(*, session: Session, promise_id: int) -> Promise | None:
+    return session.get(Promise, promise_id)
+
+
+def open_promises(
+    *,
+    session: Session,
+    account_id: int | None = None,
+    person_id: int | None = None,
+    due_before: date | None = None,
+    limit: int = 100,
+) -> list[Promise]:
+    """Open promises, due first (undated last); narrowed to an account, to a person (who owns or
+    made them), or to those due before a day (overdue)."""
+    query = _open_where(select(Promise), account_id, person_id, due_before).order_by(
+        col(Promise.due_date).is_(None), col(Promise.due_date), col(Promise.id)
+    )
+    return list(session.exec(query.limit(limit)).all())
+
+
+def count_open(
+    *,
+    session: Session,
+    account_id: int | None = None,
+    person_id: int | None = None,
+    due_before: date | None = None,
+) -> int:
+    query = select(func.count()).select_from(Promise)
+    return int(session.exec(_open_where(query, account_id, person_id, due_before)).one())
+
+
+def _open_where(
+    query: SelectOfScalar[_T],
+    account_id: int | None,
+    person_id: int | None,
+    due_before: date | None,
+) -> SelectOfScalar[_T]:
+    query = query.where(Promise.status == PromiseStatus.OPEN.value)
+    if account_id is not None:
+        query = query.where(Promise.account_id == account_id)
+    if person_id is not None:
+        query = query.where(
+            or_(col(Promise.owner_id) == person_id, col(Promise.promised_by_id) == person_id)
+        )
+    if due_before is not None:
+        query = query.where(col(Promise.due_date) < due_before)
+    return query
+
+
+def close(
+    *,
+    session: Session,
+    promise: Promise,
+    status: PromiseStatus,
+    note: str | None,
+    actor: Any,
+    at: datetime,
+) -> None:
+    """Kept, broken or waived: the promise is no longer open."""
+    record(
+        session=session,
+        actor=actor,
+        at=at,
+        entity="promise",
+        entity_id=promise.id,
+        action=status.value,
+        changes={"status": [promise.status, status.value]},
+        note=note,
+    )
+    promise.status = status.value
+    promise.closed_at = at
+    promise.closed_by_id = actor.id if actor is not None else None
+    promise.close_note = note
+    session.add(promise)
+
+
+def keep_occurrence(
+    *,
+    session: Session,
+    promise: Promise,
+    next_due: date,
+    note: str | None,
+    actor: Any,
+    at: datetime,
+) -> None:
+    """One occurrence of a recurring promise was kept: counted, and the next one falls due."""
+    changes = {
+        "due_date": [
+            promise.due_date.isoformat() if promise.due_date else None,
+            next_due.isoformat(),
+        ],
+        "kept_count": [promise.kept_count, promise.kept_count + 1],
+    }
+    record(
+        session=session,
+        actor=actor,
+        at=at,
+        entity="promise",
+        entity_id=promise.id,
+        action="kept_occurrence",
+        changes=changes,
+        note=note,
+    )
+    promise.kept_count += 1
+    promise.due_date = next_due
+    session.add(promise)
+
+
+def first_due_date(*, session: Session, promise: Promise) -> date | None:
+    """The due date the promise was created with (monthly promises keep its day of the month)."""
+    created = session.exec(
+        select(AuditEntry).where(
+            AuditEntry.entity == "promise",
+            AuditEntry.entity_id == promise.id,
+            AuditEntry.action == "create",
+        )
+    ).first()
+    written = created.changes.get("due_date") if created else None
+    return date.fromisoformat(written) if isinstance(written, str) else promise.due_date

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import Column, Index
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, Session, SQLModel
 
 from storage.types import UTCDateTime
 
@@ -28,3 +28,21 @@ class Touch(SQLModel, table=True):
     channel: str = Field(default=TouchChannel.CHAT.value, max_length=8)
     note: str
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+def log(
+    *,
+    session: Session,
+    account_id: int,
+    person_id: int | None,
+    channel: TouchChannel,
+    note: str,
+    at: datetime,
+) -> Touch:
+    """An outreach to the customer; the newest one restarts the account's silence timer."""
+    touch = Touch(
+        account_id=account_id, person_id=person_id, channel=channel.value, note=note, at=at
+    )
+    session.add(touch)
+    session.flush()
+    return touch
