@@ -390,6 +390,7 @@ class FakeSlack:
         self.users: dict[str, JSON] = {}
         self.channels: dict[str, JSON] = {}  # conversations.info overrides; others synthesized
         self.views: dict[str, JSON] = {}
+        self.socket_url: str | None = None  # what apps.connections.open hands out
         self._lock = threading.RLock()
         self._calls: list[Call] = []
         self._rejections: list[Call] = []
@@ -902,7 +903,7 @@ class FakeSlack:
         return {"view": copy.deepcopy(stored)}
 
     def _apps_connections_open(self, body: JSON) -> JSON:
-        return {"url": f"ws://{self.host}:{self.port}/link/?ticket=fake-ticket"}
+        return {"url": self.socket_url or f"ws://{self.host}:{self.port}/link/?ticket=fake-ticket"}
 
     def _response_url(self, body: JSON) -> JSON:
         _check_message(body)

@@ -1,0 +1,71 @@
+"""`kakehashi run` serving Slack: Socket Mode over a real WebSocket, and the health check."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+from aiohttp import WSMsgType, web
+
+from bot.server import serve
+from tests.conftest import free_port, make_settings
+from tests.fake_slack import FakeSlack
+
+
+async def test_socket_mode_answers_a_slash_command(database_url: str, slack: FakeSlack) -> None:
+    response_url = slack.new_response_url()
+    acks: list[dict[str, Any]] = []
+
+    async def socket(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json({"type": "hello", "num_connections": 1})
+        await ws.send_json(
+            {
+                "envelope_id": "env-1",
+                "type": "slash_commands",
+                "accepts_response_payload": True,
+                "payload": {
+                    "command": "/kakehashi",
+                    "text": "role <@UCS|aiko> support",
+                    "user_id": "UMANAGER",
+                    "channel_id": "C0001",
+                    "team_id": "T0001",
+                    "response_url": response_url,
+                    "trigger_id": "1.2",
+                },
+            }
+        )
+        async for message in ws:
+            if message.type == WSMsgType.TEXT:
+                acks.append(json.loads(message.data))
+        return ws
+
+    peer = web.Application()
+    peer.router.add_get("/link", socket)
+    runner = web.AppRunner(peer)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    slack.socket_url = f"ws://127.0.0.1:{port}/link"
+    settings = make_settings(
+        database_url, slack.api_url, SLACK_APP_TOKEN="xapp-1-test", SLACK_SIGNING_SECRET=""
+    )
+    health_port = free_port()
+    running = asyncio.create_task(serve(settings, port=health_port, host="127.0.0.1"))
+    try:
+        replies = await slack.await_for("response_url", timeout=15)
+        assert "*サポート*" in replies[0]["text"]  # mika's Slack locale is ja-JP
+        assert {"envelope_id": "env-1"}.items() <= acks[0].items()
+        async with httpx.AsyncClient() as http:
+            health = await http.get(f"http://127.0.0.1:{health_port}/healthz")
+            assert health.status_code == 200
+            # Socket Mode serves no events endpoint: nothing reaches Bolt over HTTP.
+            events = await http.post(f"http://127.0.0.1:{health_port}/slack/events")
+            assert events.status_code == 404
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await runner.cleanup()
