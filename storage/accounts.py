@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import Column, Numeric
+from sqlalchemy import Column, Numeric, func
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.types import UTCDateTime
@@ -51,22 +51,37 @@ class Account(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
-# Legal-form words, after NFKC (so ㈱ is already "(株)" and full-width letters are ASCII).
-_LEGAL_FORMS = re.compile(
-    r"株式会社|有限会社|合同会社|合資会社|合名会社|一般社団法人|一般財団法人|\(株\)|\(有\)|\(同\)"
-    r"|\b(?:co\.?,?\s*ltd|inc|incorporated|llc|l\.l\.c|ltd|limited|corp|corporation|co|gmbh|ag"
-    r"|plc|k\.k|kk|pte|pty|s\.a|sa|bv|nv|oy|ab)\b\.?",
-    re.IGNORECASE,
+# Legal-form words, after NFKC (so ㈱ is already "(株)" and full-width letters are ASCII) and case
+# folding. Japanese forms are dropped wherever they stand (前株 and 後株); the Latin ones only at
+# the end of the name, so "AB Foods" or "Co-op Mart" keep their first word.
+_JAPANESE_FORMS = re.compile(
+    r"株式会社|有限会社|合同会社|合資会社|合名会社|相互会社|有限責任事業組合"
+    r"|(?:一般|公益)(?:社団|財団)法人|特定非営利活動法人|npo法人|社会福祉法人|学校法人"
+    r"|医療法人(?:社団|財団)?|\((?:株|有|同|資|名|社|財)\)"
+)
+_LATIN_FORM_AT_END = re.compile(
+    r"(?<![a-z0-9])(?:co\.?,?\s*ltd|inc|incorporated|llc|l\.l\.c|ltd|limited|corp|corporation|co"
+    r"|company|gmbh|ag|plc|k\.\s?k|kk|kabushiki\s+kaisha|pte|pty|s\.a|sa|s\.r\.l|srl|ltda|bv|nv"
+    r"|oy|ab|llp|lp)\.?[\s,.]*$"
 )
 _NOT_WORD = re.compile(r"[\W_]+")
+_HIRAGANA = {code: code + 0x60 for code in range(0x3041, 0x3097)}
+"""ぁ..ゖ → ァ..ヶ: a name typed in hiragana finds the same name in katakana."""
 
 
 def fold_name(name: str) -> str:
-    """The matching key of a company name (PRODUCT §4): NFKC, case folding, legal forms and
-    punctuation dropped, so `ACME`, `株式会社ACME` and `Acme Co., Ltd.` all fold to `acme`."""
-    folded = unicodedata.normalize("NFKC", name).casefold()
-    key = _NOT_WORD.sub("", _LEGAL_FORMS.sub(" ", folded))
-    return key or _NOT_WORD.sub("", folded)
+    """The matching key of a company name (PRODUCT §4): NFKC, case folding, hiragana as
+    katakana, legal forms and punctuation dropped, so `ACME`, `株式会社ACME` and
+    `Acme Co., Ltd.` all fold to `acme`. A name that is nothing but a legal form keeps it."""
+    folded = unicodedata.normalize("NFKC", name).casefold().translate(_HIRAGANA)
+    key = _JAPANESE_FORMS.sub(" ", folded).strip(" ,.")
+    while (shorter := _LATIN_FORM_AT_END.sub("", key).strip(" ,.")) != key and shorter:
+        key = shorter
+    return _NOT_WORD.sub("", key) or _NOT_WORD.sub("", folded)
+
+
+QUERY_LIMIT = 400
+"""Longer than any name or CRM id: nothing can match, so nothing is searched."""
 
 
 @dataclass(frozen=True)
@@ -84,9 +99,9 @@ def match(*, session: Session, query: str) -> Match:
     """By CRM id (exact), else by folded name; ambiguity and near misses are reported, not
     guessed."""
     query = query.strip()
-    if not query:
+    if not query or len(query) > QUERY_LIMIT:
         return Match()
-    by_id = session.exec(select(Account).where(Account.external_id == query)).first()
+    by_id = _by_external_id(session, query)
     if by_id is not None:
         return Match(found=by_id)
     key = fold_name(query)
@@ -100,6 +115,18 @@ def match(*, session: Session, query: str) -> Match:
     if same:
         return Match(candidates=tuple(same))
     return Match(suggestions=tuple(_close(session, key)))
+
+
+def _by_external_id(session: Session, query: str) -> Account | None:
+    """Exactly as stored, else ignoring case and full width (`crm-001`, `ＣＲＭ－００１`)."""
+    exact = session.exec(select(Account).where(Account.external_id == query)).first()
+    if exact is not None:
+        return exact
+    folded = unicodedata.normalize("NFKC", query).casefold()
+    found = session.exec(
+        select(Account).where(func.lower(Account.external_id) == folded).limit(2)
+    ).all()
+    return found[0] if len(found) == 1 else None
 
 
 def _close(session: Session, key: str, limit: int = 3) -> list[Account]:
