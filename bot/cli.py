@@ -33,6 +33,16 @@ def parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
     db_sub.add_parser("upgrade", help="apply pending migrations")
+
+    jobs = sub.add_parser("jobs", help="scheduled messages: run or preview a sweep, failures")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="COMMAND")
+    for name, text in (
+        ("run-due", "one scheduler sweep now: send what is due"),
+        ("preview", "what run-due would send, sending nothing"),
+    ):
+        job = jobs_sub.add_parser(name, help=text)
+        job.add_argument("--at", metavar="ISO-8601", help="as of this instant instead of now")
+    jobs_sub.add_parser("failed", help="deliveries that failed for good, with the reason")
     return top
 
 
@@ -72,6 +82,13 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         upgrade(make_engine(settings.database_url))
         print("database is up to date")
         return 0
+    if args.command == "jobs":
+        from bot.jobs_main import BadInstant, jobs_command
+
+        try:
+            return jobs_command(args.jobs_command, settings, getattr(args, "at", None))
+        except BadInstant as exc:
+            raise UsageError(str(exc)) from None
     raise UsageError(f"unknown command {args.command}")
 
 

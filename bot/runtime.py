@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlmodel import Session
 
 from bot.settings import Settings
@@ -23,11 +23,23 @@ from commands.registry import Registry
 from commands.ui import FormValues, Message, Outcome
 from storage import people
 from storage.db import DatabaseUnavailable, session_scope
+from storage.outbox import OutboxMessage
 from storage.people import Person
 
 log = logging.getLogger(__name__)
 
 PROFILE_MAX_AGE = timedelta(days=1)
+_OUTBOX_WRITTEN = "kakehashi.outbox_written"
+
+
+def watch_outbox(session: Session) -> None:
+    """Notes in `session.info` when the session writes an outbox row."""
+
+    def note(flushing: Session, _context: object, _instances: object) -> None:
+        if any(isinstance(obj, OutboxMessage) for obj in flushing.new):
+            flushing.info[_OUTBOX_WRITTEN] = True
+
+    event.listen(session, "before_flush", note)
 
 
 @dataclass
@@ -37,6 +49,8 @@ class Runtime:
     registry: Registry
     clock: Clock
     directory: Directory
+    on_outbox: Callable[[], None] | None = None
+    """Called after a request whose unit of work added outbox rows (set by `run` and `shell`)."""
 
     def run_command(
         self, user_id: str, name: str, text: str, channel_id: str | None = None
@@ -66,15 +80,18 @@ class Runtime:
     ) -> Outcome:
         try:
             with self.session() as session:
+                watch_outbox(session)
                 ctx = self.context(session, user_id, channel_id)
                 outcome = handler(ctx)
                 if outcome.errors:
                     session.rollback()
-                return outcome
         except DatabaseUnavailable as exc:
             log.error("database unavailable: %s", exc.__class__.__name__)
             t = Translator(self.settings.locale)
             return Outcome(reply=Message.plain(t("error.unavailable")))
+        if session.info.get(_OUTBOX_WRITTEN) and not outcome.errors and self.on_outbox:
+            self.on_outbox()  # deliver now: Slack in a worker thread, the shell in line
+        return outcome
 
     @contextmanager
     def session(self) -> Iterator[Session]:

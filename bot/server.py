@@ -11,11 +11,14 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk import WebClient
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.delivery import deliver_in_background, slack_delivery
+from bot.jobs_main import sweeps
 from bot.runtime import Runtime
 from bot.settings import Settings, SettingsError
 from bot.slack import SlackDirectory, build_app, web_app
 from commands.context import SystemClock
 from commands.registry import build_registry
+from jobs.delivery import Delivery, expire_claims
 from jobs.scheduler import start_scheduler
 from jobs.tick import run_sweeps
 from storage.db import make_engine, session_scope, upgrade
@@ -51,6 +54,17 @@ def build_runtime(settings: Settings) -> Runtime:
     )
 
 
+def start_delivery(settings: Settings, runtime: Runtime) -> Delivery:
+    """The delivery engine, kicked after every request that wrote to the outbox and once now
+    (for what was owed while the process was down)."""
+    delivery = slack_delivery(settings, runtime.engine)
+    if runtime.engine.dialect.name == "sqlite":  # one process sends: its old claims are dead
+        expire_claims(engine=runtime.engine, now=delivery.clock.now())
+    runtime.on_outbox = deliver_in_background(delivery, runtime.clock)
+    runtime.on_outbox()
+    return delivery
+
+
 async def serve(settings: Settings, *, port: int, host: str = "0.0.0.0") -> None:
     check_slack_settings(settings)
     runtime = await asyncio.to_thread(build_runtime, settings)
@@ -66,7 +80,11 @@ async def serve(settings: Settings, *, port: int, host: str = "0.0.0.0") -> None
             app, settings.slack_app_token.get_secret_value(), web_client=client
         )
         await socket_mode.connect_async()  # type: ignore[no-untyped-call]
-    scheduler = start_scheduler(lambda: run_sweeps([], runtime.clock.now()))
+    delivery = await asyncio.to_thread(start_delivery, settings, runtime)
+    ticks = sweeps(runtime, delivery)
+    scheduler = start_scheduler(
+        lambda: run_sweeps(ticks, runtime.clock.now()), seconds=settings.tick_seconds
+    )
     log.info(
         "kakehashi listening on %s:%d (%s)",
         host,
@@ -76,6 +94,7 @@ async def serve(settings: Settings, *, port: int, host: str = "0.0.0.0") -> None
     try:
         await _until_stopped()
     finally:
+        delivery.stop()
         scheduler.shutdown(wait=False)
         if socket_mode is not None:
             await socket_mode.close_async()  # type: ignore[no-untyped-call]

@@ -55,6 +55,15 @@ class Settings(BaseSettings):
         default=(), validation_alias=AliasChoices("KAKEHASHI_MANAGERS")
     )
     port: int = Field(default=3000, ge=1, le=65535, validation_alias=AliasChoices("PORT"))
+    tick_seconds: int = Field(
+        default=60, ge=1, le=3600, validation_alias=AliasChoices("KAKEHASHI_TICK_SECONDS")
+    )
+    """How often `run` sweeps for due reminders, agendas and deliveries."""
+    send_rate: float = Field(
+        default=5.0, gt=0, le=100, validation_alias=AliasChoices("KAKEHASHI_SEND_RATE")
+    )
+    """Messages per second the delivery engine sends across the workspace (Slack allows a few
+    hundred a minute, and about one per second per channel)."""
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -162,6 +171,22 @@ _ENV_NAMES = {
 }
 
 
+_NUMBER_ERRORS = (
+    "int_parsing",
+    "int_from_float",
+    "float_parsing",
+    "greater_than",
+    "greater_than_equal",
+    "less_than_equal",
+    "finite_number",
+)
+_RANGES = {
+    "PORT": "from 1 to 65535",
+    "KAKEHASHI_TICK_SECONDS": "from 1 to 3600",
+    "KAKEHASHI_SEND_RATE": "above 0 and at most 100",
+}
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings, turning pydantic's report into one line naming the variable."""
     try:
@@ -175,6 +200,6 @@ def _one_line(exc: ValidationError) -> str:
     where = str(error["loc"][0]) if error["loc"] else "settings"
     name = _ENV_NAMES.get(where, where)
     message = str(error["msg"]).removeprefix("Value error, ")
-    if error["type"] in ("int_parsing", "greater_than_equal", "less_than_equal"):
-        message = f'must be a number from 1 to 65535, got "{error.get("input")}"'
+    if error["type"] in _NUMBER_ERRORS:
+        message = f'must be a number {_RANGES.get(str(name), "")}, got "{error.get("input")}"'
     return f"{name} {message}"

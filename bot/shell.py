@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from typing import TextIO
 
 from sqlalchemy import Engine
@@ -63,6 +64,9 @@ class Shell:
         self.echo = echo
         self.buttons: dict[int, ui.Button] = {}
         self.channel_id = "CSHELL"
+        self.after_line: Callable[[], None] | None = None
+        """Runs after every line (set by `open_shell`): delivers what the line sent, so DMs and
+        posts are printed right after the reply."""
 
     # ---- input ----------------------------------------------------------------------------
 
@@ -76,6 +80,8 @@ class Shell:
             if line.strip() in (":quit", ":q", "exit"):
                 break
             self.execute(line)
+            if self.after_line is not None:
+                self.after_line()
 
     def execute(self, line: str) -> None:
         line = line.strip()

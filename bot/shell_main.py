@@ -6,6 +6,7 @@ import sys
 from typing import TextIO
 
 from bot import demo
+from bot.delivery import deliver_when_owed, shell_delivery
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.shell import Shell, ShellDirectory
@@ -44,6 +45,7 @@ def open_shell(
         with session_scope(runtime.engine) as session:
             demo.load_demo(session=session, now=runtime.clock.now())
     shell = Shell(runtime, user_id=demo.MANAGER, out=out, inp=inp, echo=not inp.isatty())
+    shell.after_line = deliver_when_owed(runtime, shell_delivery(shell, runtime.engine))
     if user:
         shell.meta(["as", user])
     return shell

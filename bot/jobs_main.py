@@ -1,0 +1,107 @@
+"""The scheduler's sweeps, and `kakehashi jobs run-due | preview | failed` (PRODUCT §3).
+
+`run` ticks `sweeps(...)` every KAKEHASHI_TICK_SECONDS; `jobs run-due` runs the same list once, so
+operators can see and catch up what is due. Order matters: sweeps that find what has come due
+(and write it to the outbox) run before the delivery sweep, which sends it.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from typing import TextIO
+
+from bot.delivery import slack_delivery
+from bot.runtime import Runtime
+from bot.settings import Settings, SettingsError
+from jobs.delivery import Delivery, due_messages, failed_messages
+from jobs.tick import Sweep, run_sweeps
+from storage.db import make_engine, session_scope, upgrade
+from storage.outbox import OutboxMessage
+
+
+class BadInstant(ValueError):
+    """`--at` is not an ISO-8601 date and time."""
+
+
+def sweeps(runtime: Runtime, delivery: Delivery) -> list[Sweep]:
+    """Every sweep of one tick, in order: whatever enqueues messages first, delivery last."""
+    return [delivery.sweep]
+
+
+def previews(runtime: Runtime) -> list[Sweep]:
+    """What each sweep would do, sending nothing."""
+
+    def outbox_preview(now: datetime) -> list[str]:
+        with session_scope(runtime.engine) as session:
+            return [describe(row) for row in due_messages(session=session, now=now)]
+
+    return [outbox_preview]
+
+
+def describe(row: OutboxMessage) -> str:
+    what = f"{row.kind} {row.key} → {row.recipient}"
+    return f"{what} (update of {row.update_of})" if row.update_of else what
+
+
+def parse_instant(text: str | None, settings: Settings) -> datetime | None:
+    """`--at`: ISO-8601; without an offset it is read in KAKEHASHI_TIMEZONE."""
+    if text is None:
+        return None
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadInstant(
+            f'--at must be an ISO-8601 date and time such as 2026-11-23T09:05+09:00, got "{text}"'
+        ) from None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=settings.zone)
+    return at.astimezone(UTC)
+
+
+def run_due(
+    runtime: Runtime, delivery: Delivery, at: datetime | None, out: TextIO = sys.stdout
+) -> int:
+    for line in run_sweeps(sweeps(runtime, delivery), at or runtime.clock.now()):
+        print(line, file=out)
+    return 0
+
+
+def preview(runtime: Runtime, at: datetime | None, out: TextIO = sys.stdout) -> int:
+    for line in run_sweeps(previews(runtime), at or runtime.clock.now()):
+        print(line, file=out)
+    return 0
+
+
+def list_failed(settings: Settings, out: TextIO = sys.stdout) -> int:
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine)
+        with session_scope(engine) as session:
+            rows = failed_messages(session=session)
+            for row in rows:
+                when = (row.sent_at or row.not_before).isoformat(timespec="seconds")
+                print(f"{when} {describe(row)}: {row.last_error or 'unknown reason'}", file=out)
+            if not rows:
+                print("No delivery has failed.", file=out)
+    finally:
+        engine.dispose()
+    return 0
+
+
+def jobs_command(command: str, settings: Settings, at_text: str | None) -> int:
+    """Runs `kakehashi jobs COMMAND`."""
+    if command == "failed":
+        return list_failed(settings)
+    from bot.server import build_runtime
+
+    at = parse_instant(at_text, settings)
+    if command == "run-due" and settings.slack_bot_token is None:
+        raise SettingsError("SLACK_BOT_TOKEN is required by `kakehashi jobs run-due`")
+    runtime = build_runtime(settings)
+    try:
+        if command == "preview":
+            return preview(runtime, at)
+        return run_due(runtime, slack_delivery(settings, runtime.engine), at)
+    finally:
+        runtime.engine.dispose()

@@ -1,0 +1,478 @@
+"""The delivery engine: sends what the outbox owes, each message once.
+
+Every outbound message is first written to the outbox (`storage.outbox`) in the transaction that
+caused it; a sweep then sends the rows that are due through a `Transport` (Slack, the shell, later
+Teams). How each message is sent once:
+
+- A row is *claimed* before it is sent: its `claimed_until` lease is set in a committed
+  transaction, by a compare-and-set (and `FOR UPDATE SKIP LOCKED` on PostgreSQL), so two
+  processes sweeping one database never send the same row.
+- A row whose earlier attempt may have reached the chat platform (a timeout or 5xx, `attempts` >
+  0, or a claim whose process died: its lease expired) is first looked for there (`find_sent`,
+  by the key every post carries in its metadata) and only posted when it is not found.
+- A transient error (rate limit, 5xx, timeout, lost connection) puts the row back with a
+  backoff (at least the `Retry-After` asked for); a permanent refusal (user gone, channel
+  archived, …) marks it failed with the reason, for `kakehashi jobs failed`.
+- Sends are paced: about one per second per channel and `per_second` across the workspace.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import Engine, or_, update
+from sqlmodel import Session, col, select
+
+from commands.context import Clock
+from commands.ui import Message, message_from_json
+from storage.db import session_scope
+from storage.outbox import OutboxMessage, OutboxStatus
+
+log = logging.getLogger(__name__)
+
+DELIVERY_EVENT = "kakehashi_delivery"
+"""The metadata event type every post carries, with `{"key": <outbox key>}` as its payload."""
+
+LEASE = timedelta(seconds=60)
+"""How long a claim lasts: far longer than one send takes (the HTTP timeout is shorter)."""
+MAX_ATTEMPTS = 30
+"""Transient failures before a message is given up as failed (about a day of backoff)."""
+BACKOFF_FIRST, BACKOFF_MAX = 5.0, 3600.0
+WAIT_FOR_ORIGINAL = timedelta(seconds=1)
+MAX_PAUSE = 10.0
+"""A sweep sleeps through pauses up to this long; longer ones are left to the next tick."""
+LATE_AFTER: Mapping[str, timedelta] = {"agenda": timedelta(days=1)}
+"""Kinds of message not worth sending when this late (PRODUCT §10): skipped and logged."""
+
+
+@dataclass(frozen=True)
+class Landed:
+    """Where a message landed: the conversation (a DM's channel ID) and its timestamp."""
+
+    channel: str
+    ts: str
+
+
+class DeliveryError(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TransientError(DeliveryError):
+    """Try again later: rate-limited, server error, timeout, connection lost."""
+
+    def __init__(
+        self, reason: str, *, retry_after: float | None = None, may_have_landed: bool = True
+    ) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+        self.may_have_landed = may_have_landed
+        """False when the platform certainly did nothing (a 429): no need to look for it."""
+
+
+class PermanentError(DeliveryError):
+    """The platform refused for good (user not found, channel archived, invalid blocks …)."""
+
+
+class Transport(Protocol):
+    """A chat platform, as the delivery engine needs it. Raises `TransientError` or
+    `PermanentError`; nothing else is expected."""
+
+    def post(self, recipient: str, message: Message, key: str) -> Landed:
+        """Posts to a user (as a DM) or a channel, tagged with `key`."""
+        ...
+
+    def update(self, channel: str, ts: str, message: Message) -> None:
+        """Edits an already-posted message in place."""
+        ...
+
+    def find_sent(self, recipient: str, key: str) -> Landed | None:
+        """The message tagged with `key`, if an earlier attempt posted it."""
+        ...
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claimed outbox row, as it was when it was claimed."""
+
+    id: int
+    key: str
+    kind: str
+    recipient: str
+    payload: dict[str, object]
+    update_of: str | None
+    attempts: int
+    not_before: datetime
+    lease_expired: bool
+    """It had been claimed before and that claim ran out: its sender may have died mid-send."""
+
+    @property
+    def may_have_landed(self) -> bool:
+        return self.attempts > 0 or self.lease_expired
+
+    @property
+    def message(self) -> Message:
+        return message_from_json(self.payload)
+
+
+class Pacer:
+    """About one message per `per_channel` seconds per channel, `per_second` messages across the
+    workspace, and a pause for everyone when the platform asked to wait (`Retry-After`).
+
+    Thread-safe; `sleep(seconds, stop)` and `monotonic()` are injectable for tests."""
+
+    def __init__(
+        self,
+        *,
+        per_channel: float = 1.0,
+        per_second: float = 5.0,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.per_channel = per_channel
+        self.spacing = 1.0 / per_second if per_second > 0 else 0.0
+        self.monotonic = monotonic
+        self.sleep = sleep or time.sleep
+        self._lock = threading.Lock()
+        self._next: dict[str, float] = {}
+        self._next_any = 0.0
+        self._paused_until = 0.0
+
+    def wait_needed(self, channel: str) -> float:
+        """Seconds until a message may go to `channel`."""
+        with self._lock:
+            ready = max(self._next.get(channel, 0.0), self._next_any, self._paused_until)
+            return max(0.0, ready - self.monotonic())
+
+    def sent(self, channel: str) -> None:
+        with self._lock:
+            now = self.monotonic()
+            self._next[channel] = now + self.per_channel
+            self._next_any = now + self.spacing
+
+    def pause(self, seconds: float) -> None:
+        with self._lock:
+            self._paused_until = max(self._paused_until, self.monotonic() + seconds)
+
+
+def unpaced() -> Pacer:
+    """No pacing at all: the shell, where nothing is rate-limited."""
+    return Pacer(per_channel=0.0, per_second=0.0)
+
+
+@dataclass
+class Delivery:
+    """Sends due outbox rows through `transport`; `sweep(now)` is a scheduler sweep.
+
+    `clock` is the wall clock, for leases and for how long a sweep has been running; `now` given
+    to `sweep` says what is due (the scheduler's tick, or `jobs run-due --at`)."""
+
+    engine: Engine
+    transport: Transport
+    clock: Clock
+    pacer: Pacer = field(default_factory=Pacer)
+    lease: timedelta = LEASE
+    max_attempts: int = MAX_ATTEMPTS
+    late_after: Mapping[str, timedelta] = field(default_factory=lambda: dict(LATE_AFTER))
+    _state: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _running: bool = field(default=False, repr=False)
+    _again: bool = field(default=False, repr=False)
+    _stopping: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    # ---- the sweep -------------------------------------------------------------------------
+
+    def sweep(self, now: datetime) -> list[str]:
+        """Sends everything due by `now` (moving with the wall clock while it runs); returns one
+        line per message sent. A sweep asked for while one runs in this process is folded into
+        the running one, which looks again before it ends."""
+        with self._state:
+            if self._running:
+                self._again = True
+                return []
+            self._running = True
+        lines: list[str] = []
+        started = self.clock.now()
+        try:
+            while True:
+                with self._state:
+                    self._again = False
+                lines.extend(self._drain(now, started))
+                with self._state:
+                    if not self._again or self._stopping.is_set():
+                        return lines
+        finally:
+            with self._state:
+                self._running = False
+
+    def stop(self) -> None:
+        """Asks a running sweep to end after the message it is sending."""
+        self._stopping.set()
+
+    def _drain(self, now: datetime, started: datetime) -> list[str]:
+        lines: list[str] = []
+        while not self._stopping.is_set():
+            due = now + (self.clock.now() - started)
+            claim = self._claim(due)
+            if claim is None:
+                break
+            line = self._deliver(claim, due)
+            if line is None and self._paused_too_long(claim.recipient):
+                break
+            if line:
+                lines.append(line)
+        return lines
+
+    def _paused_too_long(self, channel: str) -> bool:
+        return self.pacer.wait_needed(channel) > MAX_PAUSE
+
+    # ---- claiming --------------------------------------------------------------------------
+
+    def _claim(self, due: datetime) -> Claim | None:
+        """Claims the next due row (the oldest first), or None when nothing is due."""
+        wall = self.clock.now()
+        free = or_(
+            col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) < wall
+        )
+        query = (
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.status == OutboxStatus.PENDING.value,
+                col(OutboxMessage.not_before) <= due,
+                free,
+            )
+            .order_by(col(OutboxMessage.not_before), col(OutboxMessage.id))
+        )
+        with session_scope(self.engine) as session:
+            if self.engine.dialect.name == "postgresql":
+                query = query.limit(1).with_for_update(skip_locked=True)
+            else:
+                query = query.limit(20)
+            for row in session.exec(query).all():
+                claim = _claim_of(row)  # before the update refreshes `row`
+                taken = session.execute(
+                    update(OutboxMessage)
+                    .where(
+                        col(OutboxMessage.id) == row.id,
+                        col(OutboxMessage.status) == OutboxStatus.PENDING.value,
+                        free,
+                    )
+                    .values(claimed_until=wall + self.lease)
+                )
+                if taken.rowcount == 1:  # type: ignore[attr-defined]
+                    return claim
+        return None
+
+    # ---- sending ---------------------------------------------------------------------------
+
+    def _deliver(self, claim: Claim, due: datetime) -> str | None:
+        """Sends one claimed row and records the outcome; a line when it was sent."""
+        late = self.late_after.get(claim.kind)
+        if late is not None and due - claim.not_before > late:
+            log.warning("skipped %s %s: %s late", claim.kind, claim.key, due - claim.not_before)
+            self._finish(claim, status=OutboxStatus.SKIPPED, last_error=f"more than {late} late")
+            return None
+        try:
+            if claim.update_of is not None:
+                return self._update(claim, due)
+            return self._post(claim, due)
+        except TransientError as error:
+            self._retry_later(claim, due, error)
+        except PermanentError as error:
+            log.warning(
+                "delivery of %s to %s failed for good: %s", claim.key, claim.recipient, error.reason
+            )
+            self._finish(claim, status=OutboxStatus.FAILED, last_error=error.reason)
+        return None
+
+    def _post(self, claim: Claim, due: datetime) -> str | None:
+        if claim.may_have_landed:
+            found = self.transport.find_sent(claim.recipient, claim.key)
+            if found is not None:
+                self._sent(claim, due, found)
+                return f"{claim.kind} {claim.key} → {claim.recipient} (found already delivered)"
+        if not self._wait_for_turn(claim.recipient):
+            self._release(claim)
+            return None
+        try:
+            landed = self.transport.post(claim.recipient, claim.message, claim.key)
+        finally:
+            self.pacer.sent(claim.recipient)
+        self._sent(claim, due, landed)
+        return f"{claim.kind} {claim.key} → {claim.recipient}"
+
+    def _update(self, claim: Claim, due: datetime) -> str | None:
+        assert claim.update_of is not None
+        with session_scope(self.engine) as session:
+            original = _row(session, claim.update_of)
+            newer = session.exec(
+                select(OutboxMessage.id).where(
+                    OutboxMessage.update_of == claim.update_of, col(OutboxMessage.id) > claim.id
+                )
+            ).first()
+        if newer is not None:
+            self._finish(
+                claim, status=OutboxStatus.SKIPPED, last_error="replaced by a later update"
+            )
+            return None
+        if original is None or original.status in (OutboxStatus.FAILED, OutboxStatus.SKIPPED):
+            reason = (
+                f"the message to update ({claim.update_of}) "
+                f"{'does not exist' if original is None else 'was never sent'}"
+            )
+            self._finish(claim, status=OutboxStatus.SKIPPED, last_error=reason)
+            return None
+        if original.status != OutboxStatus.SENT or not original.channel or not original.ts:
+            self._release(claim, not_before=max(original.not_before, due) + WAIT_FOR_ORIGINAL)
+            return None
+        if not self._wait_for_turn(original.channel):
+            self._release(claim)
+            return None
+        try:
+            self.transport.update(original.channel, original.ts, claim.message)
+        finally:
+            self.pacer.sent(original.channel)
+        self._finish(
+            claim, status=OutboxStatus.SENT, channel=original.channel, ts=original.ts, sent_at=due
+        )
+        return f"{claim.kind} {claim.key} → {claim.recipient} (updated in place)"
+
+    def _wait_for_turn(self, channel: str) -> bool:
+        """Sleeps until the pacer lets a message go to `channel`; False when that is too long
+        (or the engine is stopping): the row goes back for a later sweep."""
+        wait = self.pacer.wait_needed(channel)
+        if wait > MAX_PAUSE:
+            return False
+        if wait > 0:
+            self.pacer.sleep(wait)
+        return not self._stopping.is_set()
+
+    # ---- recording outcomes ----------------------------------------------------------------
+
+    def _sent(self, claim: Claim, due: datetime, landed: Landed) -> None:
+        self._finish(
+            claim,
+            status=OutboxStatus.SENT,
+            channel=landed.channel,
+            ts=landed.ts,
+            sent_at=due,
+            last_error=None,
+        )
+
+    def _retry_later(self, claim: Claim, due: datetime, error: TransientError) -> None:
+        attempts = claim.attempts + (1 if error.may_have_landed else 0)
+        if error.retry_after is not None:
+            self.pacer.pause(error.retry_after)
+        if attempts >= self.max_attempts:
+            reason = f"gave up after {attempts} attempts: {error.reason}"
+            log.error("delivery of %s to %s: %s", claim.key, claim.recipient, reason)
+            self._finish(claim, status=OutboxStatus.FAILED, last_error=reason, attempts=attempts)
+            return
+        delay = max(error.retry_after or 0.0, backoff(attempts))
+        log.info(
+            "delivery of %s to %s will be retried in %.0fs: %s",
+            claim.key,
+            claim.recipient,
+            delay,
+            error.reason,
+        )
+        self._finish(
+            claim,
+            status=OutboxStatus.PENDING,
+            attempts=attempts,
+            not_before=due + timedelta(seconds=delay),
+            last_error=error.reason,
+        )
+
+    def _release(self, claim: Claim, *, not_before: datetime | None = None) -> None:
+        """Gives the row back untouched (nothing was sent): another sweep will send it."""
+        values: dict[str, object] = {"claimed_until": None}
+        if not_before is not None:
+            values["not_before"] = not_before
+        self._write(claim, values)
+
+    def _finish(self, claim: Claim, *, status: OutboxStatus, **values: object) -> None:
+        self._write(claim, {"status": status.value, "claimed_until": None, **values})
+
+    def _write(self, claim: Claim, values: dict[str, object]) -> None:
+        with session_scope(self.engine) as session:
+            session.execute(
+                update(OutboxMessage).where(col(OutboxMessage.id) == claim.id).values(**values)
+            )
+
+
+def backoff(attempts: int) -> float:
+    """Seconds before the next try after `attempts` failed ones: 5 s doubling up to an hour."""
+    if attempts <= 0:
+        return BACKOFF_FIRST
+    return min(BACKOFF_MAX, BACKOFF_FIRST * 2.0 ** min(attempts - 1, 20))
+
+
+def _claim_of(row: OutboxMessage) -> Claim:
+    assert row.id is not None
+    return Claim(
+        id=row.id,
+        key=row.key,
+        kind=row.kind,
+        recipient=row.recipient,
+        payload=dict(row.payload),
+        update_of=row.update_of,
+        attempts=row.attempts,
+        not_before=row.not_before,
+        lease_expired=row.claimed_until is not None,
+    )
+
+
+def _row(session: Session, key: str) -> OutboxMessage | None:
+    return session.exec(select(OutboxMessage).where(OutboxMessage.key == key)).first()
+
+
+# ---- what operators look at ----------------------------------------------------------------
+
+
+def due_messages(*, session: Session, now: datetime) -> list[OutboxMessage]:
+    """Rows a sweep at `now` would send, oldest first."""
+    return list(
+        session.exec(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.status == OutboxStatus.PENDING.value,
+                col(OutboxMessage.not_before) <= now,
+            )
+            .order_by(col(OutboxMessage.not_before), col(OutboxMessage.id))
+        ).all()
+    )
+
+
+def failed_messages(*, session: Session) -> list[OutboxMessage]:
+    """Deliveries that failed for good, the latest first."""
+    return list(
+        session.exec(
+            select(OutboxMessage)
+            .where(OutboxMessage.status == OutboxStatus.FAILED.value)
+            .order_by(col(OutboxMessage.id).desc())
+        ).all()
+    )
+
+
+def expire_claims(*, engine: Engine, now: datetime) -> int:
+    """Ends every claim at once: for a SQLite database, where one process sends, at its start-up
+    (a claim still held then belongs to a process that died). The rows keep a non-null
+    `claimed_until`, so they are looked for on the platform before being sent again."""
+    with session_scope(engine) as session:
+        result = session.execute(
+            update(OutboxMessage)
+            .where(
+                col(OutboxMessage.status) == OutboxStatus.PENDING.value,
+                col(OutboxMessage.claimed_until) >= now,
+            )
+            .values(claimed_until=now - timedelta(microseconds=1))
+        )
+        count: int = result.rowcount  # type: ignore[attr-defined]
+    return count
