@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import Column
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.audit import record
 from storage.types import UTCDateTime
@@ -48,6 +48,15 @@ def get_or_create(*, session: Session, user_id: str) -> Person:
         session.add(person)
         session.flush()
     return person
+
+
+def user_ids(*, session: Session, person_ids: set[int | None]) -> dict[int, str]:
+    """Person id → Slack user ID, in one query."""
+    wanted = {i for i in person_ids if i is not None}
+    if not wanted:
+        return {}
+    rows = session.exec(select(Person.id, Person.user_id).where(col(Person.id).in_(wanted)))
+    return {pid: uid for pid, uid in rows.all() if pid is not None}
 
 
 def managers(*, session: Session) -> list[Person]:
