@@ -1,0 +1,722 @@
+"""The shared portfolio numbers (PRODUCT §8, §9): computed by the database with grouped queries,
+so a portfolio of thousands of accounts costs a few rows per question, not thousands.
+
+Used by `/portfolio`, the Home tab and the weekly sync agenda. Every function is keyword-only,
+takes the `session`, and an optional `owners` filter:
+
+- `owners=None`: the whole portfolio;
+- `owners=[person ids]`: only the accounts whose **CS owner** is one of these people (and the
+  promises, handoffs and touches of those accounts); an empty list selects nothing.
+
+Conventions shared by every function:
+- **Live accounts** are those not `churned`. Renewals, silence, open promises (overdue / due
+  soon), handoffs and the per-owner lines count live accounts only; `by_stage` shows churned
+  accounts in their own row; kept and broken promises count on every account (a broken promise
+  that ended in churn is still broken).
+- **Money** is summed per currency and never added across currencies: every value is a tuple
+  of `Amount(currency, total)`, one per currency present, sorted by currency. Accounts without
+  a contract value are counted but add nothing.
+- `today` is the viewer's local date (date comparisons: due dates, renewal dates); `now` is the
+  instant (touches, handoffs, the audit trail).
+- **Silence** is measured like the reminders do (`jobs.reminders.silent_since`): from the latest
+  of the last touch, the latest handoff acceptance and the account's creation; an account is
+  silent once that is `silence_days[touch_model]` days before `now`. Pass the reminder rules'
+  thresholds (`ReminderRules.silence_days`), so there is one definition; 0 (or a touch model
+  missing from the mapping) means never silent.
+- **Kept and broken** are events in the audit trail within `[since, now)`: a one-off promise
+  closed as kept or broken, and each kept occurrence of a recurring promise. Kept rate =
+  kept / (kept + broken), None when there is neither.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Generic, Protocol, Self, TypeVar
+
+from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, true, union_all
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from storage.accounts import Account, Stage
+from storage.audit import AuditEntry
+from storage.handoffs import Handoff, HandoffStatus
+from storage.people import Person
+from storage.promises import Promise, PromiseStatus
+from storage.touches import Touch
+from storage.types import UTCDateTime
+
+_T = TypeVar("_T")
+
+
+class _Query(Protocol):
+    def where(self, *clauses: Any) -> Self: ...
+
+
+_Q = TypeVar("_Q", bound=_Query)
+
+Owners = Collection[int] | None
+"""CS owner person ids to narrow to; None is everyone."""
+
+KEPT_ACTIONS = ("kept", "kept_occurrence")
+"""Audit actions that count as a promise kept (see `storage.promises.close / keep_occurrence`)."""
+BROKEN_ACTIONS = ("broken",)
+
+
+# ---- results ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Amount:
+    currency: str
+    total: Decimal
+
+
+@dataclass(frozen=True)
+class Group:
+    """Accounts sharing a stage or a touch model, with their contract value per currency."""
+
+    key: str
+    accounts: int
+    values: tuple[Amount, ...] = ()
+
+
+@dataclass(frozen=True)
+class Listing(Generic[_T]):
+    """The first `limit` items of a list, and how many there are in all ("and N more")."""
+
+    items: tuple[_T, ...]
+    total: int
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self.items)
+
+
+@dataclass(frozen=True)
+class Renewal:
+    account_id: int
+    name: str
+    renewal_date: date
+    cs_owner: str | None
+    """Slack user ID of the CS owner."""
+    value: Amount | None
+
+
+@dataclass(frozen=True)
+class Renewals:
+    count: int
+    values: tuple[Amount, ...]
+
+
+@dataclass(frozen=True)
+class PromiseCounts:
+    overdue: int
+    """Open, due before `today`."""
+    due_soon: int
+    """Open, due from `today` to `today + due_within_days`, both included."""
+    kept: int
+    broken: int
+
+    @property
+    def kept_rate(self) -> Decimal | None:
+        """kept / (kept + broken), as a fraction from 0 to 1; None when nothing was closed."""
+        closed = self.kept + self.broken
+        return Decimal(self.kept) / Decimal(closed) if closed else None
+
+
+@dataclass(frozen=True)
+class DuePromise:
+    promise_id: int
+    account_id: int
+    account_name: str
+    text: str
+    due_date: date
+    owner: str | None
+    """Slack user ID of who keeps it."""
+
+
+@dataclass(frozen=True)
+class PendingHandoff:
+    handoff_id: int
+    account_id: int
+    account_name: str
+    created_at: datetime
+    cs_owner: str
+    sales_rep: str
+    """Slack user IDs."""
+
+
+@dataclass(frozen=True)
+class HandoffStats:
+    pending: int
+    oldest: PendingHandoff | None
+    accepted: int
+    """Handoffs accepted within the window."""
+    median_to_accept: timedelta | None
+    """Median of (accepted − created) over the handoffs accepted within the window."""
+
+
+@dataclass(frozen=True)
+class SilentAccount:
+    account_id: int
+    name: str
+    touch_model: str
+    cs_owner: str | None
+    silent_since: datetime
+
+
+@dataclass(frozen=True)
+class OwnerLine:
+    owner_id: int | None
+    """None: live accounts that have no CS owner."""
+    owner: str | None
+    """Slack user ID."""
+    accounts: int
+    values: tuple[Amount, ...]
+    overdue_promises: int
+    silent_accounts: int
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    """Everything §8 lists, as of one moment."""
+
+    today: date
+    by_stage: tuple[Group, ...]
+    by_touch_model: tuple[Group, ...]
+    renewals: Renewals
+    promises: PromiseCounts
+    handoffs: HandoffStats
+    silent: int
+    owners: tuple[OwnerLine, ...] = field(default=())
+
+    @property
+    def accounts(self) -> int:
+        return sum(g.accounts for g in self.by_stage)
+
+
+# ---- accounts and value ----------------------------------------------------------------------
+
+
+def by_stage(*, session: Session, owners: Owners = None) -> tuple[Group, ...]:
+    """Accounts and contract value per stage (churned included), in lifecycle order."""
+    return _groups(session, col(Account.stage), owners, [s.value for s in Stage], live_only=False)
+
+
+def by_touch_model(*, session: Session, owners: Owners = None) -> tuple[Group, ...]:
+    """Live accounts and contract value per touch model (high, low, tech)."""
+    return _groups(session, col(Account.touch_model), owners, ["high", "low", "tech"])
+
+
+def _groups(
+    session: Session,
+    key: Any,
+    owners: Owners,
+    order: list[str],
+    *,
+    live_only: bool = True,
+) -> tuple[Group, ...]:
+    query = select(key, Account.currency, func.count(), func.sum(Account.arr)).select_from(Account)
+    query = _scope(query, owners)
+    if live_only:
+        query = query.where(_live())
+    rows = session.exec(query.group_by(key, col(Account.currency))).all()
+    counts: dict[str, int] = defaultdict(int)
+    values: dict[str, list[tuple[str, Any]]] = defaultdict(list)
+    for name, currency, count, total in rows:
+        counts[name] += int(count)
+        values[name].append((currency, total))
+    rank = {name: i for i, name in enumerate(order)}
+    return tuple(
+        Group(key=name, accounts=counts[name], values=_amounts(values[name]))
+        for name in sorted(counts, key=lambda n: (rank.get(n, len(rank)), n))
+    )
+
+
+# ---- renewals --------------------------------------------------------------------------------
+
+
+def renewals(
+    *, session: Session, today: date, within_days: int = 90, owners: Owners = None
+) -> Renewals:
+    """Live accounts renewing from `today` to `today + within_days` (both included): how many,
+    and their contract value per currency."""
+    query = select(Account.currency, func.count(), func.sum(Account.arr)).select_from(Account)
+    query = _scope(query, owners).where(_renewing(today, within_days))
+    rows = session.exec(query.group_by(col(Account.currency))).all()
+    return Renewals(
+        count=sum(int(count) for _, count, _ in rows),
+        values=_amounts(_pairs(rows)),
+    )
+
+
+def upcoming_renewals(
+    *, session: Session, today: date, within_days: int = 90, owners: Owners = None, limit: int = 10
+) -> Listing[Renewal]:
+    """The renewals `renewals` counts, soonest first."""
+    cs = aliased(Person)
+    where = _renewing(today, within_days)
+    query = (
+        select(Account, cs.user_id)
+        .outerjoin(cs, col(cs.id) == Account.cs_owner_id)
+        .where(where)
+        .order_by(col(Account.renewal_date), col(Account.name), col(Account.id))
+        .limit(limit)
+    )
+    items = tuple(
+        Renewal(
+            account_id=_id(account.id),
+            name=account.name,
+            renewal_date=_day(account.renewal_date),
+            cs_owner=owner,
+            value=Amount(account.currency, account.arr) if account.arr is not None else None,
+        )
+        for account, owner in session.exec(_scope(query, owners)).all()
+    )
+    return Listing(items, _count(session, _scope(_count_accounts(), owners).where(where)))
+
+
+def _renewing(today: date, within_days: int) -> ColumnElement[bool]:
+    return and_(
+        _live(),
+        col(Account.renewal_date) >= today,
+        col(Account.renewal_date) <= today + timedelta(days=within_days),
+    )
+
+
+# ---- promises --------------------------------------------------------------------------------
+
+
+def promise_counts(
+    *,
+    session: Session,
+    today: date,
+    since: datetime,
+    now: datetime,
+    due_within_days: int = 14,
+    owners: Owners = None,
+) -> PromiseCounts:
+    """Open promises overdue and due soon (on live accounts), and promises kept and broken in
+    `[since, now)` (on every account)."""
+    overdue = col(Promise.due_date) < today
+    due_soon = and_(
+        col(Promise.due_date) >= today,
+        col(Promise.due_date) <= today + timedelta(days=due_within_days),
+    )
+    open_query = (
+        select(_sum_if(overdue), _sum_if(due_soon))
+        .select_from(Promise)
+        .join(Account, col(Account.id) == Promise.account_id)
+        .where(col(Promise.status) == PromiseStatus.OPEN.value, _live())
+    )
+    open_overdue, open_soon = session.exec(_scope(open_query, owners)).one()
+    kept, broken = closed_counts(session=session, since=since, now=now, owners=owners)
+    return PromiseCounts(
+        overdue=int(open_overdue or 0), due_soon=int(open_soon or 0), kept=kept, broken=broken
+    )
+
+
+def closed_counts(
+    *, session: Session, since: datetime, now: datetime, owners: Owners = None
+) -> tuple[int, int]:
+    """(kept, broken) promise events recorded in `[since, now)`."""
+    kept = col(AuditEntry.action).in_(KEPT_ACTIONS)
+    broken = col(AuditEntry.action).in_(BROKEN_ACTIONS)
+    query = (
+        select(_sum_if(kept), _sum_if(broken))
+        .select_from(AuditEntry)
+        .join(Promise, col(Promise.id) == AuditEntry.entity_id)
+        .join(Account, col(Account.id) == Promise.account_id)
+        .where(
+            AuditEntry.entity == "promise",
+            col(AuditEntry.action).in_(KEPT_ACTIONS + BROKEN_ACTIONS),
+            col(AuditEntry.at) >= since,
+            col(AuditEntry.at) < now,
+        )
+    )
+    kept_count, broken_count = session.exec(_scope(query, owners)).one()
+    return int(kept_count or 0), int(broken_count or 0)
+
+
+def due_promises(
+    *,
+    session: Session,
+    today: date,
+    within_days: int = 14,
+    overdue_only: bool = False,
+    upcoming_only: bool = False,
+    owners: Owners = None,
+    limit: int = 10,
+) -> Listing[DuePromise]:
+    """Open promises on live accounts due up to `today + within_days`, oldest due date first:
+    overdue ones included; with `overdue_only` only those due before `today`; with
+    `upcoming_only` only those due from `today` on (what `PromiseCounts.due_soon` counts)."""
+    last_day = today - timedelta(days=1) if overdue_only else today + timedelta(days=within_days)
+    where = and_(
+        col(Promise.status) == PromiseStatus.OPEN.value,
+        col(Promise.due_date) <= last_day,
+        col(Promise.due_date) >= today if upcoming_only else true(),
+        _live(),
+    )
+    keeper = aliased(Person)
+    query = (
+        select(Promise, Account.name, keeper.user_id)
+        .join(Account, col(Account.id) == Promise.account_id)
+        .outerjoin(keeper, col(keeper.id) == Promise.owner_id)
+        .where(where)
+        .order_by(col(Promise.due_date), col(Promise.id))
+        .limit(limit)
+    )
+    items = tuple(
+        DuePromise(
+            promise_id=_id(promise.id),
+            account_id=promise.account_id,
+            account_name=name,
+            text=promise.text,
+            due_date=_day(promise.due_date),
+            owner=owner,
+        )
+        for promise, name, owner in session.exec(_scope(query, owners)).all()
+    )
+    total_query = (
+        select(func.count())
+        .select_from(Promise)
+        .join(Account, col(Account.id) == Promise.account_id)
+        .where(where)
+    )
+    return Listing(items, _count(session, _scope(total_query, owners)))
+
+
+# ---- handoffs --------------------------------------------------------------------------------
+
+
+def handoff_stats(
+    *, session: Session, since: datetime, now: datetime, owners: Owners = None
+) -> HandoffStats:
+    """Pending handoffs (of live accounts) with the oldest, and the median time to accept of
+    the handoffs accepted in `[since, now)`."""
+    pending_where = and_(col(Handoff.status) == HandoffStatus.PENDING.value, _live())
+    pending_query = (
+        select(func.count())
+        .select_from(Handoff)
+        .join(Account, col(Account.id) == Handoff.account_id)
+        .where(pending_where)
+    )
+    oldest = pending_handoffs(session=session, owners=owners, limit=1).items
+    accepted, median = _median_to_accept(session, since, now, owners)
+    return HandoffStats(
+        pending=_count(session, _scope(pending_query, owners)),
+        oldest=oldest[0] if oldest else None,
+        accepted=accepted,
+        median_to_accept=median,
+    )
+
+
+def pending_handoffs(
+    *, session: Session, owners: Owners = None, limit: int = 10
+) -> Listing[PendingHandoff]:
+    """Handoffs still waiting to be accepted, oldest first."""
+    cs, sales = aliased(Person), aliased(Person)
+    where = and_(col(Handoff.status) == HandoffStatus.PENDING.value, _live())
+    query = (
+        select(Handoff, Account.name, cs.user_id, sales.user_id)
+        .join(Account, col(Account.id) == Handoff.account_id)
+        .join(cs, col(cs.id) == Handoff.cs_owner_id)
+        .join(sales, col(sales.id) == Handoff.sales_rep_id)
+        .where(where)
+        .order_by(col(Handoff.created_at), col(Handoff.id))
+        .limit(limit)
+    )
+    items = tuple(
+        PendingHandoff(
+            handoff_id=_id(handoff.id),
+            account_id=handoff.account_id,
+            account_name=name,
+            created_at=handoff.created_at,
+            cs_owner=cs_user,
+            sales_rep=sales_user,
+        )
+        for handoff, name, cs_user, sales_user in session.exec(_scope(query, owners)).all()
+    )
+    total_query = (
+        select(func.count())
+        .select_from(Handoff)
+        .join(Account, col(Account.id) == Handoff.account_id)
+        .where(where)
+    )
+    return Listing(items, _count(session, _scope(total_query, owners)))
+
+
+def _median_to_accept(
+    session: Session, since: datetime, now: datetime, owners: Owners
+) -> tuple[int, timedelta | None]:
+    # The median by ranks, portable to SQLite: the middle row (odd count) or the mean of the
+    # two middle rows (even count), chosen with integer division.
+    seconds = _seconds_between(session, col(Handoff.created_at), col(Handoff.accepted_at))
+    ranked_query = (
+        select(
+            seconds.label("seconds"),
+            func.row_number().over(order_by=seconds).label("rank"),
+            func.count().over().label("n"),
+        )
+        .select_from(Handoff)
+        .join(Account, col(Account.id) == Handoff.account_id)
+        .where(
+            col(Handoff.accepted_at).is_not(None),
+            col(Handoff.accepted_at) >= since,
+            col(Handoff.accepted_at) < now,
+        )
+    )
+    ranked = _scope(ranked_query, owners).subquery()
+    middle = or_(ranked.c.rank == (ranked.c.n + 1) // 2, ranked.c.rank == (ranked.c.n + 2) // 2)
+    n, median = session.exec(
+        select(func.max(ranked.c.n), func.avg(ranked.c.seconds)).where(middle)
+    ).one()
+    if not n or median is None:
+        return 0, None
+    return int(n), timedelta(seconds=round(float(median)))
+
+
+def _seconds_between(session: Session, start: Any, end: Any) -> Any:
+    if session.get_bind().dialect.name == "sqlite":
+        return (func.julianday(end) - func.julianday(start)) * 86400.0
+    return func.extract("epoch", end - start)
+
+
+# ---- silence ---------------------------------------------------------------------------------
+
+
+def silent_count(
+    *, session: Session, now: datetime, silence_days: Mapping[str, int], owners: Owners = None
+) -> int:
+    """Live accounts silent past their touch model's threshold."""
+    silent = _silent(session, now, silence_days, owners)
+    return _count(session, select(func.count()).select_from(silent))
+
+
+def silent_accounts(
+    *,
+    session: Session,
+    now: datetime,
+    silence_days: Mapping[str, int],
+    owners: Owners = None,
+    limit: int = 10,
+) -> Listing[SilentAccount]:
+    """The silent accounts `silent_count` counts, longest silent first."""
+    silent = _silent(session, now, silence_days, owners)
+    cs = aliased(Person)
+    query = (
+        select(Account, silent.c.since, cs.user_id)
+        .join(silent, silent.c.account_id == Account.id)
+        .outerjoin(cs, col(cs.id) == Account.cs_owner_id)
+        .order_by(silent.c.since, col(Account.name), col(Account.id))
+        .limit(limit)
+    )
+    items = tuple(
+        SilentAccount(
+            account_id=_id(account.id),
+            name=account.name,
+            touch_model=account.touch_model,
+            cs_owner=owner,
+            silent_since=since,
+        )
+        for account, since, owner in session.exec(query).all()
+    )
+    return Listing(items, _count(session, select(func.count()).select_from(silent)))
+
+
+def _silent(
+    session: Session, now: datetime, silence_days: Mapping[str, int], owners: Owners
+) -> Any:
+    """A subquery of (account_id, since, cs_owner_id) for the silent live accounts in scope."""
+    signs = union_all(
+        select(col(Account.id).label("account_id"), col(Account.created_at).label("at")),
+        select(col(Touch.account_id), col(Touch.at)),
+        select(col(Handoff.account_id), col(Handoff.accepted_at)).where(
+            col(Handoff.accepted_at).is_not(None)
+        ),
+    ).subquery()
+    last = (
+        select(signs.c.account_id, func.max(signs.c.at).label("since"))
+        .group_by(signs.c.account_id)
+        .subquery()
+    )
+    since = last.c.since
+    past_threshold = [
+        and_(
+            col(Account.touch_model) == model,
+            since <= literal(now - timedelta(days=days), UTCDateTime()),
+        )
+        for model, days in silence_days.items()
+        if days > 0
+    ]
+    query: Any = (
+        select(col(Account.id).label("account_id"), since.label("since"), Account.cs_owner_id)
+        .join(last, last.c.account_id == Account.id)
+        .where(_live(), or_(false(), *past_threshold))
+    )
+    return _scope(query, owners).subquery()
+
+
+# ---- per CS owner ----------------------------------------------------------------------------
+
+
+def owner_lines(
+    *,
+    session: Session,
+    today: date,
+    now: datetime,
+    silence_days: Mapping[str, int],
+    owners: Owners = None,
+) -> tuple[OwnerLine, ...]:
+    """One line per CS owner of live accounts (and one, `owner_id` None, for live accounts with
+    no CS owner): accounts, value per currency, overdue promises, silent accounts. The owners
+    with the most overdue promises and silent accounts come first."""
+    owner = col(Account.cs_owner_id)
+    book_query = select(owner, Account.currency, func.count(), func.sum(Account.arr)).where(_live())
+    book = session.exec(_scope(book_query, owners).group_by(owner, col(Account.currency))).all()
+    overdue_query = (
+        select(owner, func.count())
+        .select_from(Promise)
+        .join(Account, col(Account.id) == Promise.account_id)
+        .where(
+            col(Promise.status) == PromiseStatus.OPEN.value, col(Promise.due_date) < today, _live()
+        )
+    )
+    overdue = dict(session.exec(_scope(overdue_query, owners).group_by(owner)).all())
+    silent = _silent(session, now, silence_days, owners)
+    quiet = dict(
+        session.exec(
+            select(silent.c.cs_owner_id, func.count()).group_by(silent.c.cs_owner_id)
+        ).all()
+    )
+    accounts: dict[int | None, int] = defaultdict(int)
+    values: dict[int | None, list[tuple[str, Any]]] = defaultdict(list)
+    for owner_id, currency, count, total in book:
+        accounts[owner_id] += int(count)
+        values[owner_id].append((currency, total))
+    user_ids = _user_ids(session, accounts)
+    lines = [
+        OwnerLine(
+            owner_id=owner_id,
+            owner=user_ids.get(owner_id) if owner_id is not None else None,
+            accounts=count,
+            values=_amounts(values[owner_id]),
+            overdue_promises=int(overdue.get(owner_id, 0)),
+            silent_accounts=int(quiet.get(owner_id, 0)),
+        )
+        for owner_id, count in accounts.items()
+    ]
+    return tuple(
+        sorted(
+            lines,
+            key=lambda line: (
+                -(line.overdue_promises + line.silent_accounts),
+                -line.accounts,
+                line.owner is None,
+                line.owner or "",
+            ),
+        )
+    )
+
+
+# ---- everything at once ----------------------------------------------------------------------
+
+
+def portfolio(
+    *,
+    session: Session,
+    today: date,
+    now: datetime,
+    silence_days: Mapping[str, int],
+    owners: Owners = None,
+    renewal_days: int = 90,
+    due_within_days: int = 14,
+    window_days: int = 30,
+    with_owner_lines: bool = True,
+) -> Portfolio:
+    """The §8 summary: `renewal_days` of renewals, promises due within `due_within_days`, kept
+    and broken promises and handoff acceptance over the last `window_days` days."""
+    since = now - timedelta(days=window_days)
+    return Portfolio(
+        today=today,
+        by_stage=by_stage(session=session, owners=owners),
+        by_touch_model=by_touch_model(session=session, owners=owners),
+        renewals=renewals(session=session, today=today, within_days=renewal_days, owners=owners),
+        promises=promise_counts(
+            session=session,
+            today=today,
+            since=since,
+            now=now,
+            due_within_days=due_within_days,
+            owners=owners,
+        ),
+        handoffs=handoff_stats(session=session, since=since, now=now, owners=owners),
+        silent=silent_count(session=session, now=now, silence_days=silence_days, owners=owners),
+        owners=owner_lines(
+            session=session, today=today, now=now, silence_days=silence_days, owners=owners
+        )
+        if with_owner_lines
+        else (),
+    )
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def _live() -> ColumnElement[bool]:
+    return col(Account.stage) != Stage.CHURNED.value
+
+
+def _scope(query: _Q, owners: Owners) -> _Q:
+    """Narrows a query that involves `Account` to the accounts of these CS owners."""
+    if owners is None:
+        return query
+    return query.where(col(Account.cs_owner_id).in_(list(owners)))
+
+
+def _count_accounts() -> SelectOfScalar[int]:
+    return select(func.count()).select_from(Account)
+
+
+def _count(session: Session, query: Any) -> int:
+    return int(session.exec(query).one())
+
+
+def _sum_if(condition: ColumnElement[bool]) -> Any:
+    return func.sum(case((condition, 1), else_=0))
+
+
+def _amounts(pairs: Iterable[tuple[str, Any]]) -> tuple[Amount, ...]:
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for currency, total in pairs:
+        if total is not None:
+            totals[currency] += Decimal(total)
+    return tuple(Amount(currency, totals[currency]) for currency in sorted(totals))
+
+
+def _pairs(rows: Iterable[Any]) -> Iterable[tuple[str, Any]]:
+    return ((currency, total) for currency, _, total in rows)
+
+
+def _user_ids(session: Session, person_ids: Iterable[int | None]) -> dict[int, str]:
+    wanted = [i for i in person_ids if i is not None]
+    if not wanted:
+        return {}
+    rows = session.exec(select(Person.id, Person.user_id).where(col(Person.id).in_(wanted)))
+    return {pid: uid for pid, uid in rows.all() if pid is not None}
+
+
+def _id(value: int | None) -> int:
+    assert value is not None, "stored rows have ids"
+    return value
+
+
+def _day(value: date | None) -> date:
+    assert value is not None, "selected for having a date"
+    return value
