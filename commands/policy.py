@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
 from commands.i18n import Translator
 from commands.text import Safe, mention
+from storage.audit import record
 from storage.people import Person, Role, managers, user_ids
+
+if TYPE_CHECKING:
+    from commands.context import Context
 
 
 class Permission(StrEnum):
     SET_ROLE = "set_role"
+    VIEW_PORTFOLIO = "view_portfolio"
+    """`/portfolio` and the Home tab's portfolio numbers."""
     REASSIGN_CS_OWNER = "reassign_cs_owner"
     CHANGE_ACCOUNT = "change_account"
     """An account's stage or renewal date."""
@@ -21,7 +28,7 @@ class Permission(StrEnum):
     """The handoff's CS owner, or a manager."""
 
 
-_MANAGERS_ONLY = {Permission.SET_ROLE, Permission.REASSIGN_CS_OWNER}
+_MANAGERS_ONLY = {Permission.SET_ROLE, Permission.REASSIGN_CS_OWNER, Permission.VIEW_PORTFOLIO}
 _OWNERS_OR_MANAGERS = {Permission.CHANGE_ACCOUNT, Permission.ACCEPT_HANDOFF}
 """Allowed to the people given as `owners` (person ids), and to managers."""
 
@@ -49,3 +56,21 @@ def refusal(
         named = ", ".join(mention(owner_ids[i]) for i in sorted(owner_ids))
         who = t("policy.owners_or", owners=Safe(named), managers=who)
     return t(f"policy.refused.{permission.value}", who=who)
+
+
+def refuse(
+    ctx: Context, permission: Permission, *, owners: Collection[int | None] = (), about: str = ""
+) -> Safe:
+    """The refusal `refusal` words, recorded in the audit trail: who tried what, and when
+    (`about` names the thing, e.g. `handoff:12`)."""
+    changes = {"permission": permission.value, **({"about": about} if about else {})}
+    record(
+        session=ctx.session,
+        actor=ctx.actor,
+        at=ctx.now,
+        entity="permission",
+        entity_id=None,
+        action="refused",
+        changes=changes,
+    )
+    return refusal(session=ctx.session, t=ctx.t, permission=permission, owners=owners)
