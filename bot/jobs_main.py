@@ -60,20 +60,20 @@ def parse_instant(text: str | None, settings: Settings) -> datetime | None:
 
 
 def run_due(
-    runtime: Runtime, delivery: Delivery, at: datetime | None, out: TextIO | None = None
+    runtime: Runtime, delivery: Delivery, at: datetime | None, out: TextIO = sys.stdout
 ) -> int:
     for line in run_sweeps(sweeps(runtime, delivery), at or runtime.clock.now()):
-        print(line, file=out or sys.stdout)
+        print(line, file=out)
     return 0
 
 
-def preview(runtime: Runtime, at: datetime | None, out: TextIO | None = None) -> int:
+def preview(runtime: Runtime, at: datetime | None, out: TextIO = sys.stdout) -> int:
     for line in run_sweeps(previews(runtime), at or runtime.clock.now()):
-        print(line, file=out or sys.stdout)
+        print(line, file=out)
     return 0
 
 
-def list_failed(settings: Settings, out: TextIO | None = None) -> int:
+def list_failed(settings: Settings, out: TextIO = sys.stdout) -> int:
     engine = make_engine(settings.database_url)
     try:
         upgrade(engine)
@@ -81,12 +81,9 @@ def list_failed(settings: Settings, out: TextIO | None = None) -> int:
             rows = failed_messages(session=session)
             for row in rows:
                 when = (row.sent_at or row.not_before).isoformat(timespec="seconds")
-                print(
-                    f"{when} {describe(row)}: {row.last_error or 'unknown reason'}",
-                    file=out or sys.stdout,
-                )
+                print(f"{when} {describe(row)}: {row.last_error or 'unknown reason'}", file=out)
             if not rows:
-                print("No delivery has failed.", file=out or sys.stdout)
+                print("No delivery has failed.", file=out)
     finally:
         engine.dispose()
     return 0
