@@ -60,20 +60,20 @@ def parse_instant(text: str | None, settings: Settings) -> datetime | None:
 
 
 def run_due(
-    runtime: Runtime, delivery: Delivery, at: datetime | None, out: TextIO = sys.stdout
+    runtime: Runtime, delivery: Delivery, at: datetime | None, out: TextIO | None = None
 ) -> int:
     for line in run_sweeps(sweeps(runtime, delivery), at or runtime.clock.now()):
-        print(line, file=out)
+        print(line, file=out or sys.stdout)
     return 0
 
 
-def preview(runtime: Runtime, at: datetime | None, out: TextIO = sys.stdout) -> int:
+def preview(runtime: Runtime, at: datetime | None, out: TextIO | None = None) -> int:
     for line in run_sweeps(previews(runtime), at or runtime.clock.now()):
-        print(line, file=out)
+        print(line, file=out or sys.stdout)
     return 0
 
 
-def list_failed(settings: Settings, out: TextIO = sys.stdout) -> int:
+def list_failed(settings: Settings, out: TextIO | None = None) -> int:
     engine = make_engine(settings.database_url)
     try:
         upgrade(engine)
@@ -81,9 +81,12 @@ def list_failed(settings: Settings, out: TextIO = sys.stdout) -> int:
             rows = failed_messages(session=session)
             for row in rows:
                 when = (row.sent_at or row.not_before).isoformat(timespec="seconds")
-                print(f"{when} {describe(row)}: {row.last_error or 'unknown reason'}", file=out)
+                print(
+                    f"{when} {describe(row)}: {row.last_error or 'unknown reason'}",
+                    file=out or sys.stdout,
+                )
             if not rows:
-                print("No delivery has failed.", file=out)
+                print("No delivery has failed.", file=out or sys.stdout)
     finally:
         engine.dispose()
     return 0

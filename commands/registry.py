@@ -40,8 +40,7 @@ class Registry:
 
 
 def build_registry() -> Registry:
-    from commands import kakehashi, promise, touch
+    from commands import kakehashi
 
-    specs = [kakehashi.SPEC, promise.SPEC, touch.SPEC]
-
+    specs = [kakehashi.SPEC]
     return Registry(commands={spec.name: spec for spec in specs})

@@ -112,6 +112,8 @@ class Claim:
     not_before: datetime
     lease_expired: bool
     """It had been claimed before and that claim ran out: its sender may have died mid-send."""
+    held_until: datetime
+    """This claim's lease: `claimed_until` as long as no one else took the row over."""
 
     @property
     def may_have_landed(self) -> bool:
@@ -255,7 +257,7 @@ class Delivery:
             else:
                 query = query.limit(20)
             for row in session.exec(query).all():
-                claim = _claim_of(row)  # before the update refreshes `row`
+                claim = _claim_of(row, wall + self.lease)  # before the update refreshes `row`
                 taken = session.execute(
                     update(OutboxMessage)
                     .where(
@@ -263,11 +265,32 @@ class Delivery:
                         col(OutboxMessage.status) == OutboxStatus.PENDING.value,
                         free,
                     )
-                    .values(claimed_until=wall + self.lease)
+                    .values(claimed_until=claim.held_until)
                 )
                 if taken.rowcount == 1:  # type: ignore[attr-defined]
                     return claim
         return None
+
+    def _still_ours(self, claim: Claim) -> bool:
+        """Renews the lease just before the message goes out, so a send never starts on a
+        claim that ran out (a stalled process) and another sender took over; False if it was."""
+        until = self.clock.now() + self.lease
+        with session_scope(self.engine) as session:
+            renewed = session.execute(
+                update(OutboxMessage)
+                .where(
+                    col(OutboxMessage.id) == claim.id,
+                    col(OutboxMessage.status) == OutboxStatus.PENDING.value,
+                    col(OutboxMessage.claimed_until) == claim.held_until,
+                )
+                .values(claimed_until=until)
+            )
+            if renewed.rowcount == 1:  # type: ignore[attr-defined]
+                return True
+        log.warning(
+            "claim on %s ran out before it was sent; leaving it to its new sender", claim.key
+        )
+        return False
 
     # ---- sending ---------------------------------------------------------------------------
 
@@ -300,6 +323,8 @@ class Delivery:
         if not self._wait_for_turn(claim.recipient):
             self._release(claim)
             return None
+        if not self._still_ours(claim):
+            return None
         try:
             landed = self.transport.post(claim.recipient, claim.message, claim.key)
         finally:
@@ -331,13 +356,15 @@ class Delivery:
         if original.status != OutboxStatus.SENT or not original.channel or not original.ts:
             self._release(claim, not_before=max(original.not_before, due) + WAIT_FOR_ORIGINAL)
             return None
-        if not self._wait_for_turn(original.channel):
+        if not self._wait_for_turn(original.recipient):
             self._release(claim)
+            return None
+        if not self._still_ours(claim):
             return None
         try:
             self.transport.update(original.channel, original.ts, claim.message)
         finally:
-            self.pacer.sent(original.channel)
+            self.pacer.sent(original.recipient)
         self._finish(
             claim, status=OutboxStatus.SENT, channel=original.channel, ts=original.ts, sent_at=due
         )
@@ -414,7 +441,7 @@ def backoff(attempts: int) -> float:
     return min(BACKOFF_MAX, BACKOFF_FIRST * 2.0 ** min(attempts - 1, 20))
 
 
-def _claim_of(row: OutboxMessage) -> Claim:
+def _claim_of(row: OutboxMessage, held_until: datetime) -> Claim:
     assert row.id is not None
     return Claim(
         id=row.id,
@@ -426,6 +453,7 @@ def _claim_of(row: OutboxMessage) -> Claim:
         attempts=row.attempts,
         not_before=row.not_before,
         lease_expired=row.claimed_until is not None,
+        held_until=held_until,
     )
 
 

@@ -25,6 +25,8 @@ def start_scheduler(
         except Exception:  # the next tick retries; a failed sweep must not stop the scheduler
             log.exception("scheduler tick failed")
 
+    # APScheduler logs every run at INFO; a tick every few seconds would drown the real news.
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(
         tick,

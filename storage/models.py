@@ -6,6 +6,7 @@ from storage.handoffs import Contact, Handoff, HandoffMessage
 from storage.outbox import OutboxMessage
 from storage.people import Person
 from storage.promises import Promise
+from storage.reminders import Reminder, ReminderItem
 from storage.touches import Touch
 
 __all__ = [
@@ -17,5 +18,7 @@ __all__ = [
     "OutboxMessage",
     "Person",
     "Promise",
+    "Reminder",
+    "ReminderItem",
     "Touch",
 ]

@@ -462,3 +462,20 @@ def test_claims_are_exclusive(engine: Engine, slack: FakeSlack, wall: FakeTime) 
     with Session(engine) as session:
         row = session.exec(select(OutboxMessage).where(col(OutboxMessage.key) == "k1")).one()
         assert row.claimed_until == NOW + timedelta(seconds=60)
+
+
+def test_a_stalled_sender_whose_claim_was_taken_over_does_not_send(
+    engine: Engine, slack: FakeSlack, wall: FakeTime
+) -> None:
+    put(engine, "k1", "UCS")
+    stalled, other = make_delivery(engine, slack, wall), make_delivery(engine, slack, wall)
+    claim = stalled._claim(NOW)
+    assert claim is not None
+    wall.advance(seconds=61)  # the first sender stalls past its lease
+    taken = other._claim(wall.now())
+    assert taken is not None and taken.may_have_landed
+
+    assert stalled._deliver(claim, wall.now()) is None  # it notices and backs off
+    assert other._deliver(taken, wall.now()) == "test k1 → UCS"
+    assert len(slack.calls_to("chat.postMessage")) == 1
+    assert rows(engine)["k1"].status == "sent"

@@ -1,0 +1,126 @@
+"""Reminders that were sent: one row per occurrence, so each is sent once and the buttons of its
+DM know what they act on.
+
+An occurrence's `key` is its identity, built from the data that made it due, e.g.
+`renewal:7:2027-03-01:90` (account 7, renewal date, 90 days before) or `promise:12:2026-11-23:due`.
+Change the data (a new renewal date, a touch, a kept promise) and what is due has a new key or
+none at all, so nothing stale is repeated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, update
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from storage.types import UTCDateTime
+
+
+class ReminderKind(StrEnum):
+    HANDOFF = "handoff"
+    """A pending handoff, to its CS owner."""
+    ESCALATION = "escalation"
+    """A handoff still pending, to a manager."""
+    CHECKIN = "checkin"
+    PROMISE = "promise"
+    RENEWAL = "renewal"
+    SILENT = "silent"
+
+
+class ReminderStatus(StrEnum):
+    SENT = "sent"
+    """In a DM that was written to the outbox."""
+    SNOOZED = "snoozed"
+    """Comes back at `snoozed_until`."""
+    DONE = "done"
+    KEPT = "kept"
+    """Its promise was kept from the reminder."""
+    DROPPED = "dropped"
+    """No longer due when it was to be sent (again): the data changed."""
+
+
+class Reminder(SQLModel, table=True):
+    __tablename__ = "reminders"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200, unique=True)
+    kind: str = Field(max_length=16)
+    detail: str = Field(default="", max_length=32)
+    """Which occurrence: `90` (days before renewal), `due`, `overdue-2`, `14` (check-in day)."""
+    person_id: int = Field(foreign_key="people.id", index=True)
+    """Who it is for."""
+    account_id: int | None = Field(default=None, foreign_key="accounts.id", index=True)
+    promise_id: int | None = Field(default=None, foreign_key="promises.id")
+    handoff_id: int | None = Field(default=None, foreign_key="handoffs.id")
+    due_on: date | None = None
+    """The date the data names: renewal date, promise due date, check-in day, silent since."""
+    status: str = Field(default=ReminderStatus.SENT.value, max_length=8, index=True)
+    snoozed_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    sent_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    """Last time it was put in a DM."""
+    handled_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    handled_by_id: int | None = Field(default=None, foreign_key="people.id")
+
+
+class ReminderItem(SQLModel, table=True):
+    """A reminder's place in one DM; buttons carry the item id, so pressing one rebuilds that DM
+    in place (a snoozed reminder that comes back sits in a second DM, and the first still says
+    it was snoozed)."""
+
+    __tablename__ = "reminder_items"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_key: str = Field(max_length=255, index=True)
+    """The outbox key of the DM."""
+    reminder_id: int = Field(foreign_key="reminders.id", index=True)
+    position: int = 0
+
+
+def by_keys(*, session: Session, keys: Iterable[str]) -> dict[str, Reminder]:
+    wanted = list(set(keys))
+    found: dict[str, Reminder] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        for reminder in session.exec(select(Reminder).where(col(Reminder.key).in_(chunk))).all():
+            found[reminder.key] = reminder
+    return found
+
+
+def snoozed_due(*, session: Session, now: datetime) -> list[Reminder]:
+    """Snoozed reminders whose time has come."""
+    query = select(Reminder).where(
+        Reminder.status == ReminderStatus.SNOOZED, col(Reminder.snoozed_until) <= now
+    )
+    return list(session.exec(query).all())
+
+
+def claim_again(*, session: Session, reminder_id: int, now: datetime) -> Reminder | None:
+    """Moves a snoozed reminder back to `sent`; None when another sweep already did."""
+    result = session.execute(
+        update(Reminder)
+        .where(col(Reminder.id) == reminder_id, col(Reminder.status) == ReminderStatus.SNOOZED)
+        .values(status=ReminderStatus.SENT.value, snoozed_until=None, sent_at=now)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return session.get(Reminder, reminder_id, populate_existing=True)
+
+
+def items_of(*, session: Session, message_key: str) -> list[tuple[ReminderItem, Reminder]]:
+    query = (
+        select(ReminderItem, Reminder)
+        .where(ReminderItem.message_key == message_key, ReminderItem.reminder_id == Reminder.id)
+        .order_by(col(ReminderItem.position))
+    )
+    return [(item, reminder) for item, reminder in session.exec(query).all()]
+
+
+def item(*, session: Session, item_id: int) -> tuple[ReminderItem, Reminder] | None:
+    found = session.get(ReminderItem, item_id)
+    if found is None:
+        return None
+    reminder = session.get(Reminder, found.reminder_id)
+    return (found, reminder) if reminder is not None else None
