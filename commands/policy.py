@@ -26,10 +26,16 @@ class Permission(StrEnum):
     """An account's stage or renewal date."""
     ACCEPT_HANDOFF = "accept_handoff"
     """The handoff's CS owner, or a manager."""
+    CLOSE_PROMISE = "close_promise"
+    """Kept, broken, waived: the account's CS owner, who made the promise, or a manager."""
 
 
 _MANAGERS_ONLY = {Permission.SET_ROLE, Permission.REASSIGN_CS_OWNER, Permission.VIEW_PORTFOLIO}
-_OWNERS_OR_MANAGERS = {Permission.CHANGE_ACCOUNT, Permission.ACCEPT_HANDOFF}
+_OWNERS_OR_MANAGERS = {
+    Permission.CHANGE_ACCOUNT,
+    Permission.ACCEPT_HANDOFF,
+    Permission.CLOSE_PROMISE,
+}
 """Allowed to the people given as `owners` (person ids), and to managers."""
 
 

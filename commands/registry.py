@@ -40,7 +40,7 @@ class Registry:
 
 
 def build_registry() -> Registry:
-    from commands import kakehashi
+    from commands import kakehashi, promise, touch
 
-    specs = [kakehashi.SPEC]
+    specs = [kakehashi.SPEC, promise.SPEC, touch.SPEC]
     return Registry(commands={spec.name: spec for spec in specs})
