@@ -64,6 +64,7 @@ _LATIN_FORM_AT_END = re.compile(
     r"|company|gmbh|ag|plc|k\.\s?k|kk|kabushiki\s+kaisha|pte|pty|s\.a|sa|s\.r\.l|srl|ltda|bv|nv"
     r"|oy|ab|llp|lp)\.?[\s,.]*$"
 )
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NOT_WORD = re.compile(r"[\W_]+")
 _HIRAGANA = {code: code + 0x60 for code in range(0x3041, 0x3097)}
 """ぁ..ゖ → ァ..ヶ: a name typed in hiragana finds the same name in katakana."""
@@ -98,7 +99,7 @@ class Match:
 def match(*, session: Session, query: str) -> Match:
     """By CRM id (exact), else by folded name; ambiguity and near misses are reported, not
     guessed."""
-    query = query.strip()
+    query = _CONTROL.sub("", query).strip()  # PostgreSQL refuses NUL in a string
     if not query or len(query) > QUERY_LIMIT:
         return Match()
     by_id = _by_external_id(session, query)
