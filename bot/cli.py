@@ -8,6 +8,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from bot.settings import Settings, SettingsError, load_settings
 from storage.db import DatabaseUnavailable
@@ -43,6 +44,17 @@ def parser() -> argparse.ArgumentParser:
         job = jobs_sub.add_parser(name, help=text)
         job.add_argument("--at", metavar="ISO-8601", help="as of this instant instead of now")
     jobs_sub.add_parser("failed", help="deliveries that failed for good, with the reason")
+
+    imports = sub.add_parser("import", help="bring data in from a file")
+    imports_sub = imports.add_subparsers(dest="import_command", required=True, metavar="WHAT")
+    accounts_in = imports_sub.add_parser("accounts", help="create or update accounts from CSV")
+    accounts_in.add_argument("file", metavar="FILE.csv", type=Path)
+    accounts_in.add_argument("--dry-run", action="store_true", help="check and report only")
+
+    accounts = sub.add_parser("accounts", help="accounts: export")
+    accounts_sub = accounts.add_subparsers(dest="accounts_command", required=True, metavar="WHAT")
+    accounts_out = accounts_sub.add_parser("export", help="every account to CSV, with promises")
+    accounts_out.add_argument("file", metavar="FILE.csv", type=Path)
     return top
 
 
@@ -89,6 +101,19 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return jobs_command(args.jobs_command, settings, getattr(args, "at", None))
         except BadInstant as exc:
             raise UsageError(str(exc)) from None
+    if args.command in ("import", "accounts"):
+        from bot.accounts_csv import CsvError, SlackLookupFailed, run_export, run_import
+
+        try:
+            if args.command == "import":
+                return run_import(settings, args.file, dry_run=args.dry_run, out=sys.stdout,
+                                  err=sys.stderr)  # fmt: skip
+            return run_export(settings, args.file, out=sys.stdout)
+        except CsvError as exc:
+            raise UsageError(str(exc)) from None
+        except SlackLookupFailed as exc:
+            print(f"kakehashi: {exc}", file=sys.stderr)
+            return 1
     raise UsageError(f"unknown command {args.command}")
 
 

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from bot.runtime import Runtime
 from commands import ui
-from commands.context import UserProfile
+from commands.context import ChannelInfo, UserProfile
 from commands.i18n import Translator
 from commands.text import MENTION, unescape
 from storage.people import Person
@@ -45,6 +45,10 @@ class ShellDirectory:
             email=person.email,
             is_bot=person.is_bot,
         )
+
+    def channel(self, channel_id: str) -> ChannelInfo | None:
+        """The shell's channels are pretend ones, and the bot is in all of them."""
+        return ChannelInfo(channel_id=channel_id, is_member=True)
 
 
 class Shell:

@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blockkit
 from bot.runtime import Runtime
-from commands.context import UserProfile
+from commands.context import ChannelInfo, UserProfile
 from commands.ui import Outcome
 from storage.db import is_reachable
 
@@ -47,6 +47,23 @@ class SlackDirectory:
             is_bot=bool(user.get("is_bot")) or user_id == "USLACKBOT",
             deleted=bool(user.get("deleted")),
         )
+
+    def channel(self, channel_id: str) -> ChannelInfo | None:
+        """`conversations.info`: a private channel the bot is not in reads as not found (None).
+        When Slack will not say (e.g. a private channel without `groups:read`), the bot is
+        assumed to be in it: a post that fails later is recorded with Slack's reason."""
+        try:
+            channel = self.client.conversations_info(channel=channel_id)["channel"]
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            log.warning("conversations.info %s failed: %s", channel_id, error)
+            return None if error == "channel_not_found" else ChannelInfo(channel_id, True)
+        return ChannelInfo(
+            channel_id=channel_id,
+            is_member=bool(channel.get("is_member", True)),
+            is_archived=bool(channel.get("is_archived")),
+        )
+
 
 
 def build_app(runtime: Runtime, client: AsyncWebClient) -> AsyncApp:

@@ -52,10 +52,23 @@ def apply_profile(person: Person, profile: UserProfile) -> None:
     person.is_bot = profile.is_bot
 
 
+@dataclass(frozen=True)
+class ChannelInfo:
+    channel_id: str
+    is_member: bool
+    """The bot is in the channel, so it can post there."""
+    is_archived: bool = False
+
+
 class Directory(Protocol):
     """Who a user is, as the chat platform knows them (Slack: `users.info`)."""
 
     def lookup(self, user_id: str) -> UserProfile | None: ...
+
+    def channel(self, channel_id: str) -> ChannelInfo | None:
+        """The channel as the bot sees it (Slack: `conversations.info`); None when the bot
+        cannot see it (a private channel it is not in) or the platform did not say."""
+        ...
 
 
 @dataclass

@@ -28,6 +28,8 @@ class Permission(StrEnum):
     """The handoff's CS owner, or a manager."""
     CLOSE_PROMISE = "close_promise"
     """Kept, broken, waived: the account's CS owner, who made the promise, or a manager."""
+    MANAGE_SYNC = "manage_sync"
+    """A channel's weekly agenda: anyone may set one up; then whoever did, or a manager."""
 
 
 _MANAGERS_ONLY = {Permission.SET_ROLE, Permission.REASSIGN_CS_OWNER, Permission.VIEW_PORTFOLIO}
@@ -35,13 +37,18 @@ _OWNERS_OR_MANAGERS = {
     Permission.CHANGE_ACCOUNT,
     Permission.ACCEPT_HANDOFF,
     Permission.CLOSE_PROMISE,
+    Permission.MANAGE_SYNC,
 }
 """Allowed to the people given as `owners` (person ids), and to managers."""
+_ANYONE_UNTIL_OWNED = {Permission.MANAGE_SYNC}
+"""Allowed to anyone while no one owns the thing (no `owners` given)."""
 
 
 def may(actor: Person, permission: Permission, *, owners: Collection[int | None] = ()) -> bool:
     if permission in _MANAGERS_ONLY:
         return actor.role == Role.MANAGER
+    if permission in _ANYONE_UNTIL_OWNED and not any(o is not None for o in owners):
+        return True
     if permission in _OWNERS_OR_MANAGERS:
         return actor.role == Role.MANAGER or actor.id in owners
     return True

@@ -7,6 +7,7 @@ from storage.outbox import OutboxMessage
 from storage.people import Person
 from storage.promises import Promise
 from storage.reminders import Reminder, ReminderItem
+from storage.sync import SyncSubscription
 from storage.touches import Touch
 
 __all__ = [
@@ -20,5 +21,6 @@ __all__ = [
     "Promise",
     "Reminder",
     "ReminderItem",
+    "SyncSubscription",
     "Touch",
 ]

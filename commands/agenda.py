@@ -1,0 +1,340 @@
+"""The weekly Sales × CS sync agenda (PRODUCT §9) as one neutral message.
+
+Every section is one block of at most `SECTION_LIMIT` characters: it lists the first few items
+and ends with "and N more" when there are others, so however large the portfolio the message
+stays within Slack's limits (about 20 blocks of 50). People are mentioned from the data (Slack
+user IDs of owners), never from typed text; account names, promise texts and notes are clipped
+before they are escaped, so no line can end inside an entity or a mention.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import TypeVar
+
+from sqlmodel import Session
+
+from commands.i18n import Translator
+from commands.text import Safe, clip, mention
+from commands.ui import Block, Divider, Header, Message, Note, Section
+from storage import agenda as stored
+from storage import metrics
+from storage.handoffs import HandoffStatus
+from storage.metrics import Amount, Listing
+
+SECTION_LIMIT = 3000
+"""Slack's limit on a section's text."""
+ITEMS = 10
+"""Items listed per section before "and N more"."""
+NAME_LIMIT, TEXT_LIMIT, NOTE_LIMIT = 80, 140, 100
+"""Longest account name, promise text and close note shown, before escaping."""
+WEEK = timedelta(days=7)
+LONG_WINDOW_DAYS = 90
+"""The kept-promise rate and the median time to accept are also shown over this many days."""
+DUE_WITHIN_DAYS, RENEWAL_WITHIN_DAYS = 14, 90
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class AgendaScope:
+    """Which agenda: the week ending at `end`, for the accounts of `owners` (None: all)."""
+
+    end: datetime
+    silence_days: Mapping[str, int]
+    owners: tuple[int, ...] | None = None
+    team: tuple[str, ...] = ()
+    """Slack user IDs of the team the agenda is narrowed to, for its heading."""
+
+    @property
+    def since(self) -> datetime:
+        return self.end - WEEK
+
+
+def compose(session: Session, t: Translator, scope: AgendaScope) -> Message:
+    """The agenda in `t`'s language, dates in `t`'s time zone (the channel's)."""
+    today = scope.end.astimezone(t.zone).date()
+    sections = [
+        _new_handoffs(session, t, scope),
+        _waiting_handoffs(session, t, scope),
+        _overdue_promises(session, t, scope, today),
+        _due_promises(session, t, scope, today),
+        _closed_promises(session, t, scope),
+        _renewals(session, t, scope, today),
+        _silent_accounts(session, t, scope),
+        _numbers(session, t, scope),
+    ]
+    first_day = scope.since.astimezone(t.zone).date()
+    title = t("agenda.title", start=t.date(first_day), end=t.date(today))
+    blocks: list[Block] = [Header(title), Note(_scope_note(t, scope))]
+    for section in sections:
+        blocks += [Divider(), Section(section)]
+    return Message(text=title, blocks=tuple(blocks))
+
+
+def _scope_note(t: Translator, scope: AgendaScope) -> Safe:
+    if not scope.team:
+        return t("agenda.scope.all")
+    return t("agenda.scope.team", team=Safe(", ".join(mention(u) for u in scope.team)))
+
+
+# ---- sections --------------------------------------------------------------------------------
+
+
+def _new_handoffs(session: Session, t: Translator, scope: AgendaScope) -> Safe:
+    listing = stored.new_handoffs(
+        session=session, since=scope.since, now=scope.end, owners=scope.owners, limit=ITEMS
+    )
+
+    def line(h: stored.NewHandoff) -> Safe:
+        if h.status == HandoffStatus.ACCEPTED.value and h.accepted_at is not None:
+            status = t("agenda.handoff.accepted", when=t.date(_local(t, h.accepted_at)))
+        else:
+            status = t("agenda.handoff.pending", cs=mention(h.cs_owner))
+        return t(
+            "agenda.handoff.new",
+            id=h.handoff_id,
+            account=_name(h.account_name),
+            sales=mention(h.sales_rep),
+            cs=mention(h.cs_owner),
+            status=status,
+        )
+
+    return _listing(t, "agenda.new_handoffs", listing, line)
+
+
+def _waiting_handoffs(session: Session, t: Translator, scope: AgendaScope) -> Safe:
+    listing = metrics.pending_handoffs(session=session, owners=scope.owners, limit=ITEMS)
+
+    def line(h: metrics.PendingHandoff) -> Safe:
+        return t(
+            "agenda.handoff.waiting",
+            id=h.handoff_id,
+            account=_name(h.account_name),
+            sales=mention(h.sales_rep),
+            cs=mention(h.cs_owner),
+            since=t.date(_local(t, h.created_at)),
+            days=_days(t, (scope.end - h.created_at).days),
+        )
+
+    return _listing(t, "agenda.waiting_handoffs", listing, line)
+
+
+def _overdue_promises(session: Session, t: Translator, scope: AgendaScope, today: date) -> Safe:
+    listing = metrics.due_promises(
+        session=session, today=today, overdue_only=True, owners=scope.owners, limit=ITEMS
+    )
+
+    def line(p: metrics.DuePromise) -> Safe:
+        return t(
+            "agenda.promise.overdue",
+            id=p.promise_id,
+            account=_name(p.account_name),
+            text=clip(p.text, TEXT_LIMIT),
+            owner=_owner(t, p.owner),
+            due=t.date(p.due_date),
+            days=_days(t, (today - p.due_date).days),
+        )
+
+    return _listing(t, "agenda.overdue_promises", listing, line)
+
+
+def _due_promises(session: Session, t: Translator, scope: AgendaScope, today: date) -> Safe:
+    listing = metrics.due_promises(
+        session=session,
+        today=today,
+        within_days=DUE_WITHIN_DAYS,
+        upcoming_only=True,
+        owners=scope.owners,
+        limit=ITEMS,
+    )
+
+    def line(p: metrics.DuePromise) -> Safe:
+        return t(
+            "agenda.promise.due",
+            id=p.promise_id,
+            account=_name(p.account_name),
+            text=clip(p.text, TEXT_LIMIT),
+            owner=_owner(t, p.owner),
+            due=t.date(p.due_date),
+        )
+
+    return _listing(t, "agenda.due_promises", listing, line, days=DUE_WITHIN_DAYS)
+
+
+def _closed_promises(session: Session, t: Translator, scope: AgendaScope) -> Safe:
+    listing = stored.closed_promises(
+        session=session, since=scope.since, now=scope.end, owners=scope.owners, limit=ITEMS
+    )
+
+    def line(p: stored.ClosedPromise) -> Safe:
+        note = t("agenda.promise.note", note=clip(p.note, NOTE_LIMIT)) if p.note else ""
+        return t(
+            "agenda.promise.kept" if p.kept else "agenda.promise.broken",
+            id=p.promise_id,
+            account=_name(p.account_name),
+            text=clip(p.text, TEXT_LIMIT),
+            owner=_owner(t, p.owner),
+            note=Safe(note),
+        )
+
+    return _listing(t, "agenda.closed_promises", listing, line)
+
+
+def _renewals(session: Session, t: Translator, scope: AgendaScope, today: date) -> Safe:
+    listing = metrics.upcoming_renewals(
+        session=session,
+        today=today,
+        within_days=RENEWAL_WITHIN_DAYS,
+        owners=scope.owners,
+        limit=ITEMS,
+    )
+
+    def line(r: metrics.Renewal) -> Safe:
+        return t(
+            "agenda.renewal",
+            account=_name(r.name),
+            date=t.date(r.renewal_date),
+            days=_days(t, (r.renewal_date - today).days),
+            value=t.money(r.value.total, r.value.currency) if r.value else t("agenda.no_value"),
+            owner=_owner(t, r.cs_owner),
+        )
+
+    return _listing(t, "agenda.renewals", listing, line, days=RENEWAL_WITHIN_DAYS)
+
+
+def _silent_accounts(session: Session, t: Translator, scope: AgendaScope) -> Safe:
+    listing = metrics.silent_accounts(
+        session=session,
+        now=scope.end,
+        silence_days=scope.silence_days,
+        owners=scope.owners,
+        limit=ITEMS,
+    )
+
+    def line(a: metrics.SilentAccount) -> Safe:
+        return t(
+            "agenda.silent",
+            account=_name(a.name),
+            days=_days(t, (scope.end - a.silent_since).days),
+            model=t(f"account.touch_model.{a.touch_model}"),
+            owner=_owner(t, a.cs_owner),
+        )
+
+    return _listing(t, "agenda.silent_accounts", listing, line)
+
+
+def _numbers(session: Session, t: Translator, scope: AgendaScope) -> Safe:
+    long_since = scope.end - timedelta(days=LONG_WINDOW_DAYS)
+    stages = metrics.by_stage(session=session, owners=scope.owners)
+    week = metrics.closed_counts(
+        session=session, since=scope.since, now=scope.end, owners=scope.owners
+    )
+    long = metrics.closed_counts(
+        session=session, since=long_since, now=scope.end, owners=scope.owners
+    )
+    handoffs = metrics.handoff_stats(
+        session=session, since=long_since, now=scope.end, owners=scope.owners
+    )
+    lines = [t("agenda.numbers.title"), t("agenda.numbers.stages")]
+    lines += [_stage_line(t, g) for g in stages] or [t("agenda.numbers.no_accounts")]
+    lines.append(
+        t(
+            "agenda.numbers.kept_rate",
+            week=_rate(t, *week),
+            long=_rate(t, *long),
+            days=LONG_WINDOW_DAYS,
+        )
+    )
+    lines.append(_median_line(t, handoffs))
+    return _fit(lines, [], 0, t)
+
+
+def _stage_line(t: Translator, group: metrics.Group) -> Safe:
+    values = _money(t, group.values)
+    return t(
+        "agenda.numbers.stage",
+        stage=t(f"account.stage.{group.key}"),
+        accounts=_count(t, "agenda.accounts", group.accounts),
+        values=values,
+    )
+
+
+def _money(t: Translator, amounts: Iterable[Amount]) -> Safe:
+    shown = [t.money(a.total, a.currency) for a in amounts]
+    return Safe(" · ".join(shown)) if shown else t("agenda.no_value")
+
+
+def _rate(t: Translator, kept: int, broken: int) -> Safe:
+    if kept + broken == 0:
+        return t("agenda.numbers.no_rate")
+    percent = round(Decimal(kept) * 100 / Decimal(kept + broken))
+    return t("agenda.numbers.rate", percent=percent, kept=kept, closed=kept + broken)
+
+
+def _median_line(t: Translator, stats: metrics.HandoffStats) -> Safe:
+    if stats.median_to_accept is None:
+        return t("agenda.numbers.median_none", days=LONG_WINDOW_DAYS)
+    days = Decimal(stats.median_to_accept.total_seconds()) / Decimal(86400)
+    return t(
+        "agenda.numbers.median",
+        median=f"{days:.1f}",
+        count=stats.accepted,
+        days=LONG_WINDOW_DAYS,
+    )
+
+
+# ---- fitting a list into one section ---------------------------------------------------------
+
+
+def _listing(
+    t: Translator,
+    key: str,
+    listing: Listing[_T],
+    line: Callable[[_T], Safe],
+    **params: object,
+) -> Safe:
+    """`key.title` over one line per item, or `key.none` when there is nothing."""
+    title = t(f"{key}.title", **params)
+    if listing.total == 0:
+        return Safe(f"{title}\n{t(f'{key}.none', **params)}")
+    return _fit([title], [line(item) for item in listing.items], listing.total, t)
+
+
+def _fit(head: Sequence[str], lines: Sequence[str], total: int, t: Translator) -> Safe:
+    """The head, then as many lines as fit in one section with room for "and N more"."""
+    reserve = len(t("agenda.more", count=total)) + 1 if total else 0
+    text = "\n".join(head)
+    shown = 0
+    for line in lines:
+        if len(text) + 1 + len(line) + reserve > SECTION_LIMIT:
+            break
+        text += "\n" + line
+        shown += 1
+    if total > shown:
+        text += "\n" + t("agenda.more", count=total - shown)
+    return Safe(text[:SECTION_LIMIT])
+
+
+def _name(name: str) -> str:
+    return clip(name, NAME_LIMIT)
+
+
+def _days(t: Translator, count: int) -> Safe:
+    return _count(t, "agenda.days", max(0, count))
+
+
+def _count(t: Translator, key: str, count: int) -> Safe:
+    """`1 day`, `3 days`: `key.one` or `key.other`."""
+    return t(f"{key}.one", count=count) if count == 1 else t(f"{key}.other", count=count)
+
+
+def _owner(t: Translator, user_id: str | None) -> Safe:
+    return mention(user_id) if user_id else t("agenda.no_owner")
+
+
+def _local(t: Translator, at: datetime) -> date:
+    return at.astimezone(t.zone).date()
