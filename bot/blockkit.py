@@ -41,6 +41,11 @@ def blocks(message: ui.Message) -> list[dict[str, Any]]:
     return rendered
 
 
+def home(view: ui.View) -> dict[str, Any]:
+    """A Home tab (`views.publish`): up to 100 blocks."""
+    return {"type": "home", "blocks": [_block(b).to_dict() for b in view.blocks[: ui.HOME_BLOCKS]]}
+
+
 def message_kwargs(message: ui.Message) -> dict[str, Any]:
     return {"text": clip(message.text, 3000), "blocks": blocks(message)}
 

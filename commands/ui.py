@@ -67,6 +67,16 @@ class Message:
         return cls(text=markup, blocks=(Section(markup),))
 
 
+@dataclass(frozen=True)
+class View:
+    """A screen of its own rather than a message (Slack: the App Home tab, up to 100 blocks)."""
+
+    blocks: tuple[Block, ...]
+
+
+HOME_BLOCKS = 100
+
+
 class FieldKind(StrEnum):
     TEXT = "text"
     MULTILINE = "multiline"
@@ -112,6 +122,8 @@ class Outcome:
     replace_original: Message | None = None
     errors: dict[str, str] = field(default_factory=dict)
     """Form submissions only: field id → message shown on the field; nothing was saved."""
+    home_changed: frozenset[str] = frozenset()
+    """Slack user IDs whose Home tab shows data this request changed (set by the runtime)."""
 
 
 # ---- storage form: the outbox keeps messages platform-neutral as JSON ----------------------
