@@ -26,7 +26,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from commands import ui
-from commands.text import clip, unescape
+from commands.text import clip, plain
 
 VALUE = "value"
 """Every input's action id: each input sits in its own block, named after the field."""
@@ -78,8 +78,8 @@ def _button(button: ui.Button) -> ButtonElement:
 
 
 def _plain(markup: str, limit: int) -> str:
-    """Plain-text objects are not mrkdwn: Slack shows them as typed, so unescape first."""
-    return clip(unescape(markup), limit) or " "
+    """Plain-text objects are not mrkdwn: Slack shows them as typed."""
+    return clip(plain(markup), limit) or " "
 
 
 def modal(form: ui.Form, *, channel_id: str | None = None) -> dict[str, Any]:

@@ -7,8 +7,9 @@ from decimal import Decimal
 
 from sqlmodel import Session, select
 
-from storage import people, promises, touches
+from storage import handoffs, people, promises, touches
 from storage.accounts import Account, Stage, TouchModel, fold_name
+from storage.handoffs import AccountFacts, HandoffNotes, NewContact, SalePromise
 from storage.people import Person, Role
 from storage.promises import Promise, PromiseStatus, Recurrence
 from storage.touches import TouchChannel
@@ -26,20 +27,21 @@ PEOPLE = [
 ]
 
 
+DEMO_MARKER = "CRM-001"
+"""The first demo account's CRM id: when it exists, the demo company was loaded."""
+
+
 def load_demo(*, session: Session, now: datetime) -> bool:
     """Adds the sample company once; returns False when it is already there."""
-    if people.get_by_user_id(session=session, user_id=MANAGER) is not None:
+    loaded = select(Account.id).where(Account.external_id == DEMO_MARKER)
+    if session.exec(loaded).first() is not None:
         return False
     by_name: dict[str, Person] = {}
     for user_id, name, role, tz, locale in PEOPLE:
-        person = Person(
-            user_id=user_id,
-            name=name,
-            tz=tz,
-            locale=locale,
-            email=f"{name}@example.com",
-            profile_fetched_at=now,
-        )
+        # A demo person may exist already (KAKEHASHI_MANAGERS seeds U0DEMOMGR, say).
+        person = people.get_or_create(session=session, user_id=user_id)
+        person.name, person.tz, person.locale = name, tz, locale
+        person.email, person.profile_fetched_at = f"{name}@example.com", now
         session.add(person)
         session.flush()
         if role is not None:
@@ -50,7 +52,9 @@ def load_demo(*, session: Session, now: datetime) -> bool:
     for account in _accounts(by_name, now):
         session.add(account)
     session.flush()
+    _handoffs(session, by_name, now)
     _promises_and_touches(session, by_name, now)
+    _reminders(session, by_name, now)
     return True
 
 
@@ -109,6 +113,65 @@ def _accounts(by_name: dict[str, Person], now: datetime) -> list[Account]:
     ]
 
 
+def _handoffs(session: Session, by_name: dict[str, Person], now: datetime) -> None:
+    """株式会社ACME was handed to aiko and accepted the next day; a new customer waits for ben
+    (three days now, so the waiting-handoff reminders have something to say)."""
+    acme = session.exec(select(Account).where(Account.external_id == "CRM-001")).one()
+    kenji = by_name["kenji"]
+    accepted = handoffs.hand_off(
+        session=session,
+        account=acme,
+        facts=AccountFacts(
+            name=acme.name,
+            touch_model=acme.touch_model,
+            plan="Enterprise, 300 seats",
+            arr=acme.arr,
+            currency=acme.currency,
+            contract_start=acme.contract_start or now.date(),
+            renewal_date=acme.renewal_date or now.date() + timedelta(days=365),
+        ),
+        notes=HandoffNotes(
+            goals="Cut new-hire onboarding from 3 months to 1; measured by active seats.",
+            problems="SSO setup failed twice during the trial.",
+            risks="The sponsoring manager moves to another division in April.",
+            contacts=(NewContact("田中 由紀", "CTO", "tanaka@acme.example.jp"),),
+            promises=(
+                SalePromise(
+                    "月次の利用状況レポート", now.date() + timedelta(days=10), Recurrence.MONTH
+                ),
+            ),
+        ),
+        sales_rep=kenji,
+        cs_owner=by_name["aiko"],
+        at=now - timedelta(days=20),
+    )
+    handoffs.accept(
+        session=session, handoff=accepted, by=by_name["aiko"], at=now - timedelta(days=19)
+    )
+    today = now.date()
+    handoffs.hand_off(
+        session=session,
+        account=None,
+        facts=AccountFacts(
+            name="Initech LLC",
+            touch_model=TouchModel.LOW.value,
+            plan="Team, 40 seats",
+            arr=Decimal(18_000),
+            currency="USD",
+            contract_start=today,
+            renewal_date=date(today.year + 1, today.month, min(today.day, 28)),
+        ),
+        notes=HandoffNotes(
+            goals="Replace spreadsheets for the support team by the end of next quarter.",
+            contacts=(NewContact("Peter Gibbons", "Team lead", "peter@initech.example"),),
+            promises=(SalePromise("Admin training session", today + timedelta(days=14), None),),
+        ),
+        sales_rep=kenji,
+        cs_owner=by_name["ben"],
+        at=now - timedelta(days=3),
+    )
+
+
 def _promises_and_touches(session: Session, by_name: dict[str, Person], now: datetime) -> None:
     """Promises open, overdue, kept and broken, and a few touches: さくら商事 has gone quiet."""
     today = now.date()
@@ -150,3 +213,22 @@ def _promises_and_touches(session: Session, by_name: dict[str, Person], now: dat
     ]:
         touches.log(session=session, account_id=accounts[crm].id or 0, person_id=person.id,
                     channel=channel, note=note, at=now - timedelta(days=days))  # fmt: skip
+
+
+def _reminders(session: Session, by_name: dict[str, Person], now: datetime) -> None:
+    """A promise for the reminders to show as the shell's clock moves (`:time`): ben promised
+    Globex security answers in two days, so "due in 2 days" reaches him in his New York morning,
+    "due today" two days later, and "overdue" weekly after that."""
+    globex = session.exec(select(Account).where(Account.external_id == "CRM-002")).one()
+    assert globex.id is not None
+    promises.add(
+        session=session,
+        account_id=globex.id,
+        text="Answer the security questionnaire",
+        due_date=now.date() + timedelta(days=2),
+        recurrence=None,
+        owner_id=by_name["ben"].id,
+        promised_by_id=by_name["kenji"].id,
+        actor=by_name["kenji"],
+        at=now,
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import blockkit
 from bot.runtime import Runtime
 from commands.context import ChannelInfo, UserProfile
+from commands.text import plain
 from commands.ui import Outcome
 from storage.db import is_reachable
 
@@ -65,7 +67,6 @@ class SlackDirectory:
         )
 
 
-
 def build_app(runtime: Runtime, client: AsyncWebClient) -> AsyncApp:
     """One Bolt app per call: listeners for every registered command, button and form."""
     settings = runtime.settings
@@ -83,6 +84,7 @@ def build_app(runtime: Runtime, client: AsyncWebClient) -> AsyncApp:
         app.action(action_id)(_action_listener(runtime, action_id))
     for callback_id in runtime.registry.forms:
         app.view(callback_id)(_form_listener(runtime, callback_id))
+    app.event("app_home_opened")(_home_listener(runtime))
     return app
 
 
@@ -105,6 +107,7 @@ def _command_listener(runtime: Runtime, name: str) -> Any:
             trigger_id=body.get("trigger_id"),
             channel_id=body.get("channel_id"),
         )
+        await publish_homes(runtime, client, outcome.home_changed)
 
     return on_command
 
@@ -115,9 +118,14 @@ def _action_listener(runtime: Runtime, action_id: str) -> Any:
     ) -> None:
         await ack()
         channel_id = (body.get("channel") or {}).get("id")
+        user_id = body["user"]["id"]
         outcome = await asyncio.to_thread(
-            runtime.press, body["user"]["id"], action_id, action.get("value") or "", channel_id
+            runtime.press, user_id, action_id, action.get("value") or "", channel_id
         )
+        if (body.get("view") or {}).get("type") == "home":
+            await _show_on_home(outcome, client=client, user_id=user_id, body=body)
+            await publish_homes(runtime, client, outcome.home_changed | {user_id})
+            return
         await _show(
             outcome,
             respond=respond,
@@ -125,6 +133,7 @@ def _action_listener(runtime: Runtime, action_id: str) -> Any:
             trigger_id=body.get("trigger_id"),
             channel_id=channel_id,
         )
+        await publish_homes(runtime, client, outcome.home_changed)
 
     return on_action
 
@@ -139,7 +148,9 @@ def _form_listener(runtime: Runtime, callback_id: str) -> Any:
             runtime.submit, user_id, callback_id, blockkit.read_state(view), metadata, channel_id
         )
         if outcome.errors:
-            await ack(response_action="errors", errors=outcome.errors)
+            # Slack shows field errors as plain text: no markup, no escaping.
+            errors = {field: plain(text) for field, text in outcome.errors.items()}
+            await ack(response_action="errors", errors=errors)
             return
         if outcome.form:
             await ack(
@@ -154,8 +165,39 @@ def _form_listener(runtime: Runtime, callback_id: str) -> Any:
                 channel_id=channel_id,
                 message=blockkit.message_kwargs(outcome.reply),
             )
+        await publish_homes(runtime, client, outcome.home_changed)
 
     return on_submit
+
+
+def _home_listener(runtime: Runtime) -> Any:
+    async def on_home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
+        if event.get("tab", "home") == "home" and event.get("user"):
+            await publish_homes(runtime, client, {event["user"]})
+
+    return on_home_opened
+
+
+async def publish_homes(runtime: Runtime, client: AsyncWebClient, user_ids: Iterable[str]) -> None:
+    """Publishes each person's Home tab as it is now (`views.publish`)."""
+    for user_id in sorted(user_ids):
+        view = await asyncio.to_thread(runtime.home, user_id)
+        try:
+            await client.views_publish(user_id=user_id, view=blockkit.home(view))
+        except SlackApiError as exc:
+            log.warning("views.publish %s failed: %s", user_id, exc.response.get("error"))
+
+
+async def _show_on_home(
+    outcome: Outcome, *, client: AsyncWebClient, user_id: str, body: dict[str, Any]
+) -> None:
+    """A button on the Home tab: forms open as usual; a reply goes to the person's DM with the
+    bot; a redrawn message is not needed, as the Home tab is republished."""
+    trigger_id = body.get("trigger_id")
+    if outcome.form and trigger_id:
+        await client.views_open(trigger_id=trigger_id, view=blockkit.modal(outcome.form))
+    if outcome.reply:
+        await client.chat_postMessage(channel=user_id, **blockkit.message_kwargs(outcome.reply))
 
 
 async def _show(

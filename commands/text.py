@@ -28,6 +28,15 @@ def unescape(markup: str) -> str:
     return markup.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
+_EMPHASIS = re.compile(r"\*([^*\n]+)\*|`([^`\n]+)`")
+
+
+def plain(markup: str) -> str:
+    """Markup for places that show text as typed (form field errors, headers, buttons): the
+    emphasis marks dropped and the escapes undone."""
+    return unescape(_EMPHASIS.sub(lambda m: m[1] or m[2], markup))
+
+
 def mention(user_id: str) -> Safe:
     if not re.fullmatch(r"[UWB][A-Z0-9]+", user_id):
         return escape(user_id)

@@ -461,6 +461,14 @@ async def test_form_errors_are_shown_on_the_fields_and_nothing_is_saved(
     assert promise_row(engine, 1).text == "Training <!channel>"
 
 
+async def test_field_errors_reach_slack_as_plain_text(server: SlackServer, engine: Engine) -> None:
+    seed(engine)
+    answer = await submit(server, "USALES", "", account="<Hooli & co>", text="Training")
+    error = answer["errors"]["account"]
+    assert "<Hooli & co>" in error  # Slack shows field errors as typed: nothing to unescape
+    assert "&lt;" not in error and "&amp;" not in error and "*" not in error
+
+
 # ---- the shell --------------------------------------------------------------------------------
 
 

@@ -68,3 +68,20 @@ def test_shell_mentions_show_names_and_typed_markup_stays_text(shell: ShellSessi
     assert "Pick the person with @" in printed
     printed = shell.run("/kakehashi role @ghost cs")
     assert "Pick the person with @" in printed
+
+
+def test_demo_loads_even_when_the_demo_manager_is_configured(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "KAKEHASHI_"))}
+    env.pop("DATABASE_URL", None)
+    env["KAKEHASHI_MANAGERS"] = "U0DEMOMGR"
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "shell", "--demo"],
+        input=":people\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert "@aiko (U0DEMOCS1) cs" in result.stdout, result.stdout + result.stderr
