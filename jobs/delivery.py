@@ -228,6 +228,7 @@ class Delivery:
             if line is None and self._paused_too_long(claim.recipient):
                 break
             if line:
+                log.info("delivered %s", line)
                 lines.append(line)
         return lines
 
