@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, case, func, or_
+from sqlalchemy import ColumnElement, and_, case, func, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -85,19 +86,19 @@ def handoffs_by(*, session: Session, person_id: int, limit: int) -> Listing[Hand
 
 
 def _handoffs(
-    session: Session, where: object, other_id: object, limit: int, *order: object
+    session: Session, where: ColumnElement[bool], other_id: Any, limit: int, *order: Any
 ) -> Listing[HandoffLine]:
     other = aliased(Person)
     query = (
         select(Handoff, Account.name, other.user_id)
         .join(Account, col(Account.id) == Handoff.account_id)
         .join(other, col(other.id) == other_id)
-        .where(where)  # type: ignore[arg-type]
-        .order_by(*order, col(Handoff.id))  # type: ignore[arg-type]
+        .where(where)
+        .order_by(*order, col(Handoff.id))
         .limit(limit)
     )
     items = tuple(HandoffLine(h, name, user) for h, name, user in session.exec(query).all())
-    total = select(func.count()).select_from(Handoff).where(where)  # type: ignore[arg-type]
+    total = select(func.count()).select_from(Handoff).where(where)
     return Listing(items, _count(session, total))
 
 
@@ -147,5 +148,5 @@ def open_promises_kept_by(*, session: Session, person_id: int, limit: int) -> Li
     return Listing(items, _count(session, select(func.count()).select_from(Promise).where(where)))
 
 
-def _count(session: Session, query: object) -> int:
-    return int(session.exec(query).one())  # type: ignore[call-overload]
+def _count(session: Session, query: Any) -> int:
+    return int(session.exec(query).one())
