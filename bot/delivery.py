@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
 from bot import blockkit
+from bot.reminder_jobs import recompose
 from bot.settings import Settings
 from commands.context import Clock, SystemClock
 from commands.ui import Message
@@ -189,6 +190,7 @@ def slack_delivery(settings: Settings, engine: Engine, *, clock: Clock | None = 
         transport=SlackTransport(slack_client(settings)),
         clock=clock or SystemClock(),
         pacer=Pacer(per_second=settings.send_rate),
+        recompose=recompose(settings, engine),
     )
 
 
@@ -234,7 +236,11 @@ class ShellTransport:
 
 def shell_delivery(shell: Shell, engine: Engine) -> Delivery:
     return Delivery(
-        engine=engine, transport=ShellTransport(shell), clock=SystemClock(), pacer=unpaced()
+        engine=engine,
+        transport=ShellTransport(shell),
+        clock=SystemClock(),
+        pacer=unpaced(),
+        recompose=recompose(shell.runtime.settings, engine),
     )
 
 

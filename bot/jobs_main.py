@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from bot.delivery import slack_delivery
+from bot.reminder_jobs import reminders_from
 from bot.runtime import Runtime
 from bot.settings import Settings, SettingsError
 from jobs.delivery import Delivery, due_messages, failed_messages
@@ -26,7 +27,10 @@ class BadInstant(ValueError):
 
 def sweeps(runtime: Runtime, delivery: Delivery) -> list[Sweep]:
     """Every sweep of one tick, in order: whatever enqueues messages first, delivery last."""
-    return [delivery.sweep]
+    return [
+        reminders_from(runtime.settings, runtime.engine, runtime.directory).sweep,
+        delivery.sweep,
+    ]
 
 
 def previews(runtime: Runtime) -> list[Sweep]:
@@ -36,7 +40,7 @@ def previews(runtime: Runtime) -> list[Sweep]:
         with session_scope(runtime.engine) as session:
             return [describe(row) for row in due_messages(session=session, now=now)]
 
-    return [outbox_preview]
+    return [reminders_from(runtime.settings, runtime.engine).preview, outbox_preview]
 
 
 def describe(row: OutboxMessage) -> str:

@@ -110,6 +110,8 @@ class Runtime:
             default_zone=self.settings.zone,
             channel_id=channel_id,
             handoff_channel=self.settings.handoff_channel,
+            work=self.settings.work_week,
+            reminder_rules=self.settings.reminder_rules,
         )
 
     def person(self, session: Session, user_id: str) -> Person:

@@ -11,8 +11,18 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from commands.worktime import WorkWeek
+from jobs.reminder_rules import DEFAULTS, ReminderRules, check_setting
 
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -64,6 +74,23 @@ class Settings(BaseSettings):
     )
     """Messages per second the delivery engine sends across the workspace (Slack allows a few
     hundred a minute, and about one per second per channel)."""
+    remind_handoff: str = Field(
+        default=DEFAULTS["handoff"], validation_alias=AliasChoices("KAKEHASHI_REMIND_HANDOFF")
+    )
+    """Reminder timing (README "Reminders"): working days before a pending handoff is
+    reminded to its CS owner, then to the managers."""
+    remind_checkins: str = Field(
+        default=DEFAULTS["checkins"], validation_alias=AliasChoices("KAKEHASHI_REMIND_CHECKINS")
+    )
+    remind_promise: str = Field(
+        default=DEFAULTS["promise"], validation_alias=AliasChoices("KAKEHASHI_REMIND_PROMISE")
+    )
+    remind_renewal: str = Field(
+        default=DEFAULTS["renewal"], validation_alias=AliasChoices("KAKEHASHI_REMIND_RENEWAL")
+    )
+    remind_silence: str = Field(
+        default=DEFAULTS["silence"], validation_alias=AliasChoices("KAKEHASHI_REMIND_SILENCE")
+    )
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -151,6 +178,29 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f'must be Slack user IDs such as U0123ABCD, got "{bad[0]}"')
         return ids
+
+    @field_validator(
+        "remind_handoff", "remind_checkins", "remind_promise", "remind_renewal", "remind_silence"
+    )
+    @classmethod
+    def _reminder_timing(cls, v: str, info: ValidationInfo) -> str:
+        check_setting(str(info.field_name).removeprefix("remind_"), v)
+        return v.strip()
+
+    @property
+    def reminder_rules(self) -> ReminderRules:
+        return ReminderRules.from_settings(
+            handoff=self.remind_handoff,
+            checkins=self.remind_checkins,
+            promise=self.remind_promise,
+            renewal=self.remind_renewal,
+            silence=self.remind_silence,
+        )
+
+    @property
+    def work_week(self) -> WorkWeek:
+        start, end = self.work_hours
+        return WorkWeek(start=start, end=end, holidays=self.holidays_country)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -16,8 +16,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bot.runtime import Runtime
+from bot.shell_time import clock_target
 from commands import ui
-from commands.context import ChannelInfo, UserProfile
+from commands.context import ChannelInfo, FixedClock, UserProfile
 from commands.i18n import Translator
 from commands.text import MENTION, unescape
 from storage.people import Person
@@ -71,11 +72,16 @@ class Shell:
         self.after_line: Callable[[], None] | None = None
         """Runs after every line (set by `open_shell`): delivers what the line sent, so DMs and
         posts are printed right after the reply."""
+        self.tick: Callable[[], None] | None = None
+        """A scheduler tick at the shell's time (set by `open_shell`): run at the start and by
+        `:time`, so reminders show as they come due."""
 
     # ---- input ----------------------------------------------------------------------------
 
     def loop(self) -> None:
         self.note("shell.welcome", who=self._name(self.user_id))
+        if self.tick is not None:
+            self.tick()
         self.consume()
 
     def consume(self) -> None:
@@ -119,8 +125,23 @@ class Shell:
                 with Session(self.runtime.engine) as session:
                     for p in session.exec(select(Person).order_by(col(Person.name))).all():
                         self.say(f"  @{p.name or p.user_id} ({p.user_id}) {p.role or '-'}")
+            case ["time", *when]:
+                self.move_clock(" ".join(when))
             case _:
                 self.note("shell.meta_help")
+
+    def move_clock(self, when: str) -> None:
+        """`:time +1d`, `:time 2026-12-01T09:05+09:00`: the shell's clock jumps there and
+        stays; what came due by then is delivered at once, as a scheduler tick would."""
+        if when:
+            at = clock_target(when, self.runtime.clock.now(), self.t.zone)
+            if at is None:
+                self.note("shell.time.usage", text=when)
+                return
+            self.runtime.clock = FixedClock(at)
+        self.note("shell.time.now", when=self.t.datetime(self.runtime.clock.now()))
+        if self.tick is not None:
+            self.tick()
 
     def press(self, number: int) -> None:
         button = self.buttons.get(number)

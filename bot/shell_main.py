@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import TextIO
 
 from bot import demo
 from bot.delivery import deliver_when_owed, shell_delivery
+from bot.jobs_main import sweeps
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.shell import Shell, ShellDirectory
 from commands.context import Clock, SystemClock
 from commands.registry import build_registry
+from jobs.tick import Sweep, run_sweeps
 from storage.db import make_engine, session_scope, upgrade
 from storage.people import seed_managers
 
@@ -45,10 +48,22 @@ def open_shell(
         with session_scope(runtime.engine) as session:
             demo.load_demo(session=session, now=runtime.clock.now())
     shell = Shell(runtime, user_id=demo.MANAGER, out=out, inp=inp, echo=not inp.isatty())
-    shell.after_line = deliver_when_owed(runtime, shell_delivery(shell, runtime.engine))
+    delivery = shell_delivery(shell, runtime.engine)
+    shell.after_line = deliver_when_owed(runtime, delivery)
+    shell.tick = scheduler_tick(runtime, sweeps(runtime, delivery))
     if user:
         shell.meta(["as", user])
     return shell
+
+
+def scheduler_tick(runtime: Runtime, ticks: list[Sweep]) -> Callable[[], None]:
+    """What a scheduler tick would do at the shell's time: reminders that came due are written,
+    then everything owed is delivered (printed). Run at start and by `:time`."""
+
+    def tick() -> None:
+        run_sweeps(ticks, runtime.clock.now())
+
+    return tick
 
 
 def run_shell(settings: Settings, *, user: str | None, demo: bool) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from commands.i18n import Translator, translator_for
+from commands.worktime import WorkWeek
+from jobs.reminder_rules import ReminderRules
 from storage.people import Person
 
 
@@ -83,6 +85,10 @@ class Context:
     channel_id: str | None = None
     handoff_channel: str | None = None
     """`KAKEHASHI_HANDOFF_CHANNEL`: where new handoffs are announced."""
+    work: WorkWeek = field(default_factory=WorkWeek)
+    """`KAKEHASHI_WORK_HOURS` and `KAKEHASHI_HOLIDAYS`: when reminders may arrive (snooze)."""
+    reminder_rules: ReminderRules = field(default_factory=ReminderRules)
+    """`KAKEHASHI_REMIND_*`: when reminders come due, and when an account counts as silent."""
 
     @property
     def now(self) -> datetime:

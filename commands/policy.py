@@ -28,6 +28,8 @@ class Permission(StrEnum):
     """The handoff's CS owner, or a manager."""
     CLOSE_PROMISE = "close_promise"
     """Kept, broken, waived: the account's CS owner, who made the promise, or a manager."""
+    ACT_ON_REMINDER = "act_on_reminder"
+    """Done, snooze, kept on a reminder: the person it is for, or a manager."""
     MANAGE_SYNC = "manage_sync"
     """A channel's weekly agenda: anyone may set one up; then whoever did, or a manager."""
 
@@ -37,6 +39,7 @@ _OWNERS_OR_MANAGERS = {
     Permission.CHANGE_ACCOUNT,
     Permission.ACCEPT_HANDOFF,
     Permission.CLOSE_PROMISE,
+    Permission.ACT_ON_REMINDER,
     Permission.MANAGE_SYNC,
 }
 """Allowed to the people given as `owners` (person ids), and to managers."""

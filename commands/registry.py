@@ -27,20 +27,33 @@ class CommandSpec:
 
 
 @dataclass(frozen=True)
+class Handlers:
+    """Buttons and forms that belong to no slash command (the reminder DMs' buttons)."""
+
+    actions: dict[str, ActionHandler] = field(default_factory=dict)
+    forms: dict[str, FormHandler] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Registry:
     commands: dict[str, CommandSpec]
+    handlers: tuple[Handlers, ...] = ()
 
     @property
     def actions(self) -> dict[str, ActionHandler]:
-        return {aid: h for spec in self.commands.values() for aid, h in spec.actions.items()}
+        owners: list[CommandSpec | Handlers] = [*self.commands.values(), *self.handlers]
+        return {aid: h for spec in owners for aid, h in spec.actions.items()}
 
     @property
     def forms(self) -> dict[str, FormHandler]:
-        return {cid: h for spec in self.commands.values() for cid, h in spec.forms.items()}
+        owners: list[CommandSpec | Handlers] = [*self.commands.values(), *self.handlers]
+        return {cid: h for spec in owners for cid, h in spec.forms.items()}
 
 
 def build_registry() -> Registry:
     from commands import kakehashi, promise, touch
 
     specs = [kakehashi.SPEC, promise.SPEC, touch.SPEC]
-    return Registry(commands={spec.name: spec for spec in specs})
+    from commands.reminders import HANDLERS as REMINDER_BUTTONS
+
+    return Registry(commands={spec.name: spec for spec in specs}, handlers=(REMINDER_BUTTONS,))

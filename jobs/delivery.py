@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -30,7 +30,7 @@ from sqlalchemy import Engine, or_, update
 from sqlmodel import Session, col, select
 
 from commands.context import Clock
-from commands.ui import Message, message_from_json
+from commands.ui import Message, message_from_json, message_to_json
 from storage.db import session_scope
 from storage.outbox import OutboxMessage, OutboxStatus
 
@@ -183,6 +183,12 @@ class Delivery:
     lease: timedelta = LEASE
     max_attempts: int = MAX_ATTEMPTS
     late_after: Mapping[str, timedelta] = field(default_factory=lambda: dict(LATE_AFTER))
+    recompose: Mapping[str, Callable[[str, Message, datetime], Message | None]] = field(
+        default_factory=dict
+    )
+    """Per kind: (key, message as written, now) → the message as it should be sent now, or
+    None when it is no longer worth sending; for messages built from data that may change while
+    they wait, such as reminders."""
     _state: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _running: bool = field(default=False, repr=False)
     _again: bool = field(default=False, repr=False)
@@ -321,6 +327,10 @@ class Delivery:
             if found is not None:
                 self._sent(claim, due, found)
                 return f"{claim.kind} {claim.key} → {claim.recipient} (found already delivered)"
+        fresh = self._fresh(claim, due)
+        if fresh is None:
+            return None
+        claim = fresh
         if not self._wait_for_turn(claim.recipient):
             self._release(claim)
             return None
@@ -332,6 +342,18 @@ class Delivery:
             self.pacer.sent(claim.recipient)
         self._sent(claim, due, landed)
         return f"{claim.kind} {claim.key} → {claim.recipient}"
+
+    def _fresh(self, claim: Claim, due: datetime) -> Claim | None:
+        """The claim with its message as of now (`recompose`); None when it was skipped."""
+        recompose = self.recompose.get(claim.kind)
+        if recompose is None:
+            return claim
+        message = recompose(claim.key, claim.message, due)
+        if message is None:
+            log.info("skipped %s %s: no longer due", claim.kind, claim.key)
+            self._finish(claim, status=OutboxStatus.SKIPPED, last_error="no longer due")
+            return None
+        return replace(claim, payload=message_to_json(message))
 
     def _update(self, claim: Claim, due: datetime) -> str | None:
         assert claim.update_of is not None
