@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Column
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, Session, SQLModel, col, select
 
+from storage import promises
+from storage.accounts import Account, Stage, fold_name
+from storage.audit import record
+from storage.people import Person
+from storage.promises import Promise, Recurrence
 from storage.types import UTCDateTime
 
 
@@ -58,3 +66,263 @@ class HandoffMessage(SQLModel, table=True):
     reply_to_id: int | None = Field(default=None, foreign_key="handoff_messages.id")
     text: str
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class MessageKind(StrEnum):
+    QUESTION = "question"
+    ANSWER = "answer"
+
+
+@dataclass(frozen=True)
+class AccountFacts:
+    """What the handoff form says about the customer's contract."""
+
+    name: str
+    touch_model: str
+    plan: str | None
+    arr: Decimal | None
+    currency: str
+    contract_start: date
+    renewal_date: date
+
+
+@dataclass(frozen=True)
+class NewContact:
+    name: str
+    role: str
+    email: str
+
+
+@dataclass(frozen=True)
+class SalePromise:
+    """A promise made during the sale, as written on the handoff form."""
+
+    text: str
+    due_date: date | None
+    recurrence: Recurrence | None
+
+
+@dataclass(frozen=True)
+class HandoffNotes:
+    """The facts the sales rep records for CS."""
+
+    goals: str
+    problems: str | None = None
+    risks: str | None = None
+    contacts: tuple[NewContact, ...] = ()
+    promises: tuple[SalePromise, ...] = ()
+
+
+def pending_for_account(*, session: Session, account_id: int | None) -> Handoff | None:
+    query = select(Handoff).where(
+        Handoff.account_id == account_id, Handoff.status == HandoffStatus.PENDING.value
+    )
+    return session.exec(query.order_by(col(Handoff.id))).first()
+
+
+def latest_for_account(*, session: Session, account_id: int | None) -> Handoff | None:
+    query = select(Handoff).where(Handoff.account_id == account_id)
+    return session.exec(query.order_by(col(Handoff.id).desc())).first()
+
+
+def hand_off(
+    *,
+    session: Session,
+    account: Account | None,
+    facts: AccountFacts,
+    notes: HandoffNotes,
+    sales_rep: Person,
+    cs_owner: Person,
+    at: datetime,
+) -> Handoff:
+    """In the caller's transaction: the account created or updated (stage onboarding), the
+    handoff (pending), its contacts, one promise per line owned by the CS owner, and the audit
+    trail of each."""
+    account = _account_for_handoff(
+        session=session,
+        account=account,
+        facts=facts,
+        sales_rep=sales_rep,
+        cs_owner=cs_owner,
+        at=at,
+    )
+    handoff = Handoff(
+        account_id=_id(account),
+        sales_rep_id=_id(sales_rep),
+        cs_owner_id=_id(cs_owner),
+        goals=notes.goals,
+        problems=notes.problems,
+        risks=notes.risks,
+        created_at=at,
+    )
+    session.add(handoff)
+    session.flush()
+    for contact in notes.contacts:
+        session.add(Contact(account_id=_id(account), handoff_id=handoff.id, **asdict(contact)))
+    record(
+        session=session,
+        actor=sales_rep,
+        at=at,
+        entity="handoff",
+        entity_id=handoff.id,
+        action="create",
+        changes={
+            "account_id": account.id,
+            "cs_owner_id": cs_owner.id,
+            "status": handoff.status,
+            "contacts": len(notes.contacts),
+            "promises": len(notes.promises),
+        },
+    )
+    for line in notes.promises:
+        promises.add(
+            session=session,
+            account_id=handoff.account_id,
+            text=line.text,
+            due_date=line.due_date,
+            recurrence=line.recurrence,
+            owner_id=handoff.cs_owner_id,
+            promised_by_id=sales_rep.id,
+            actor=sales_rep,
+            at=at,
+            source="handoff",
+            handoff_id=handoff.id,
+        )
+    session.flush()
+    return handoff
+
+
+def accept(*, session: Session, handoff: Handoff, by: Person, at: datetime) -> bool:
+    """False (nothing recorded) when it was already accepted."""
+    if handoff.status == HandoffStatus.ACCEPTED.value:
+        return False
+    handoff.status = HandoffStatus.ACCEPTED.value
+    handoff.accepted_at = at
+    handoff.accepted_by_id = by.id
+    session.add(handoff)
+    record(
+        session=session,
+        actor=by,
+        at=at,
+        entity="handoff",
+        entity_id=handoff.id,
+        action="accept",
+        changes={"status": [HandoffStatus.PENDING.value, handoff.status]},
+    )
+    session.flush()
+    return True
+
+
+def add_message(
+    *,
+    session: Session,
+    handoff: Handoff,
+    author: Person,
+    kind: MessageKind,
+    text: str,
+    at: datetime,
+    reply_to: HandoffMessage | None = None,
+) -> HandoffMessage:
+    """A question about the handoff, or an answer to one; kept on the handoff."""
+    message = HandoffMessage(
+        handoff_id=_id(handoff),
+        author_id=_id(author),
+        kind=kind.value,
+        text=text,
+        at=at,
+        reply_to_id=reply_to.id if reply_to else None,
+    )
+    session.add(message)
+    session.flush()
+    record(
+        session=session,
+        actor=author,
+        at=at,
+        entity="handoff",
+        entity_id=handoff.id,
+        action=kind.value,
+        changes={"message_id": message.id},
+    )
+    return message
+
+
+def contacts_of(*, session: Session, handoff_id: int | None) -> list[Contact]:
+    query = select(Contact).where(Contact.handoff_id == handoff_id).order_by(col(Contact.id))
+    return list(session.exec(query).all())
+
+
+def promises_of(*, session: Session, handoff_id: int | None) -> list[Promise]:
+    query = select(Promise).where(Promise.handoff_id == handoff_id).order_by(col(Promise.id))
+    return list(session.exec(query).all())
+
+
+def thread_of(*, session: Session, handoff_id: int | None) -> list[HandoffMessage]:
+    """Questions and answers, oldest first."""
+    query = select(HandoffMessage).where(HandoffMessage.handoff_id == handoff_id)
+    return list(session.exec(query.order_by(col(HandoffMessage.at), col(HandoffMessage.id))).all())
+
+
+def _account_for_handoff(
+    *,
+    session: Session,
+    account: Account | None,
+    facts: AccountFacts,
+    sales_rep: Person,
+    cs_owner: Person,
+    at: datetime,
+) -> Account:
+    values: dict[str, Any] = {
+        "sales_owner_id": sales_rep.id,
+        "cs_owner_id": cs_owner.id,
+        "touch_model": facts.touch_model,
+        "plan": facts.plan,
+        "arr": facts.arr,
+        "currency": facts.currency,
+        "contract_start": facts.contract_start,
+        "renewal_date": facts.renewal_date,
+        "stage": Stage.ONBOARDING.value,
+    }
+    if account is None:
+        account = Account(
+            name=facts.name, name_key=fold_name(facts.name), created_at=at, updated_at=at, **values
+        )
+        session.add(account)
+        session.flush()
+        changes = {key: _plain(value) for key, value in {"name": facts.name, **values}.items()}
+        action = "create"
+    else:
+        changes = {
+            key: [_plain(getattr(account, key)), _plain(value)]
+            for key, value in values.items()
+            if _plain(getattr(account, key)) != _plain(value)
+        }
+        for key, value in values.items():
+            setattr(account, key, value)
+        account.updated_at = at
+        session.add(account)
+        action = "update"
+    record(
+        session=session,
+        actor=sales_rep,
+        at=at,
+        entity="account",
+        entity_id=account.id,
+        action=action,
+        changes=changes,
+        note="handoff",
+    )
+    return account
+
+
+def _plain(value: object) -> object:
+    """A value as the audit trail's JSON keeps it."""
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")  # 1200000.00 and 1200000 are the same amount
+    return value
+
+
+def _id(row: Account | Person | Handoff) -> int:
+    assert row.id is not None, "flushed rows have ids"
+    return row.id

@@ -1,0 +1,85 @@
+"""/handoff in `kakehashi shell`: the form as prompts, the DMs as they are delivered, the buttons
+by number (with the demo company)."""
+
+from __future__ import annotations
+
+import re
+
+from sqlmodel import Session, select
+
+from storage.accounts import Account
+from storage.handoffs import Handoff
+from tests.conftest import ShellSession
+
+FORM = [
+    "Hooli K.K.",  # account name
+    "@aiko",  # CS owner
+    "1",  # high touch
+    "Enterprise, 200 seats",
+    "1,200,000",
+    "",  # currency: kenji reads Japanese, so the default is JPY
+    "2026-12-01",
+    "2027-11-30",
+    "Cut onboarding from 3 months to 1",
+    ".",
+    "SSO failed in the trial",
+    ".",
+    "Tanaka Yuki, CTO, tanaka@example.co.jp",
+    ".",
+    "Monthly usage report every month",
+    ".",
+    ".",  # no risks
+]
+
+
+def button(printed: str, label: str) -> str:
+    found = re.findall(rf"\[(\d+)\] {label}", printed)
+    assert found, printed
+    return str(found[-1])
+
+
+def test_hand_off_ask_reply_and_accept_in_the_shell(shell: ShellSession) -> None:
+    printed = shell.run(":as kenji", "/handoff Hooli @aiko", *FORM)
+    assert "顧客の引き継ぎ" in printed and "事実" in printed
+    assert "→ @aiko 宛て:" in printed and "== 引き継ぎ: Hooli K.K. ==" in printed
+    assert "¥1,200,000" in printed and "→ @kenji 宛て:" in printed
+
+    ask = button(printed, "質問する")
+    printed = shell.run(":as aiko", ask, "Who signs the PO?", ".")
+    assert "@kenji さんに送りました" in printed
+    assert "→ @kenji 宛て:" in printed and ">Who signs the PO?" in printed
+
+    reply = button(printed, "返信する")
+    printed = shell.run(":as kenji", reply, "Tanaka-san, the CTO.", ".")
+    assert "→ @aiko 宛て:" in printed and "Tanaka-san, the CTO." in printed
+
+    accept = button(shell.out.getvalue(), "引き受ける")
+    printed = shell.run(":as ben", accept)
+    assert "引き継ぎを引き受けられるのは" not in printed  # ben reads English
+    assert "Only the handoff's CS owner or a manager can accept it. Ask @aiko or" in printed
+    printed = shell.run(":as aiko", accept)
+    assert "(メッセージを更新しました)" in printed and "✅ @aiko さんが" in printed
+    assert "❓ @aiko" in printed and "↳ @kenji" in printed  # the thread stays on the handoff
+    assert "→ @kenji 宛て:" in printed and "引き受けました" in printed
+    with Session(shell.shell.runtime.engine) as session:
+        hooli = session.exec(select(Account).where(Account.name == "Hooli K.K.")).one()
+        handoff = session.exec(select(Handoff).where(Handoff.account_id == hooli.id)).one()
+        assert (hooli.currency, handoff.status) == ("JPY", "accepted")
+
+
+def test_the_form_asks_again_for_what_was_wrong(shell: ShellSession) -> None:
+    form = list(FORM)
+    form[6], form[7] = "2026-12-01", "2026-11-01"  # renewal before start
+    printed = shell.run(":as kenji", "/handoff Hooli @aiko", *form, "2027-11-30")
+    assert "✗ 更新日: 更新日は契約開始日(2026年12月1日)より後の日付にしてください。" in printed
+    assert "→ @aiko 宛て:" in printed
+
+
+def test_the_demo_company_has_a_pending_and_an_accepted_handoff(shell: ShellSession) -> None:
+    printed = shell.run(":as ben", "/handoff initech")
+    assert "*Initech LLC* already has a pending handoff" in printed and "to @ben" in printed
+    printed = shell.run("/handoff ACME", ":cancel")
+    assert "*株式会社ACME* is already an account" in printed and "Cancelled" in printed
+    with Session(shell.shell.runtime.engine) as session:
+        statuses = sorted(h.status for h in session.exec(select(Handoff)).all())
+    assert statuses == ["accepted", "pending"]
