@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 from slack_sdk import WebClient
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, make_url, text
 from sqlmodel import Session, SQLModel
 
 from bot.runtime import Runtime
@@ -42,11 +42,25 @@ NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # Monday 10:00 in Tokyo
 
 
 def pg_url() -> str:
+    """The test database; each pytest-xdist worker gets its own, beside the one given."""
     assert PG_URL
-    url = PG_URL
-    if url.startswith(("postgresql://", "postgres://")):
-        url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    return url
+    url = make_url(PG_URL).set(drivername="postgresql+psycopg")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        url = url.set(database=f"{url.database}_{worker}")
+    return url.render_as_string(hide_password=False)
+
+
+def _create_worker_database(url: str) -> None:
+    target = make_url(url)
+    assert PG_URL
+    server = create_engine(
+        make_url(PG_URL).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
+    with server.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{target.database}"'))
+    server.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +77,10 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def pg_engine() -> Iterator[Engine]:
-    engine = make_engine(pg_url())
+    url = pg_url()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        _create_worker_database(url)
+    engine = make_engine(url)
     upgrade(engine)
     yield engine
     engine.dispose()
