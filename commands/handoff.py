@@ -117,14 +117,7 @@ def press_accept(ctx: Context, value: str) -> Outcome:
     updated = cards.card(ctx.translator_for(view.cs_owner), view, buttons=False, now=ctx.now)
     if where == cards.ON_CARD:
         return Outcome(replace_original=updated)
-    _send(
-        ctx,
-        f"{_key(handoff)}:dm:accepted",
-        "handoff.dm",
-        view.cs_owner.user_id,
-        updated,
-        update_of=f"{_key(handoff)}:dm",
-    )
+    _update_if_sent(ctx, f"{_key(handoff)}:dm", updated)
     return _reply(
         ctx.t(
             "handoff.accepted.you",
@@ -299,15 +292,21 @@ def _announce_accepted(ctx: Context, view: HandoffView) -> None:
         rep.user_id,
         cards.accepted_notice(ctx.translator_for(rep), view),
     )
-    announced = outbox.get_by_key(session=ctx.session, key=f"{key}:channel")
-    if announced is not None:
+    _update_if_sent(ctx, f"{key}:channel", cards.announcement(_channel_translator(ctx), view))
+
+
+def _update_if_sent(ctx: Context, original_key: str, message: Message) -> None:
+    """Edits a message this handoff sent earlier in place (`<key>:accepted`); handoffs made
+    before the bot had a card for them (the demo's, an import's) have nothing to edit."""
+    original = outbox.get_by_key(session=ctx.session, key=original_key)
+    if original is not None:
         _send(
             ctx,
-            f"{key}:channel:accepted",
-            "handoff.announcement",
-            announced.recipient,
-            cards.announcement(_channel_translator(ctx), view),
-            update_of=announced.key,
+            f"{original_key}:accepted",
+            original.kind,
+            original.recipient,
+            message,
+            update_of=original.key,
         )
 
 

@@ -15,9 +15,10 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from commands import ui
 from commands.ui import Actions, message_from_json
+from storage import handoffs
 from storage.accounts import Account, fold_name
 from storage.audit import AuditEntry
-from storage.handoffs import Contact, Handoff, HandoffMessage
+from storage.handoffs import AccountFacts, Contact, Handoff, HandoffMessage, HandoffNotes
 from storage.people import Person
 from storage.promises import Promise
 from tests.conftest import make_settings
@@ -420,6 +421,32 @@ def test_a_manager_accepts_from_elsewhere_and_the_card_is_updated_through_the_ou
     assert (update.recipient, update.update_of) == ("UCS", "handoff:1:dm")
     assert buttons(update.payload) == []
     assert "✅ <@UMANAGER> さんが" in texts(update.payload)
+
+
+def test_accepting_a_handoff_that_never_had_a_card_edits_nothing(
+    runtime: Runtime, engine: Engine
+) -> None:
+    """The demo's handoffs (or any made before a card was sent) have no DM to edit."""
+    with Session(engine) as session:
+        rep, owner = Person(user_id="USALES"), Person(user_id="UCS")
+        session.add_all([rep, owner])
+        session.flush()
+        facts = AccountFacts(
+            "Umbrella", "tech", None, None, "USD", date(2026, 12, 1), date(2027, 12, 1)
+        )
+        handoffs.hand_off(
+            session=session,
+            account=None,
+            facts=facts,
+            notes=HandoffNotes(goals="Facts"),
+            sales_rep=rep,
+            cs_owner=owner,
+            at=datetime(2026, 11, 20, tzinfo=UTC),
+        )
+        session.commit()
+    outcome = runtime.press("UMANAGER", "handoff_accept", "1", "DUMANAGER")
+    assert outcome.reply is not None and "を引き受けました" in outcome.reply.text
+    assert set(outbox_rows(engine)) == {"handoff:1:accepted"}  # the rep is told; nothing to edit
 
 
 # ---- questions and answers ------------------------------------------------------------------
