@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 
 from storage import handoffs, people, promises, touches
 from storage.accounts import Account, Stage, TouchModel, fold_name
+from storage.audit import record
 from storage.handoffs import AccountFacts, HandoffNotes, NewContact, SalePromise
 from storage.people import Person, Role
 from storage.promises import Promise, PromiseStatus, Recurrence
@@ -53,6 +54,7 @@ def load_demo(*, session: Session, now: datetime) -> bool:
         session.add(account)
     session.flush()
     _handoffs(session, by_name, now)
+    _account_history(session, by_name, now)
     _promises_and_touches(session, by_name, now)
     _reminders(session, by_name, now)
     return True
@@ -169,6 +171,41 @@ def _handoffs(session: Session, by_name: dict[str, Person], now: datetime) -> No
         sales_rep=kenji,
         cs_owner=by_name["ben"],
         at=now - timedelta(days=3),
+    )
+
+
+def _account_history(session: Session, by_name: dict[str, Person], now: datetime) -> None:
+    """What the account cards show beyond the facts: aiko's question about the ACME handoff and
+    kenji's answer, and さくら商事 marked at risk by aiko (the stage it has)."""
+    acme = session.exec(select(Account).where(Account.external_id == "CRM-001")).one()
+    handoff = handoffs.latest_for_account(session=session, account_id=acme.id)
+    assert handoff is not None
+    question = handoffs.add_message(
+        session=session,
+        handoff=handoff,
+        author=by_name["aiko"],
+        kind=handoffs.MessageKind.QUESTION,
+        text="SSO の再設定はどなたと進める予定ですか？",
+        at=now - timedelta(days=19, hours=-1),
+    )
+    handoffs.add_message(
+        session=session,
+        handoff=handoff,
+        author=by_name["kenji"],
+        kind=handoffs.MessageKind.ANSWER,
+        text="情報システム部の佐藤さんです。CTO の田中さんも同席されます。",
+        at=now - timedelta(days=19, hours=-3),
+        reply_to=question,
+    )
+    sakura = session.exec(select(Account).where(Account.external_id == "CRM-003")).one()
+    record(
+        session=session,
+        actor=by_name["aiko"],
+        at=now - timedelta(days=10),
+        entity="account",
+        entity_id=sakura.id,
+        action="stage",
+        changes={"stage": [Stage.ACTIVE.value, Stage.AT_RISK.value]},
     )
 
 

@@ -719,3 +719,15 @@ def test_the_card_and_changes_in_the_shell(shell: ShellSession) -> None:
     assert "*Globex Inc.* is now at stage *renewed* (was active)." in out
     assert "*Your accounts* (" in out and "*Globex Inc.* · renewed · renewal" in out
     assert "Only the account's CS owner, its sales owner or a manager" in out
+
+
+def test_the_demo_company_card_in_the_shell(shell: ShellSession) -> None:
+    """The demo's ACME: an accepted handoff with a question and its answer, promises (one
+    overdue), a touch, and the audit trail; さくら商事 was marked at risk by aiko."""
+    out = shell.run(":as sara", "/account CRM-001", "/account CRM-003")
+    card = out[out.index("== 株式会社ACME ==") : out.index("» /account CRM-003")]
+    assert "accepted by @aiko" in card and "田中 由紀 · CTO" in card
+    assert card.index("A · @kenji") < card.index("Q · @aiko")  # newest first
+    assert ":warning: *overdue* `P-" in card and "*Last touch:*" in card
+    assert "`H-1` accepted: status: pending → accepted" in card
+    assert "@aiko · changed: stage: active → at risk" in out[out.index("» /account CRM-003") :]
