@@ -16,6 +16,8 @@ from commands.context import Context, apply_profile
 from commands.handoff_cards import HandoffAction, HandoffView, load_view
 from commands.handoff_form import (
     FORM_ID,
+    NAME_LIMIT,
+    TEXT_LIMIT,
     HandoffRequest,
     Prefill,
     handoff_form,
@@ -32,7 +34,6 @@ from storage import accounts, handoffs, outbox, people
 from storage.handoffs import Handoff, HandoffMessage, MessageKind
 from storage.people import Person
 
-NAME_LIMIT = 200
 QUESTION_FORM, ANSWER_FORM = "handoff_question", "handoff_answer"
 TEXT_FIELD = "text"
 
@@ -82,7 +83,7 @@ def submit_handoff(ctx: Context, values: FormValues, metadata: str) -> Outcome:
     request = read_handoff_form(ctx, values)
     if not isinstance(request, HandoffRequest):
         return Outcome(errors=request)
-    cs_owner = _person(ctx, request.cs_owner.user_id)
+    cs_owner = people.get_or_create(session=ctx.session, user_id=request.cs_owner.user_id)
     apply_profile(cs_owner, request.cs_owner)
     cs_owner.profile_fetched_at = ctx.now
     handoff = handoffs.hand_off(
@@ -109,10 +110,10 @@ def press_accept(ctx: Context, value: str) -> Outcome:
     owners = (handoff.cs_owner_id,)
     if not may(ctx.actor, Permission.ACCEPT_HANDOFF, owners=owners):
         return _reply(refuse(ctx, Permission.ACCEPT_HANDOFF, owners=owners, about=_key(handoff)))
+    accepted = handoffs.accept(session=ctx.session, handoff=handoff, by=ctx.actor, at=ctx.now)
     view = load_view(session=ctx.session, handoff=handoff)
-    if not handoffs.accept(session=ctx.session, handoff=handoff, by=ctx.actor, at=ctx.now):
+    if not accepted:
         return _reply(_already_accepted(ctx, view))
-    view = load_view(session=ctx.session, handoff=handoff)
     _announce_accepted(ctx, view)
     updated = cards.card(ctx.translator_for(view.cs_owner), view, buttons=False, now=ctx.now)
     if where == cards.ON_CARD:
@@ -191,7 +192,7 @@ def press_reply(ctx: Context, value: str) -> Outcome:
         return _reply(ctx.t("handoff.question_not_found"))
     intro = ctx.t(
         "handoff.reply.intro",
-        who=mention(_user_id(ctx, question.author_id)),
+        who=mention(_author(ctx, question).user_id),
         question=cards.quote(question.text, 2000),
     )
     return Outcome(form=_text_form(ctx, ANSWER_FORM, "handoff.reply", intro, str(question.id)))
@@ -215,7 +216,7 @@ def submit_answer(ctx: Context, values: FormValues, metadata: str) -> Outcome:
         reply_to=question,
     )
     view = load_view(session=ctx.session, handoff=handoff)
-    asker = _person(ctx, _user_id(ctx, question.author_id))
+    asker = _author(ctx, question)
     _send(
         ctx,
         f"{_key(handoff)}:answer:{answer.id}",
@@ -245,8 +246,8 @@ def _typed(ctx: Context, values: FormValues) -> str | Safe:
     text = (values.get(TEXT_FIELD) or "").strip()
     if not text:
         return ctx.t("handoff.error.required")
-    if len(text) > 3000:
-        return ctx.t("handoff.error.too_long", limit=3000, length=len(text))
+    if len(text) > TEXT_LIMIT:
+        return ctx.t("handoff.error.too_long", limit=TEXT_LIMIT, length=len(text))
     return text
 
 
@@ -357,14 +358,10 @@ def _row_id(value: str) -> int | None:
     return int(value) if re.fullmatch(r"[0-9]{1,9}", value) else None
 
 
-def _person(ctx: Context, user_id: str) -> Person:
-    return people.get_or_create(session=ctx.session, user_id=user_id)
-
-
-def _user_id(ctx: Context, person_id: int) -> str:
-    person = ctx.session.get(Person, person_id)
+def _author(ctx: Context, message: HandoffMessage) -> Person:
+    person = ctx.session.get(Person, message.author_id)
     assert person is not None, "messages reference people"
-    return person.user_id
+    return person
 
 
 def _reply(markup: str) -> Outcome:

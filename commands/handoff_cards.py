@@ -83,13 +83,13 @@ def card(t: Translator, view: HandoffView, *, buttons: bool, now: datetime) -> M
     """The handoff card, as the CS owner gets it (buttons while it is pending)."""
     blocks: list[Block] = [
         Header(t("handoff.card.header", account=view.account.name)),
-        Section(intro(t, view)),
+        Section(who_to_whom(t, view, "handoff.card.intro")),
         *details(t, view, today=now.astimezone(t.zone).date()),
         Note(status(t, view)),
     ]
     if buttons and view.handoff.status == HandoffStatus.PENDING.value:
         blocks.append(card_buttons(t, view.handoff))
-    return Message(text=notification(t, view), blocks=tuple(blocks))
+    return Message(text=who_to_whom(t, view, "handoff.card.text"), blocks=tuple(blocks))
 
 
 def card_buttons(t: Translator, handoff: Handoff) -> Actions:
@@ -109,19 +109,10 @@ def accept_button(t: Translator, handoff: Handoff, *, on_card: bool) -> Button:
     return Button(t("handoff.button.accept"), HandoffAction.ACCEPT, value, Style.PRIMARY)
 
 
-def notification(t: Translator, view: HandoffView) -> Safe:
+def who_to_whom(t: Translator, view: HandoffView, key: str) -> Safe:
+    """`key` said of this handoff: who handed which account to whom."""
     return t(
-        "handoff.card.text",
-        rep=mention(view.sales_rep.user_id),
-        owner=mention(view.cs_owner.user_id),
-        account=view.account.name,
-        number=view.number,
-    )
-
-
-def intro(t: Translator, view: HandoffView) -> Safe:
-    return t(
-        "handoff.card.intro",
+        key,
         rep=mention(view.sales_rep.user_id),
         owner=mention(view.cs_owner.user_id),
         account=view.account.name,

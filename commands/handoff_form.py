@@ -18,6 +18,7 @@ from typing import TypeVar
 from commands.accounts_lookup import ECHO_LIMIT, account_names
 from commands.context import Context, UserProfile
 from commands.handoff_cards import fit
+from commands.i18n import Translator
 from commands.promise_grammar import PromiseLine, first_due_date, parse_promise_line
 from commands.text import Safe, clip, fold, mention
 from commands.ui import FieldKind, Form, FormField, FormValues
@@ -139,41 +140,20 @@ def handoff_form(ctx: Context, prefill: Prefill) -> Form:
                 FieldKind.DATE,
                 initial=_iso(account.renewal_date if account else None),
             ),
-            FormField(
-                Field.GOALS,
-                t("handoff.form.goals"),
-                FieldKind.MULTILINE,
-                hint=t("handoff.form.goals_hint"),
-            ),
-            FormField(
-                Field.PROBLEMS,
-                t("handoff.form.problems"),
-                FieldKind.MULTILINE,
-                required=False,
-                hint=t("handoff.form.problems_hint"),
-            ),
-            FormField(
-                Field.CONTACTS,
-                t("handoff.form.contacts"),
-                FieldKind.MULTILINE,
-                required=False,
-                hint=t("handoff.form.contacts_hint"),
-            ),
-            FormField(
-                Field.PROMISES,
-                t("handoff.form.promises"),
-                FieldKind.MULTILINE,
-                required=False,
-                hint=t("handoff.form.promises_hint"),
-            ),
-            FormField(
-                Field.RISKS,
-                t("handoff.form.risks"),
-                FieldKind.MULTILINE,
-                required=False,
-                hint=t("handoff.form.risks_hint"),
-            ),
+            _notes(t, Field.GOALS, required=True),
+            *(_notes(t, f) for f in (Field.PROBLEMS, Field.CONTACTS, Field.PROMISES, Field.RISKS)),
         ),
+    )
+
+
+def _notes(t: Translator, field: Field, *, required: bool = False) -> FormField:
+    """A multiline field whose label and hint are `handoff.form.<id>` and `…<id>_hint`."""
+    return FormField(
+        field,
+        t(f"handoff.form.{field.value}"),
+        FieldKind.MULTILINE,
+        required=required,
+        hint=t(f"handoff.form.{field.value}_hint"),
     )
 
 
