@@ -339,6 +339,25 @@ def test_what_comes_due_outside_the_window_waits_for_the_recipients_morning(
     assert sweep(r, "2026-11-24T09:00+09:00") == {"UCS": [f"promise:{pid}:2026-11-24:due"]}
 
 
+def test_daylight_saving_time_moves_a_new_york_reps_morning(engine: Engine) -> None:
+    rep = person(engine, "UCS2", tz="America/New_York", locale="en-US")
+    globex = account(engine, rep, name="Globex")
+    autumn = promise(engine, globex, rep, date(2026, 11, 2))  # the Monday after DST ends
+    spring = promise(engine, globex, rep, date(2027, 3, 15))  # the Monday after DST starts
+    r = sweeper(engine, ReminderRules(promise_lead_days=0, silence_days={"high": 0}))
+    assert sweep(r, "2026-11-02T13:30+00:00") == {}  # 08:30 EST (09:30 had it still been EDT)
+    assert sweep(r, "2026-11-02T14:05+00:00") == {"UCS2": [f"promise:{autumn}:2026-11-02:due"]}
+    with session_scope(engine) as session:
+        kept = session.get(Promise, autumn)
+        assert kept is not None
+        promises.close(session=session, promise=kept, status=PromiseStatus.KEPT, note=None,
+                       actor=None, at=at("2026-11-03T10:00-05:00"))  # fmt: skip
+    assert sweep(r, "2027-03-15T12:55+00:00") == {}  # 08:55 EDT
+    assert sweep(r, "2027-03-15T13:05+00:00") == {  # 09:05 EDT (08:05 had it still been EST)
+        "UCS2": [f"promise:{spring}:2027-03-15:due"]
+    }
+
+
 def _person_id(engine: Engine, user_id: str) -> int:
     with Session(engine) as session:
         row = session.exec(select(Person).where(Person.user_id == user_id)).one()
@@ -483,6 +502,9 @@ def test_run_due_sends_a_tokyo_reps_monday_promise_once_in_her_morning(
     lines = run(capsys, "run-due", "2026-11-30T09:05+09:00")
     assert len(lines) == 1 and lines[0].startswith("reminder reminder:UCS:20261130T0005Z:")
     assert lines[0].endswith("→ UCS")
+    with Session(engine) as session:  # her Slack profile was looked up and cached
+        rep = session.exec(select(Person).where(Person.user_id == "UCS")).one()
+        assert (rep.tz, rep.locale) == ("Asia/Tokyo", "ja-JP")
     assert run(capsys, "run-due", "2026-11-30T09:06+09:00") == []
     assert run(capsys, "run-due", "2026-11-30T14:00+09:00") == []
     [posted] = slack.calls_to("chat.postMessage")
