@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, func, union
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from commands import reminders as dm
-from commands.context import Directory
+from commands.context import Directory, apply_profile
 from commands.i18n import Translator, locale_from_slack
 from commands.ui import Message, message_to_json
 from commands.worktime import WorkCalendar, WorkWeek, zone_named
@@ -356,6 +357,21 @@ def current(family: Family, calendar: WorkCalendar, now: datetime) -> Occurrence
     return None if latest is None or latest.suppressed else latest
 
 
+def stale_recipients(fetched_before: datetime) -> SelectOfScalar[Person]:
+    """People reminders may go to whose cached profile is older than `fetched_before`."""
+    recipients = union(
+        select(Account.cs_owner_id).where(Account.stage != Stage.CHURNED.value),
+        select(Promise.owner_id).where(Promise.status == PromiseStatus.OPEN.value),
+        select(Handoff.cs_owner_id).where(Handoff.status == HandoffStatus.PENDING.value),
+        select(Person.id).where(Person.role == Role.MANAGER),
+    ).subquery()
+    fetched = col(Person.profile_fetched_at)
+    return select(Person).where(
+        col(Person.id).in_(select(recipients.c[0])),
+        fetched.is_(None) | (fetched < fetched_before),
+    )
+
+
 # ---- the sweep -----------------------------------------------------------------------------
 
 
@@ -438,20 +454,15 @@ class Reminders:
 
     def refresh_profiles(self, now: datetime) -> None:
         """Time zones and locales come from the chat platform, refreshed when a day old, for
-        everyone something has come due for (whether or not their window is open)."""
+        everyone reminders may go to (CS owners, promise keepers, managers): a cheap query when
+        every profile is fresh, as on most ticks."""
+        if self.directory is None:
+            return
         with session_scope(self.engine) as session:
-            snap = self.snapshot(session, now)
-            ids = {o.person_id for o in self.currents(snap).values()}
-            ids |= {r.person_id for r in stored.snoozed_due(session=session, now=now)}
-            for person_id in ids if self.directory is not None else ():
-                person = snap.people.get(person_id)
-                fetched = person.profile_fetched_at if person else now
-                if person is None or (fetched is not None and now - fetched <= PROFILE_MAX_AGE):
-                    continue
-                profile = self.directory.lookup(person.user_id) if self.directory else None
+            for person in session.exec(stale_recipients(now - PROFILE_MAX_AGE)).all():
+                profile = self.directory.lookup(person.user_id)
                 if profile is not None:
-                    person.name, person.tz, person.locale = profile.name, profile.tz, profile.locale
-                    person.email, person.is_bot = profile.email, profile.is_bot
+                    apply_profile(person, profile)
                 person.profile_fetched_at = now
                 session.add(person)
 
