@@ -17,10 +17,11 @@ from sqlalchemy import Engine, event
 from sqlmodel import Session
 
 from bot.settings import Settings
+from commands import home
 from commands.context import Clock, Context, Directory, apply_profile
 from commands.i18n import Translator, translator_for
 from commands.registry import Registry
-from commands.ui import FormValues, Message, Outcome
+from commands.ui import FormValues, Message, Outcome, Section, View
 from storage import people
 from storage.db import DatabaseUnavailable, session_scope
 from storage.outbox import OutboxMessage
@@ -81,10 +82,13 @@ class Runtime:
         try:
             with self.session() as session:
                 watch_outbox(session)
+                home.watch_changes(session)
                 ctx = self.context(session, user_id, channel_id)
                 outcome = handler(ctx)
                 if outcome.errors:
                     session.rollback()
+                else:
+                    outcome.home_changed = home.changed_people(session)
         except DatabaseUnavailable as exc:
             log.error("database unavailable: %s", exc.__class__.__name__)
             t = Translator(self.settings.locale)
@@ -92,6 +96,16 @@ class Runtime:
         if session.info.get(_OUTBOX_WRITTEN) and not outcome.errors and self.on_outbox:
             self.on_outbox()  # deliver now: Slack in a worker thread, the shell in line
         return outcome
+
+    def home(self, user_id: str) -> View:
+        """The person's Home tab, as it is now."""
+        try:
+            with self.session() as session:
+                return home.home(self.context(session, user_id))
+        except DatabaseUnavailable as exc:
+            log.error("database unavailable: %s", exc.__class__.__name__)
+            t = Translator(self.settings.locale)
+            return View(blocks=(Section(t("error.unavailable")),))
 
     @contextmanager
     def session(self) -> Iterator[Session]:

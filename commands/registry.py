@@ -51,9 +51,10 @@ class Registry:
 
 
 def build_registry() -> Registry:
-    from commands import account, handoff, kakehashi, promise, touch
+    from commands import account, handoff, kakehashi, portfolio, promise, touch
 
     specs = [kakehashi.SPEC, account.SPEC, promise.SPEC, touch.SPEC, handoff.SPEC]
+    specs.append(portfolio.SPEC)
     from commands.reminders import HANDLERS as REMINDER_BUTTONS
 
     return Registry(commands={spec.name: spec for spec in specs}, handlers=(REMINDER_BUTTONS,))
