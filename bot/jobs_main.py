@@ -15,6 +15,7 @@ from bot.delivery import slack_delivery
 from bot.reminder_jobs import reminders_from
 from bot.runtime import Runtime
 from bot.settings import Settings, SettingsError
+from jobs.agendas import Agendas
 from jobs.delivery import Delivery, due_messages, failed_messages
 from jobs.tick import Sweep, run_sweeps
 from storage.db import make_engine, session_scope, upgrade
@@ -29,8 +30,15 @@ def sweeps(runtime: Runtime, delivery: Delivery) -> list[Sweep]:
     """Every sweep of one tick, in order: whatever enqueues messages first, delivery last."""
     return [
         reminders_from(runtime.settings, runtime.engine, runtime.directory).sweep,
+        agendas_from(runtime).sweep,
         delivery.sweep,
     ]
+
+
+def agendas_from(runtime: Runtime) -> Agendas:
+    """Weekly sync agendas, in `KAKEHASHI_LOCALE` unless a channel chose its language."""
+    settings = runtime.settings
+    return Agendas(runtime.engine, settings.locale, settings.reminder_rules.silence_days)
 
 
 def previews(runtime: Runtime) -> list[Sweep]:
@@ -40,7 +48,11 @@ def previews(runtime: Runtime) -> list[Sweep]:
         with session_scope(runtime.engine) as session:
             return [describe(row) for row in due_messages(session=session, now=now)]
 
-    return [reminders_from(runtime.settings, runtime.engine).preview, outbox_preview]
+    return [
+        reminders_from(runtime.settings, runtime.engine).preview,
+        agendas_from(runtime).preview,
+        outbox_preview,
+    ]
 
 
 def describe(row: OutboxMessage) -> str:

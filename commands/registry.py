@@ -51,9 +51,9 @@ class Registry:
 
 
 def build_registry() -> Registry:
-    from commands import account, handoff, kakehashi, portfolio, promise, touch
+    from commands import account, handoff, kakehashi, portfolio, promise, sync, touch
 
-    specs = [kakehashi.SPEC, account.SPEC, promise.SPEC, touch.SPEC, handoff.SPEC]
+    specs = [kakehashi.SPEC, account.SPEC, promise.SPEC, touch.SPEC, handoff.SPEC, sync.SPEC]
     specs.append(portfolio.SPEC)
     from commands.reminders import HANDLERS as REMINDER_BUTTONS
 
