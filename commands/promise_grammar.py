@@ -19,6 +19,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from commands.account_fields import parse_date
 from storage.promises import Recurrence
 
 TEXT_LIMIT = 500
@@ -66,7 +67,7 @@ def parse_promise_line(line: str, *, today: date) -> PromiseLine | LineProblem:
             written = found[1] or found[2]
             if found[1] and not re.search(r"[0-9]", written):
                 break  # "by phone", "by the CTO": part of the text
-            parsed = _date(written)
+            parsed = parse_date(written)
             if parsed is None:
                 return LineProblem("promise_line.bad_date", {"value": written})
             if parsed < today:
@@ -103,13 +104,3 @@ def _one_line(line: str) -> str:
     """NFKC (full-width letters, digits, spaces); control characters and breaks become spaces."""
     folded = unicodedata.normalize("NFKC", line)
     return re.sub(r"[\x00-\x1f\x7f\s]+", " ", folded).strip()
-
-
-def _date(written: str) -> date | None:
-    found = re.fullmatch(r"([0-9]{4})[-/.]([0-9]{1,2})[-/.]([0-9]{1,2})", written)
-    if not found:
-        return None
-    try:
-        return date(int(found[1]), int(found[2]), int(found[3]))
-    except ValueError:
-        return None
