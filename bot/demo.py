@@ -86,7 +86,8 @@ def _accounts(by_name: dict[str, Person], now: datetime) -> list[Account]:
             contract_start=start,
             renewal_date=date(start.year + 1, start.month, min(start.day, 28)),
             stage=stage.value,
-            created_at=now,
+            # Known since the contract started, so silence is counted from then, not from today.
+            created_at=now - timedelta(days=started),
             updated_at=now,
         )
 

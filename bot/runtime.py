@@ -17,7 +17,7 @@ from sqlalchemy import Engine, event
 from sqlmodel import Session
 
 from bot.settings import Settings
-from commands import home
+from commands import home, policy
 from commands.context import Clock, Context, Directory, apply_profile
 from commands.i18n import Translator, translator_for
 from commands.registry import Registry
@@ -57,13 +57,15 @@ class Runtime:
         self, user_id: str, name: str, text: str, channel_id: str | None = None
     ) -> Outcome:
         spec = self.registry.commands[name]
-        return self._handle(user_id, channel_id, lambda ctx: spec.run(ctx, text.strip()))
+        return self._handle(
+            user_id, channel_id, f"/{name}", lambda ctx: spec.run(ctx, text.strip())
+        )
 
     def press(
         self, user_id: str, action_id: str, value: str, channel_id: str | None = None
     ) -> Outcome:
         handler = self.registry.actions[action_id]
-        return self._handle(user_id, channel_id, lambda ctx: handler(ctx, value))
+        return self._handle(user_id, channel_id, action_id, lambda ctx: handler(ctx, value))
 
     def submit(
         self,
@@ -74,17 +76,24 @@ class Runtime:
         channel_id: str | None = None,
     ) -> Outcome:
         handler = self.registry.forms[callback_id]
-        return self._handle(user_id, channel_id, lambda ctx: handler(ctx, values, metadata))
+        return self._handle(
+            user_id, channel_id, callback_id, lambda ctx: handler(ctx, values, metadata)
+        )
 
     def _handle(
-        self, user_id: str, channel_id: str | None, handler: Callable[[Context], Outcome]
+        self,
+        user_id: str,
+        channel_id: str | None,
+        listener: str,
+        handler: Callable[[Context], Outcome],
     ) -> Outcome:
         try:
             with self.session() as session:
                 watch_outbox(session)
                 home.watch_changes(session)
                 ctx = self.context(session, user_id, channel_id)
-                outcome = handler(ctx)
+                refused = policy.guard(ctx, listener)
+                outcome = Outcome(reply=Message.plain(refused)) if refused else handler(ctx)
                 if outcome.errors:
                     session.rollback()
                 else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from commands.context import Context
-from commands.policy import Permission, may, refusal
+from commands.policy import Permission, may, refuse
 from commands.registry import CommandSpec
 from commands.text import MENTION, fold, mention
 from commands.ui import Header, Message, Outcome, Section
@@ -68,11 +68,7 @@ def help_message(ctx: Context) -> Message:
 
 def change_role(ctx: Context, text: str) -> Outcome:
     if not may(ctx.actor, Permission.SET_ROLE):
-        return Outcome(
-            reply=Message.plain(
-                refusal(session=ctx.session, t=ctx.t, permission=Permission.SET_ROLE)
-            )
-        )
+        return Outcome(reply=Message.plain(refuse(ctx, Permission.SET_ROLE)))
     request = parse_role(text)
     if isinstance(request, str):
         return Outcome(reply=Message.plain(ctx.t(request, text=text) + "\n" + ctx.t("role.usage")))

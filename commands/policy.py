@@ -1,4 +1,12 @@
-"""Who may do what (PRODUCT §11): the one place every command and button asks."""
+"""Who may do what (PRODUCT §11): the one place every command and button asks.
+
+- `LISTENERS` names, for every slash command, button and form the adapters register, the
+  permissions it exercises; the runtime looks every request up in it (an unlisted listener is a
+  bug and fails loudly) and refuses a listener that is managers-only outright.
+- `may` decides; handlers that need the data to decide (is this person the account's owner?)
+  call it with `owners`. `refuse` words the refusal, naming who may, and records it in the audit
+  trail.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +26,12 @@ if TYPE_CHECKING:
 
 
 class Permission(StrEnum):
+    LOOK_UP = "look_up"
+    """Anyone: help, account cards and lists, promise lists, a channel's agenda schedule and
+    preview, one's own Home tab."""
+    RECORD = "record"
+    """Anyone: log a touch, record a promise, hand a customer off, ask or answer about a
+    handoff."""
     SET_ROLE = "set_role"
     VIEW_PORTFOLIO = "view_portfolio"
     """`/portfolio` and the Home tab's portfolio numbers."""
@@ -47,6 +61,45 @@ _ANYONE_UNTIL_OWNED = {Permission.MANAGE_SYNC}
 """Allowed to anyone while no one owns the thing (no `owners` given)."""
 
 
+_ANYONE = {Permission.LOOK_UP, Permission.RECORD}
+
+LISTENERS: dict[str, frozenset[Permission]] = {
+    # slash commands
+    "/kakehashi": frozenset({Permission.LOOK_UP, Permission.SET_ROLE}),
+    "/account": frozenset(
+        {Permission.LOOK_UP, Permission.REASSIGN_CS_OWNER, Permission.CHANGE_ACCOUNT}
+    ),
+    "/handoff": frozenset({Permission.RECORD}),
+    "/promise": frozenset({Permission.LOOK_UP, Permission.RECORD, Permission.CLOSE_PROMISE}),
+    "/touch": frozenset({Permission.RECORD}),
+    "/sync": frozenset({Permission.LOOK_UP, Permission.MANAGE_SYNC}),
+    "/portfolio": frozenset({Permission.VIEW_PORTFOLIO}),
+    # buttons
+    "account.log_touch": frozenset({Permission.RECORD}),
+    "account.add_promise": frozenset({Permission.RECORD}),
+    "handoff_accept": frozenset({Permission.ACCEPT_HANDOFF}),
+    "handoff_ask": frozenset({Permission.RECORD}),
+    "handoff_reply": frozenset({Permission.RECORD}),
+    "reminders.done": frozenset({Permission.ACT_ON_REMINDER}),
+    "reminders.snooze": frozenset({Permission.ACT_ON_REMINDER}),
+    "reminders.snooze.today": frozenset({Permission.ACT_ON_REMINDER}),
+    "reminders.snooze.tomorrow": frozenset({Permission.ACT_ON_REMINDER}),
+    "reminders.snooze.week": frozenset({Permission.ACT_ON_REMINDER}),
+    "reminders.back": frozenset({Permission.ACT_ON_REMINDER}),
+    "reminders.log_touch": frozenset({Permission.ACT_ON_REMINDER, Permission.RECORD}),
+    "reminders.kept": frozenset({Permission.ACT_ON_REMINDER, Permission.CLOSE_PROMISE}),
+    # forms
+    "handoff_form": frozenset({Permission.RECORD}),
+    "handoff_question": frozenset({Permission.RECORD}),
+    "handoff_answer": frozenset({Permission.RECORD}),
+    "promise.add": frozenset({Permission.RECORD}),
+    "touch.log": frozenset({Permission.RECORD}),
+    # events
+    "app_home_opened": frozenset({Permission.LOOK_UP, Permission.VIEW_PORTFOLIO}),
+}
+"""Listener (`/command`, action id, form callback id, event type) → what it may do."""
+
+
 def may(actor: Person, permission: Permission, *, owners: Collection[int | None] = ()) -> bool:
     if permission in _MANAGERS_ONLY:
         return actor.role == Role.MANAGER
@@ -54,7 +107,17 @@ def may(actor: Person, permission: Permission, *, owners: Collection[int | None]
         return True
     if permission in _OWNERS_OR_MANAGERS:
         return actor.role == Role.MANAGER or actor.id in owners
+    assert permission in _ANYONE, f"{permission} is not in a policy set"
     return True
+
+
+def guard(ctx: Context, listener: str) -> Safe | None:
+    """Before a listener runs: its refusal when everything it does is managers-only and the
+    actor is not a manager (recorded), else None and the handler decides with the data."""
+    permissions = LISTENERS[listener]  # KeyError: a listener the policy does not know
+    if permissions <= _MANAGERS_ONLY and not any(may(ctx.actor, p) for p in permissions):
+        return refuse(ctx, min(permissions))
+    return None
 
 
 def refusal(

@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from commands.accounts_lookup import find_account
 from commands.context import Context
-from commands.policy import Permission, may, refusal
+from commands.policy import Permission, may, refuse
 from commands.promise_grammar import (
     TEXT_LIMIT,
     LineProblem,
@@ -407,9 +407,7 @@ def close_promise(ctx: Context, promise_id: int, outcome: Verdict, note: str | N
     assert account is not None
     owners = (account.cs_owner_id, promise.owner_id, promise.promised_by_id)
     if not may(ctx.actor, Permission.CLOSE_PROMISE, owners=owners):
-        return refusal(
-            session=ctx.session, t=ctx.t, permission=Permission.CLOSE_PROMISE, owners=owners
-        )
+        return refuse(ctx, Permission.CLOSE_PROMISE, owners=owners, about=f"promise:{promise.id}")
     if promise.status != PromiseStatus.OPEN.value:
         return _already_closed(ctx, promise)
     if outcome == Verdict.KEPT and promise.recurrence:

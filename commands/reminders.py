@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from commands.context import Context
 from commands.i18n import Translator
-from commands.policy import Permission, may, refusal
+from commands.policy import Permission, may, refuse
 from commands.promise import Verdict, close_promise
 from commands.registry import Handlers
 from commands.text import Safe, clip, mention
@@ -228,16 +228,10 @@ def _pressed(ctx: Context, value: str) -> tuple[ReminderItem, Reminder] | Outcom
     if found is None:
         return Outcome(reply=Message.plain(ctx.t("reminders.gone")))
     if not may(ctx.actor, Permission.ACT_ON_REMINDER, owners=(found[1].person_id,)):
-        return Outcome(
-            reply=Message.plain(
-                refusal(
-                    session=ctx.session,
-                    t=ctx.t,
-                    permission=Permission.ACT_ON_REMINDER,
-                    owners=(found[1].person_id,),
-                )
-            )
-        )
+        owners = (found[1].person_id,)
+        about = f"reminder:{found[1].id}"
+        refused = refuse(ctx, Permission.ACT_ON_REMINDER, owners=owners, about=about)
+        return Outcome(reply=Message.plain(refused))
     return found
 
 
