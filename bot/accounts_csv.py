@@ -65,7 +65,8 @@ ARR_LIMIT = Decimal(10) ** 14
 
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+"""Line breaks and tabs included: every column holds one value on one line."""
 
 
 class CsvError(Exception):
@@ -176,7 +177,8 @@ def _check_header(header: list[str], path: Path) -> None:
         )
     unknown = [h for h in header if h not in EXPORT_COLUMNS]
     if unknown:
-        raise CsvError(f"{path}: unknown column “{unknown[0]}” (columns: {', '.join(COLUMNS)})")
+        shown = _show(unknown[0])
+        raise CsvError(f"{path}: unknown column “{shown}” (columns: {', '.join(COLUMNS)})")
     twice = sorted({h for h in header if header.count(h) > 1})
     if twice:
         raise CsvError(f"{path}: column “{twice[0]}” appears twice")

@@ -238,7 +238,7 @@ def test_every_bad_row_is_reported_with_its_line(cli: Any, engine: Engine, tmp_p
     status, _, err = cli("import", "accounts", write(tmp_path, text))
     assert status == 2
     assert err.splitlines()[:2] == [
-        "line 2: unknown touch model “bogus” (high, low or tech)",
+        "line 2: name contains control characters; unknown touch model “bogus” (high, low or tech)",
         "line 6: bad renewal_date “tomorrow” (YYYY-MM-DD)",
     ]
     assert accounts(engine) == {}
