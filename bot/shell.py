@@ -229,8 +229,9 @@ class Shell:
 
     def render(self, message: ui.Message, indent: str = "") -> None:
         for block in message.blocks or (ui.Section(message.text),):
-            for line in self._block_lines(block):
-                self.say(indent + line)
+            for text in self._block_lines(block):
+                for line in text.splitlines() or [""]:
+                    self.say(indent + line)
 
     def _block_lines(self, block: ui.Block) -> list[str]:
         match block:
