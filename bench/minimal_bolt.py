@@ -1,0 +1,40 @@
+"""The baseline of benchmark 1: a minimal Bolt app on the same server stack as `kakehashi run`
+(slack_bolt AsyncApp served by aiohttp, signature checked) that acknowledges `/account` with a
+fixed text and does nothing else. Like
+`kakehashi run`, its Web API client points at the fake Slack (Bolt checks the token once)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.app.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+
+def build() -> web.Application:
+    app = AsyncApp(
+        signing_secret=os.environ["SLACK_SIGNING_SECRET"],
+        client=AsyncWebClient(
+            token=os.environ["SLACK_BOT_TOKEN"], base_url=os.environ["SLACK_API_URL"]
+        ),
+        process_before_response=False,
+        raise_error_for_unhandled_request=False,
+    )
+
+    @app.command("/account")
+    async def account(ack: Any) -> None:
+        await ack("Looking that account up…")
+
+    server = app.web_app(path="/slack/events")
+
+    async def healthz(_request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    server.router.add_get("/healthz", healthz)
+    return server
+
+
+if __name__ == "__main__":
+    web.run_app(build(), host="127.0.0.1", port=int(os.environ["PORT"]), access_log=None)
