@@ -4,6 +4,8 @@ outbox to the fake Slack Web API, and what reached it (PRODUCT §5, issue "Done 
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,15 +32,25 @@ def settings(database_url: str, slack: FakeSlack) -> Settings:
 
 
 @pytest.fixture
-def delivering(runtime: Runtime, settings: Settings, engine: Engine) -> None:
-    """The outbox is delivered right after each request, as `kakehashi run` does (unpaced)."""
+def delivering(runtime: Runtime, settings: Settings, engine: Engine) -> Iterator[None]:
+    """The outbox is delivered right after each request, in a thread of its own, as `kakehashi
+    run` does (so a form is acknowledged before its DMs go out); unpaced."""
     delivery = Delivery(
         engine=engine,
         transport=SlackTransport(slack_client(settings)),
         clock=SystemClock(),
         pacer=unpaced(),
     )
-    runtime.on_outbox = lambda: delivery.sweep(runtime.clock.now())
+    sweeps: list[threading.Thread] = []
+
+    def kick() -> None:
+        sweeps.append(threading.Thread(target=delivery.sweep, args=(runtime.clock.now(),)))
+        sweeps[-1].start()
+
+    runtime.on_outbox = kick
+    yield
+    for sweep in sweeps:
+        sweep.join(timeout=10)
 
 
 async def open_form(server: SlackServer, text: str, user_id: str = "USALES") -> JSON:
@@ -97,8 +109,13 @@ async def press(
     return await server.reply_to(url)
 
 
-def posts_to(slack: FakeSlack, channel: str) -> list[JSON]:
-    return [b for b in slack.calls_to("chat.postMessage") if b["channel"] == channel]
+async def posted_to(slack: FakeSlack, channel: str, containing: str = "") -> JSON:
+    """The message posted there whose text contains `containing`, once it has been delivered."""
+    found = await slack.await_for(
+        "chat.postMessage",
+        predicate=lambda b: b["channel"] == channel and containing in b.get("text", ""),
+    )
+    return found[0]
 
 
 def all_text(message: JSON) -> str:
@@ -124,15 +141,13 @@ async def test_handoff_end_to_end(server: SlackServer, engine: Engine, deliverin
 
     assert await submit(server, view, form_values()) == {}  # closed: saved
     slack = server.slack
-    dm = (await slack.await_for("chat.postMessage", predicate=lambda b: b["channel"] == "UCS"))[0]
+    dm = await posted_to(slack, "UCS")
     assert buttons(dm) == [("handoff_accept", "1:card"), ("handoff_ask", "1")]
     assert "引き継ぎ: Initech K.K." in all_text(dm)
-    announcement = posts_to(slack, CHANNEL)
-    assert len(announcement) == 1 and "New handoff H-1" in announcement[0]["text"]
-    confirmation = posts_to(slack, "USALES")
-    assert len(confirmation) == 1 and "You handed *Initech K.K.* to <@UCS>" in all_text(
-        confirmation[0]
-    )
+    announcement = await posted_to(slack, CHANNEL)
+    assert "New handoff H-1" in announcement["text"]
+    confirmation = await posted_to(slack, "USALES")
+    assert "You handed *Initech K.K.* to <@UCS>" in all_text(confirmation)
 
     # A click by another CS rep is refused and changes nothing.
     before = counts(engine)
@@ -147,10 +162,7 @@ async def test_handoff_end_to_end(server: SlackServer, engine: Engine, deliverin
     assert "✅ <@UCS> さんが" in all_text(accepted)
     with Session(engine) as session:
         assert session.exec(select(Handoff)).one().status == "accepted"
-    told = await slack.await_for(
-        "chat.postMessage", 2, predicate=lambda b: b["channel"] == "USALES"
-    )
-    assert "<@UCS> accepted your handoff of *Initech K.K.* (H-1)" in told[1]["text"]
+    await posted_to(slack, "USALES", "<@UCS> accepted your handoff of *Initech K.K.* (H-1)")
     updated = await slack.await_for("chat.update", predicate=lambda b: b["channel"] == CHANNEL)
     assert "Accepted by <@UCS>" in all_text(updated[0])
 
@@ -220,10 +232,9 @@ async def test_question_and_reply_round_trip(
     assert ask["callback_id"] == "handoff_question"
     assert await submit(server, ask, {"text": f"Who signs the PO? {HOSTILE}"}, "UCS") == {}
 
-    question = (
-        await slack.await_for("chat.postMessage", 2, predicate=lambda b: b["channel"] == "USALES")
-    )[1]
-    assert "<@UCS> has a question about your handoff of *Globex* (H-1)" in question["text"]
+    question = await posted_to(
+        slack, "USALES", "<@UCS> has a question about your handoff of *Globex* (H-1)"
+    )
     assert buttons(question) == [("handoff_reply", "1")]
     assert "&lt;!channel&gt;" in all_text(question) and "<!channel>" not in all_text(question)
 
@@ -242,9 +253,8 @@ async def test_question_and_reply_round_trip(
     assert "Who signs the PO?" in all_text(reply_view)
     assert await submit(server, reply_view, {"text": "Tanaka-san, the CTO."}) == {}
 
-    answer = (
-        await slack.await_for("chat.postMessage", 2, predicate=lambda b: b["channel"] == "UCS")
-    )[1]
-    assert "<@USALES> さんが、*Globex*(H-1)についての質問に回答しました" in answer["text"]
+    answer = await posted_to(
+        slack, "UCS", "<@USALES> さんが、*Globex*(H-1)についての質問に回答しました"
+    )
     assert "Tanaka-san, the CTO." in all_text(answer)
     assert slack.rejections == []
