@@ -23,7 +23,7 @@ from commands.accounts_lookup import ECHO_LIMIT, find_account
 from commands.context import Context
 from commands.policy import Permission, may, refuse
 from commands.registry import CommandSpec
-from commands.text import MENTION, Safe, clip, fold, mention
+from commands.text import MENTION, Safe, clip, fold, mention, strip_control
 from commands.ui import Message, Outcome
 from storage import people
 from storage.account_summary import count_accounts, owned_by, summaries
@@ -51,7 +51,6 @@ VERB_WORDS = {
     "renewal": Verb.RENEWAL,
     "更新日": Verb.RENEWAL,
 }
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # The last verb word wins, so an account called "Stage Inc." still reads right.
 _CHANGE = re.compile(
     r"^(?P<account>.+)\s+(?P<verb>"
@@ -102,7 +101,7 @@ Request = ListMine | ShowCard | ChangeOwner | ChangeStage | ChangeRenewal
 def parse(text: str) -> Request | Problem:
     """The command's text → a request, or the problem with it. Never raises."""
     # NFKC: full-width words and spaces (ＡＣＭＥ　ｓｔａｇｅ) read like half-width ones.
-    text = unicodedata.normalize("NFKC", _CONTROL.sub("", text)).strip()
+    text = unicodedata.normalize("NFKC", strip_control(text)).strip()
     if not text:
         return ListMine()
     if fold(text) in ("help", "ヘルプ"):

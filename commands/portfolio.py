@@ -9,7 +9,6 @@ The numbers come from `storage.metrics`; this module only parses, checks the rol
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,7 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from commands.context import Context
 from commands.policy import Permission, may, refuse
 from commands.registry import CommandSpec
-from commands.text import MENTION, Safe, clip, fold, mention
+from commands.text import MENTION, Safe, clip, fold, mention, strip_control
 from commands.ui import Block, Divider, Header, Message, Note, Outcome, Section
 from storage import metrics, people
 from storage.metrics import Amount, Group, OwnerLine, Portfolio
@@ -29,7 +28,6 @@ RENEWAL_DAYS = 90
 DUE_DAYS = 14
 WINDOW_DAYS = 30
 NAME_LIMIT = 80
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 SECTION_LIMIT = 2800
 """Slack allows 3000 characters in a section; long lists stop short of it with "and N more"."""
 
@@ -42,7 +40,7 @@ class PortfolioRequest:
 
 def parse(text: str) -> PortfolioRequest | str:
     """Nothing, or one or more @mentions → a request; else the key of what is wrong."""
-    words = _CONTROL.sub(" ", text).split()
+    words = strip_control(text, " ").split()
     if len(words) > MAX_PEOPLE:
         return "portfolio.too_many"
     user_ids: list[str] = []

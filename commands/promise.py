@@ -27,7 +27,7 @@ from commands.promise_grammar import (
     parse_promise_line,
 )
 from commands.registry import CommandSpec
-from commands.text import MENTION, Safe, clip, fold, mention
+from commands.text import HELP_WORDS, MENTION, Safe, clip, fold, mention, strip_control
 from commands.ui import FieldKind, Form, FormField, FormValues, Message, Note, Outcome, Section
 from storage import people, promises
 from storage.accounts import Account
@@ -56,9 +56,7 @@ CLOSE_WORDS = {
 }  # fmt: skip
 LIST_WORDS = {"list", "ls", "一覧"}
 OVERDUE_WORDS = {"overdue", "late", "期限切れ", "遅延"}
-HELP_WORDS = {"help", "ヘルプ", "?"}
 _NUMBER = re.compile(r"(?:p-?|#)?([0-9]{1,9})", re.IGNORECASE)
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 # ---- requests ---------------------------------------------------------------------------------
@@ -106,7 +104,7 @@ Request = ShowHelp | OpenForm | AddPromise | ListPromises | ClosePromise
 
 def parse(text: str, *, today: date) -> Request | Problem:
     """The command's text → a request, or the problem with it. Never raises."""
-    text = _CONTROL.sub("", text).strip()
+    text = strip_control(text).strip()
     if not text:
         return OpenForm()
     first, rest = _first_word(text)
@@ -288,7 +286,7 @@ def add_promise_form(ctx: Context, account: Account | None) -> Form:
 def submit_add_form(ctx: Context, values: FormValues, metadata: str) -> Outcome:
     errors: dict[str, str] = {}
     account = _form_account(ctx, values, metadata, errors)
-    text = " ".join(_CONTROL.sub(" ", values.get("text") or "").split())
+    text = " ".join(strip_control(values.get("text") or "", " ").split())
     if not text:
         errors["text"] = ctx.t("promise_line.no_text")
     elif len(text) > TEXT_LIMIT:

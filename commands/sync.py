@@ -26,7 +26,7 @@ from commands.context import Context, apply_profile
 from commands.i18n import Translator, zone_of
 from commands.policy import Permission, may, refuse
 from commands.registry import CommandSpec
-from commands.text import MENTION, Safe, clip, fold, mention
+from commands.text import MENTION, Safe, clip, fold, mention, strip_control
 from commands.ui import Message, Note, Outcome
 from storage import people
 from storage import sync as stored
@@ -61,7 +61,6 @@ LANG_WORDS = {
 }
 TEAM_WORDS = ("team", "チーム")
 LANG_KEYWORDS = ("lang", "language", "言語")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CLOCK = re.compile(r"(\d{1,2}):(\d{2})")
 _AM_PM = re.compile(r"(\d{1,2})(?::(\d{2}))?(am|pm)")
 _JAPANESE_CLOCK = re.compile(r"(午前|午後)?(\d{1,2})時(?:(\d{1,2})分|半)?")
@@ -113,7 +112,7 @@ Request = Show | Help | Preview | Off | Weekly
 
 
 def parse(text: str) -> Request | Problem:
-    words = _CONTROL.sub("", text).split(maxsplit=1)
+    words = strip_control(text).split(maxsplit=1)
     sub = fold(words[0]) if words else ""
     rest = words[1] if len(words) > 1 else ""
     if not sub:

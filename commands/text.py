@@ -12,6 +12,14 @@ import unicodedata
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
+HELP_WORDS = frozenset({"help", "ヘルプ", "?"})
+"""What, typed as a command's whole text, asks for its usage."""
+
+
+def strip_control(text: str, replacement: str = "") -> str:
+    """Control characters (not tabs and line breaks) removed: they are never meant."""
+    return _CONTROL.sub(replacement, text)
+
 
 class Safe(str):
     """Markup that is already escaped, or built by the bot itself."""
@@ -20,7 +28,7 @@ class Safe(str):
 def escape(value: str) -> Safe:
     if isinstance(value, Safe):
         return value
-    cleaned = _CONTROL.sub("", value)
+    cleaned = strip_control(value)
     return Safe(cleaned.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
 
 

@@ -6,13 +6,12 @@ form; `log_touch_form(ctx, account)` is the form the account card's **Log touch*
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from commands.accounts_lookup import find_account
 from commands.context import Context
 from commands.registry import CommandSpec
-from commands.text import Safe, clip, fold
+from commands.text import HELP_WORDS, Safe, clip, fold, strip_control
 from commands.ui import FieldKind, Form, FormField, FormValues, Message, Outcome
 from storage import accounts, touches
 from storage.accounts import Account
@@ -29,8 +28,6 @@ CHANNEL_WORDS = {
     "打ち合わせ": TouchChannel.MEETING, "面談": TouchChannel.MEETING, "訪問": TouchChannel.MEETING,
     "chat": TouchChannel.CHAT, "slack": TouchChannel.CHAT, "チャット": TouchChannel.CHAT,
 }  # fmt: skip
-HELP_WORDS = {"help", "ヘルプ", "?"}
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -65,7 +62,7 @@ Request = ShowHelp | OpenForm | LogTouch
 
 def parse(text: str) -> Request | Problem:
     """The command's text → a request, or the problem with it. Never raises."""
-    text = _CONTROL.sub("", text).strip()
+    text = strip_control(text).strip()
     if not text:
         return OpenForm()
     if fold(text) in HELP_WORDS:
@@ -189,7 +186,7 @@ def submit_log_form(ctx: Context, values: FormValues, metadata: str) -> Outcome:
     channel = _channel(values.get("channel"))
     if channel is None:
         errors["channel"] = ctx.t("touch.form.bad_channel")
-    note = _CONTROL.sub("", values.get("note") or "").strip()
+    note = strip_control(values.get("note") or "").strip()
     if not note:
         errors["note"] = ctx.t("touch.need_note")
     elif len(note) > NOTE_LIMIT:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import holidays
 
@@ -34,16 +34,6 @@ LATER_TODAY = timedelta(hours=3)
 @cache
 def _public_holidays(country: str) -> holidays.HolidayBase:
     return holidays.country_holidays(country)
-
-
-def zone_named(name: str | None, default: ZoneInfo) -> ZoneInfo:
-    """A person's Slack time zone, or the configured default when it is unknown or invalid."""
-    if not name:
-        return default
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return default
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,9 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from commands import reminders as dm
 from commands.context import Directory, apply_profile
-from commands.i18n import Translator, locale_from_slack
+from commands.i18n import Translator, locale_from_slack, zone_of
 from commands.ui import Message, message_to_json
-from commands.worktime import WorkCalendar, WorkWeek, zone_named
+from commands.worktime import WorkCalendar, WorkWeek
 from jobs.reminder_rules import REPEAT_DAYS, ReminderRules
 from storage import outbox
 from storage import reminders as stored
@@ -169,7 +169,7 @@ class Snapshot:
 
     def zone(self, person_id: int) -> ZoneInfo:
         person = self.people.get(person_id)
-        return zone_named(person.tz if person else None, self.default_zone)
+        return zone_of(person.tz if person else None, self.default_zone)
 
     def local_date(self, person_id: int, at: datetime) -> date:
         return at.astimezone(self.zone(person_id)).date()
@@ -402,12 +402,12 @@ class Reminders:
     default_locale: str = "en"
 
     def calendar(self, person: Person | None) -> WorkCalendar:
-        return self.work.calendar(zone_named(person.tz if person else None, self.default_zone))
+        return self.work.calendar(zone_of(person.tz if person else None, self.default_zone))
 
     def translator(self, person: Person) -> Translator:
         return Translator(
             locale_from_slack(person.locale, self.default_locale),
-            zone_named(person.tz, self.default_zone),
+            zone_of(person.tz, self.default_zone),
         )
 
     def snapshot(self, session: Session, now: datetime, account_id: int | None = None) -> Snapshot:
