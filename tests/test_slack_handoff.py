@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from bot.settings import Settings
 from commands.context import SystemClock
 from jobs.delivery import Delivery, unpaced
 from storage.handoffs import Handoff
-from tests.conftest import SlackServer, make_settings
+from tests.conftest import NOW, SlackServer, make_settings
 from tests.fake_slack import FakeSlack
 from tests.handoff_data import CHANNEL, HOSTILE, counts, form_values
 from tests.signing import block_actions_body, slash_command_body, view_submission_body
@@ -258,3 +259,26 @@ async def test_question_and_reply_round_trip(
     )
     assert "Tanaka-san, the CTO." in all_text(answer)
     assert slack.rejections == []
+
+
+def test_a_slack_failure_after_the_save_loses_nothing_and_sends_nothing_twice(
+    runtime: Runtime, settings: Settings, engine: Engine, slack: FakeSlack
+) -> None:
+    slack.fail_next("chat.postMessage", status=500, times=3)
+    assert runtime.submit("USALES", "handoff_form", form_values(), "", "C0001").errors == {}
+    delivery = Delivery(
+        engine=engine,
+        transport=SlackTransport(slack_client(settings)),
+        clock=SystemClock(),
+        pacer=unpaced(),
+    )
+    assert delivery.sweep(NOW) == []  # Slack is down: nothing lands, nothing is lost
+    with Session(engine) as session:
+        assert session.exec(select(Handoff)).one().status == "pending"
+    assert slack.messages("UCS") == []
+    delivered = delivery.sweep(NOW + timedelta(minutes=5))  # after the backoff
+    assert len(delivered) == 3
+    assert delivery.sweep(NOW + timedelta(hours=2)) == []
+    for channel in ("UCS", CHANNEL, "USALES"):
+        assert len(slack.messages(channel)) == 1, channel
+    assert buttons(slack.messages("UCS")[0]) == [("handoff_accept", "1:card"), ("handoff_ask", "1")]
