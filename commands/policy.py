@@ -1,8 +1,8 @@
 """Who may do what (PRODUCT §11): the one place every command and button asks.
 
 - `LISTENERS` names, for every slash command, button and form the adapters register, the
-  permissions it exercises; the runtime looks every request up in it (an unlisted listener is a
-  bug and fails loudly) and refuses a listener that is managers-only outright.
+  permissions it exercises (tests/test_policy.py fails when one is missing); the runtime looks
+  every request up in it and refuses a listener that is managers-only outright.
 - `may` decides; handlers that need the data to decide (is this person the account's owner?)
   call it with `owners`. `refuse` words the refusal, naming who may, and records it in the audit
   trail.
@@ -114,8 +114,9 @@ def may(actor: Person, permission: Permission, *, owners: Collection[int | None]
 def guard(ctx: Context, listener: str) -> Safe | None:
     """Before a listener runs: its refusal when everything it does is managers-only and the
     actor is not a manager (recorded), else None and the handler decides with the data."""
-    permissions = LISTENERS[listener]  # KeyError: a listener the policy does not know
-    if permissions <= _MANAGERS_ONLY and not any(may(ctx.actor, p) for p in permissions):
+    permissions = LISTENERS.get(listener, frozenset())  # tests/test_policy.py: none is missing
+    managers_only = bool(permissions) and permissions <= _MANAGERS_ONLY
+    if managers_only and not any(may(ctx.actor, p) for p in permissions):
         return refuse(ctx, min(permissions))
     return None
 
