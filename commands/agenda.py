@@ -194,11 +194,12 @@ def _renewals(session: Session, t: Translator, scope: AgendaScope, today: date) 
     )
 
     def line(r: metrics.Renewal) -> Safe:
+        left = (r.renewal_date - today).days
         return t(
-            "agenda.renewal",
+            "agenda.renewal" if left > 0 else "agenda.renewal_today",
             account=_name(r.name),
             date=t.date(r.renewal_date),
-            days=_days(t, (r.renewal_date - today).days),
+            days=_days(t, left),
             value=t.money(r.value.total, r.value.currency) if r.value else t("agenda.no_value"),
             owner=_owner(t, r.cs_owner),
         )

@@ -438,3 +438,13 @@ def test_5000_accounts_and_20000_promises_stay_within_block_kit_limits(session: 
         shown = [line for line in texts[2].splitlines() if line.startswith("• ")]
         left = int(re.sub(r"\D", "", texts[2].splitlines()[-1]))
         assert 0 < len(shown) <= 10 and len(shown) + left == overdue > 5000
+
+
+def test_a_renewal_due_today_says_today(session: Session) -> None:
+    world = build_world(session)
+    today = END.astimezone(TOKYO).date()
+    _account(session, "Renews Today", world.ben, world.kenji, "low", "active", 100, "USD", today)
+    for locale, expected in (("en", "renews Nov 23, 2026 (today)"), ("ja", "(本日)")):
+        text = "\n".join(sections(agenda(session, locale)))
+        line = next(x for x in text.splitlines() if "Renews Today" in x)
+        assert expected in line, line
