@@ -127,6 +127,9 @@ class Shell:
                         self.say(f"  @{p.name or p.user_id} ({p.user_id}) {p.role or '-'}")
             case ["time", *when]:
                 self.move_clock(" ".join(when))
+            case ["home"]:
+                home = self.runtime.home(self.user_id)
+                self.render(ui.Message(text="", blocks=home.blocks))
             case _:
                 self.note("shell.meta_help")
 

@@ -18,7 +18,7 @@ from storage.db import session_scope
 from storage.people import Person, Role
 from storage.promises import Promise
 from storage.reminders import Reminder, ReminderItem, ReminderKind, ReminderStatus
-from tests.conftest import NOW, SlackServer
+from tests.conftest import NOW, ShellSession, SlackServer
 from tests.metrics_data import build_world
 from tests.signing import block_actions_body, event_body, slash_command_body
 
@@ -273,3 +273,10 @@ async def test_a_touch_republishes_the_owners_home(server: SlackServer, engine: 
     assert "Beta" in shown(again)
     with Session(engine) as session:
         assert session.exec(select(Person).where(Person.user_id == "UCS2")).one()
+
+
+def test_the_shell_shows_your_home_tab(shell: ShellSession) -> None:
+    out = shell.run(":as aiko", ":home", ":as mika", ":home")
+    assert "あなたのお客さま" in out or "your customers" in out
+    assert "ACME" in out  # aiko's demo account
+    assert "Portfolio summary" not in out  # the Home tab shows the headline, not the whole summary
