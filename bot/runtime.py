@@ -19,7 +19,7 @@ from sqlmodel import Session
 from bot.settings import Settings
 from commands import home, policy
 from commands.context import Clock, Context, Directory, apply_profile
-from commands.i18n import Translator, translator_for
+from commands.i18n import Translator, translator_for, warm_catalogs
 from commands.registry import Registry
 from commands.ui import FormValues, Message, Outcome, Section, View
 from storage import people
@@ -52,6 +52,9 @@ class Runtime:
     directory: Directory
     on_outbox: Callable[[], None] | None = None
     """Called after a request whose unit of work added outbox rows (set by `run` and `shell`)."""
+
+    def __post_init__(self) -> None:
+        warm_catalogs()  # not in the first form submission, which Slack gives 3 seconds
 
     def run_command(
         self, user_id: str, name: str, text: str, channel_id: str | None = None
