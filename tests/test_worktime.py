@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.shell_time import clock_target
-from commands.worktime import Snooze, WorkCalendar, WorkWeek, zone_named
+from commands.i18n import zone_of
+from commands.worktime import Snooze, WorkCalendar, WorkWeek
 
 TOKYO, NEW_YORK = ZoneInfo("Asia/Tokyo"), ZoneInfo("America/New_York")
 JP = WorkWeek(holidays="JP").calendar(TOKYO)
@@ -80,8 +81,8 @@ def test_a_snooze_returns_in_working_time(pressed: str, choice: Snooze, returns:
 def test_custom_hours_and_unknown_zones() -> None:
     late = WorkCalendar(zone=TOKYO, start=time(13), end=time(22))
     assert late.next_open(at("2026-11-30T09:05+09:00")) == at("2026-11-30T13:00+09:00")
-    assert zone_named("Mars/Olympus", TOKYO) is TOKYO
-    assert zone_named(None, NEW_YORK) is NEW_YORK
+    assert zone_of("Mars/Olympus", TOKYO) is TOKYO
+    assert zone_of(None, NEW_YORK) is NEW_YORK
 
 
 def test_shell_clock_targets() -> None:
