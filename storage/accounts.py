@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import Column, Numeric, func
+from sqlalchemy import Column, Index, Numeric, column, func
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.types import UTCDateTime
@@ -32,6 +32,8 @@ class Stage(StrEnum):
 
 class Account(SQLModel, table=True):
     __tablename__ = "accounts"
+    # CRM ids are also looked up ignoring case (`match`): without this, a scan of every account.
+    __table_args__ = (Index("ix_accounts_external_id_lower", func.lower(column("external_id"))),)
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)

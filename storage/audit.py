@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, insert
+from sqlalchemy import JSON, Column, Index, insert
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.types import UTCDateTime
@@ -14,6 +14,7 @@ from storage.types import UTCDateTime
 
 class AuditEntry(SQLModel, table=True):
     __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_entries_entity", "entity", "entity_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))

@@ -47,7 +47,7 @@ class Contact(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     account_id: int = Field(foreign_key="accounts.id", index=True)
-    handoff_id: int | None = Field(default=None, foreign_key="handoffs.id")
+    handoff_id: int | None = Field(default=None, foreign_key="handoffs.id", index=True)
     name: str = Field(max_length=200)
     role: str = Field(default="", max_length=200)
     email: str = Field(default="", max_length=320)
