@@ -46,7 +46,7 @@ def table(rows: Sequence[Row]) -> str:
 def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> list[Row]:
     folder = workdir / backend
     folder.mkdir(parents=True, exist_ok=True)
-    run = Run(args.profile, Databases(backend, folder), folder, seed=args.seed)
+    run = Run(args.profile, Databases(backend, folder), folder, seed=args.seed, reuse=args.reuse)
     try:
         for key, benchmark in BENCHMARKS.items():
             if args.only and key not in args.only:
@@ -86,6 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workdir", type=Path, help="keep databases and logs here")
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL databases")
+    parser.add_argument(
+        "--reuse", action="store_true", help="reuse the data set a --keep run left (same seed)"
+    )
     parser.add_argument("--markdown", type=Path, help="also write the table here")
     args = parser.parse_args(argv)
     args.profile = FULL if args.profile == "full" else SMOKE

@@ -19,7 +19,7 @@ import httpx
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from bench.datagen import DataSet, Sizes, generate
+from bench.datagen import DataSet, Sizes, describe, generate
 from bench.harness import (
     ROOT,
     SECRET,
@@ -94,6 +94,7 @@ class Run:
     databases: Databases
     workdir: Path
     seed: int = 7
+    reuse: bool = False
     data: DataSet | None = None
     rows: list[Row] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
@@ -106,7 +107,10 @@ class Run:
         self.rows.append(Row(bench, what, self.backend, measured, target, ok))
 
     def data_set(self) -> DataSet:
-        """The large data set, generated once per run and copied for each benchmark."""
+        """The large data set, generated once per run and copied for each benchmark (or, with
+        `reuse`, the one a previous run with the same seed and sizes left in the workdir)."""
+        if self.data is None and self.reuse and self.databases.exists("data"):
+            self.data = describe(self.profile.sizes, self.seed)
         if self.data is None:
             url = self.databases.create("data")
             engine = make_engine(url)
@@ -177,10 +181,15 @@ def commands_under_load(run: Run) -> None:
         f"ack latency, /account NAME, {profile.requests} requests at {profile.in_flight} in "
         "flight (minimal Bolt app in the same run)",
         f"p50 {ours.p50_ms:.0f} ms, p99 {ours.p99_ms:.0f} ms (Bolt: p50 {baseline.p50_ms:.0f}, "
-        f"p99 {baseline.p99_ms:.0f}); {ours.errors} errors; every card delivered "
-        f"{drained:.1f} s after the last ack",
+        f"p99 {baseline.p99_ms:.0f}); {ours.errors} errors; "
+        + (
+            f"every card delivered {drained:.1f} s after the last ack"
+            if drained != float("inf")
+            else "cards still being built 600 s after the last ack"
+        ),
         "p99 ≤ 250 ms; p50, p99 ≤ 2× Bolt",
         ours.errors == 0
+        and drained != float("inf")
         and ours.p99_ms <= limit
         and ours.p50_ms <= 2 * baseline.p50_ms
         and not errors,
@@ -227,9 +236,12 @@ def _ack_latency(
     if not drain:
         return result, 0.0
     expected = warm.requests + result.requests
-    seconds = wait_until(
-        lambda: len(slack.calls_to("response_url")) >= expected, "every card posted", 600
-    )
+    try:
+        seconds = wait_until(
+            lambda: len(slack.calls_to("response_url")) >= expected, "every card posted", 600
+        )
+    except TimeoutError:
+        seconds = float("inf")  # reported as such: the acks still count
     return result, seconds
 
 

@@ -1,6 +1,6 @@
-"""A reproducible data set of any size: people, accounts with owners, handoffs, promises (open,
-overdue, kept, broken) and touches, written with the fastest bulk path each database has
-(executemany on SQLite, COPY on PostgreSQL).
+"""A reproducible data set of any size: people, accounts with owners, handoffs with a contact,
+promises (open, overdue, kept, broken), touches and the audit trail of it all, written with the
+fastest bulk path each database has (executemany on SQLite, COPY on PostgreSQL).
 
     python -m bench.datagen --url sqlite:///big.db --accounts 100000 --promises 500000 \
         --touches 1000000 --seed 7
@@ -12,6 +12,7 @@ anchor (default: today in UTC), so reminders, renewals and silent accounts are d
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import time
 from collections.abc import Iterator, Sequence
@@ -91,10 +92,20 @@ def generate(engine: Engine, sizes: Sizes, *, seed: int = 7, anchor: date | None
     writer.write("handoffs", _HANDOFFS, _handoffs(rng, sizes.accounts, people, now))
     writer.write("promises", _PROMISES, _promises(rng, sizes, people, now))
     writer.write("touches", _TOUCHES, _touches(rng, sizes, people, now))
+    writer.write("contacts", _CONTACTS, _contacts(sizes.accounts))
+    writer.write("audit_entries", _AUDIT, _audit(random.Random(seed + 1), sizes, people, now))
     writer.finish()
+    return describe(sizes, seed, day)
+
+
+def describe(sizes: Sizes, seed: int = 7, anchor: date | None = None) -> DataSet:
+    """What `generate` wrote with these arguments, without writing anything."""
+    day = anchor or datetime.now(UTC).date()
+    now = datetime(day.year, day.month, day.day, tzinfo=UTC)
     step = max(1, sizes.accounts // 1000)
     names = tuple(account_name(i) for i in range(1, sizes.accounts + 1, step))
-    return DataSet(sizes, seed, now, tuple(user_id(i) for i in range(1, people + 1)), names)
+    people = tuple(user_id(i) for i in range(1, max(10, sizes.people) + 1))
+    return DataSet(sizes, seed, now, people, names)
 
 
 _PEOPLE = ("id", "user_id", "name", "role", "tz", "locale", "email", "is_bot", "profile_fetched_at")
@@ -146,6 +157,8 @@ _PROMISES = (
     "close_note",
 )
 _TOUCHES = ("id", "account_id", "person_id", "channel", "note", "at")
+_CONTACTS = ("id", "account_id", "handoff_id", "name", "role", "email")
+_AUDIT = ("id", "at", "actor_id", "entity", "entity_id", "action", "changes", "note")
 
 Row = tuple[Any, ...]
 
@@ -255,6 +268,29 @@ def _touches(rng: random.Random, sizes: Sizes, people: int, now: datetime) -> It
             f"Touch {i}: weekly check-in",
             now - timedelta(days=rng.randint(0, 200), minutes=rng.randint(0, 1440)),
         )
+
+
+def _contacts(accounts: int) -> Iterator[Row]:
+    for i in range(1, accounts + 1):
+        yield (i, i, i, f"Contact {i}", "IT lead", f"contact{i}@example.com")
+
+
+def _audit(rng: random.Random, sizes: Sizes, people: int, now: datetime) -> Iterator[Row]:
+    """The trail the product keeps: each account, handoff and promise created, and each
+    promise closed — so the card's latest changes search a realistically long table."""
+    serial = 0
+    kinds = (("account", sizes.accounts), ("handoff", sizes.accounts), ("promise", sizes.promises))
+    for entity, count in kinds:
+        for i in range(1, count + 1):
+            serial += 1
+            at = now - timedelta(days=rng.randint(1, 400), minutes=rng.randint(0, 1440))
+            changes = json.dumps({"created": entity})
+            yield (serial, at, _owner(rng, people), entity, i, "create", changes, None)
+    for i in range(1, sizes.promises + 1, 3):  # about the share of promises that were closed
+        serial += 1
+        at = now - timedelta(days=rng.randint(1, 60))
+        changes = json.dumps({"status": ["open", "kept"]})
+        yield (serial, at, _owner(rng, people), "promise", i, "kept", changes, None)
 
 
 def _chunks(rows: Iterator[Row], size: int = CHUNK) -> Iterator[list[Row]]:

@@ -70,6 +70,22 @@ class Databases:
         self.made.append(name)
         return url
 
+    def exists(self, name: str) -> bool:
+        if self.backend == "sqlite":
+            return (self.workdir / f"{name}.db").exists()
+        engine = create_engine(PG_SERVER)
+        try:
+            with engine.connect() as connection:
+                found = connection.execute(
+                    text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                    {"name": f"{PG_PREFIX}_{name}"},
+                ).first()
+        finally:
+            engine.dispose()
+        if found:
+            self.made.append(name)
+        return found is not None
+
     def drop_all(self) -> None:
         for name in self.made:
             self._admin(f'DROP DATABASE IF EXISTS "{PG_PREFIX}_{name}" WITH (FORCE)')
