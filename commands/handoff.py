@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
+
 from commands import handoff_cards as cards
 from commands.context import Context, apply_profile
 from commands.handoff_cards import HandoffAction, HandoffView, load_view
@@ -18,6 +20,7 @@ from commands.handoff_form import (
     FORM_ID,
     NAME_LIMIT,
     TEXT_LIMIT,
+    Field,
     HandoffRequest,
     Prefill,
     handoff_form,
@@ -86,15 +89,22 @@ def submit_handoff(ctx: Context, values: FormValues, metadata: str) -> Outcome:
     cs_owner = people.get_or_create(session=ctx.session, user_id=request.cs_owner.user_id)
     apply_profile(cs_owner, request.cs_owner)
     cs_owner.profile_fetched_at = ctx.now
-    handoff = handoffs.hand_off(
-        session=ctx.session,
-        account=request.account,
-        facts=request.facts,
-        notes=request.notes,
-        sales_rep=ctx.actor,
-        cs_owner=cs_owner,
-        at=ctx.now,
-    )
+    try:
+        with ctx.session.begin_nested():
+            handoff = handoffs.hand_off(
+                session=ctx.session,
+                account=request.account,
+                facts=request.facts,
+                notes=request.notes,
+                sales_rep=ctx.actor,
+                cs_owner=cs_owner,
+                at=ctx.now,
+            )
+    except IntegrityError:
+        # Someone else's handoff of this account was saved while this form was being checked.
+        account = request.account
+        refusal = pending_refusal(ctx, account) if account is not None else None
+        return Outcome(errors={Field.ACCOUNT: refusal or ctx.t("handoff.error.try_again")})
     _announce_new(ctx, load_view(session=ctx.session, handoff=handoff))
     return Outcome()
 

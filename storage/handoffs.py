@@ -8,7 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column
+from sqlalchemy import Column, Index, text
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage import promises
@@ -28,6 +28,16 @@ class Handoff(SQLModel, table=True):
     """Shown to people as `H-<id>`."""
 
     __tablename__ = "handoffs"
+    # One pending handoff per account, even when two are submitted at the same instant.
+    __table_args__ = (
+        Index(
+            "uq_handoffs_one_pending",
+            "account_id",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     account_id: int = Field(foreign_key="accounts.id", index=True)
