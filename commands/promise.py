@@ -26,7 +26,7 @@ from commands.promise_grammar import (
     next_occurrence,
     parse_promise_line,
 )
-from commands.registry import CommandSpec
+from commands.registry import CommandSpec, OpenForm, ShowHelp
 from commands.text import HELP_WORDS, MENTION, Safe, clip, fold, mention, strip_control
 from commands.ui import FieldKind, Form, FormField, FormValues, Message, Note, Outcome, Section
 from storage import people, promises
@@ -60,16 +60,6 @@ _NUMBER = re.compile(r"(?:p-?|#)?([0-9]{1,9})", re.IGNORECASE)
 
 
 # ---- requests ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ShowHelp:
-    pass
-
-
-@dataclass(frozen=True)
-class OpenForm:
-    pass
 
 
 @dataclass(frozen=True)

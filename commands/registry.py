@@ -12,6 +12,17 @@ from dataclasses import dataclass, field
 from commands.context import Context
 from commands.ui import FormValues, Outcome
 
+
+@dataclass(frozen=True)
+class ShowHelp:
+    """A command's text asked for its usage (`help`)."""
+
+
+@dataclass(frozen=True)
+class OpenForm:
+    """A command typed without text: it opens its form."""
+
+
 CommandHandler = Callable[[Context, str], Outcome]
 ActionHandler = Callable[[Context, str], Outcome]
 FormHandler = Callable[[Context, FormValues, str], Outcome]

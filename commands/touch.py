@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from commands.accounts_lookup import find_account
 from commands.context import Context
-from commands.registry import CommandSpec
+from commands.registry import CommandSpec, OpenForm, ShowHelp
 from commands.text import HELP_WORDS, Safe, clip, fold, strip_control
 from commands.ui import FieldKind, Form, FormField, FormValues, Message, Outcome
 from storage import accounts, touches
@@ -28,16 +28,6 @@ CHANNEL_WORDS = {
     "打ち合わせ": TouchChannel.MEETING, "面談": TouchChannel.MEETING, "訪問": TouchChannel.MEETING,
     "chat": TouchChannel.CHAT, "slack": TouchChannel.CHAT, "チャット": TouchChannel.CHAT,
 }  # fmt: skip
-
-
-@dataclass(frozen=True)
-class ShowHelp:
-    pass
-
-
-@dataclass(frozen=True)
-class OpenForm:
-    pass
 
 
 @dataclass(frozen=True)

@@ -261,3 +261,20 @@ def shell(database_url: str, clock: FixedClock) -> Iterator[ShellSession]:
     )
     yield ShellSession(shell=shell, out=out)
     shell.runtime.engine.dispose()
+
+
+@pytest.fixture
+def cli_env(
+    database_url: str, slack: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """`kakehashi …` in-process on the test database, talking to the fake Slack."""
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    for name in list(os.environ):
+        if name.startswith(("SLACK_", "KAKEHASHI_")) or name == "DATABASE_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("SLACK_API_URL", slack.api_url)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
+    monkeypatch.setenv("KAKEHASHI_SEND_RATE", "100")
+    yield

@@ -4,10 +4,7 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -22,7 +19,7 @@ from commands.ui import Message, Outcome, message_to_json
 from jobs.delivery import DELIVERY_EVENT
 from storage.db import session_scope
 from storage.outbox import OutboxMessage, enqueue
-from tests.conftest import NOW, SECRET, TOKEN, ShellSession, SlackServer
+from tests.conftest import NOW, ShellSession, SlackServer
 from tests.fake_slack import FakeSlack
 from tests.signing import slash_command_body
 
@@ -109,22 +106,6 @@ async def test_a_slash_command_that_enqueues_gets_its_dms_delivered_once(
 
 
 # ---- command line --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def cli_env(
-    database_url: str, slack: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    for name in list(os.environ):
-        if name.startswith(("SLACK_", "KAKEHASHI_")) or name == "DATABASE_URL":
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("SLACK_API_URL", slack.api_url)
-    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
-    monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
-    monkeypatch.setenv("KAKEHASHI_SEND_RATE", "100")
-    yield
 
 
 def put(engine: Engine, key: str, recipient: str, *, later: timedelta = timedelta(0)) -> None:

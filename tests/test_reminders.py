@@ -5,12 +5,9 @@ the shell's clock."""
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,7 +36,7 @@ from storage.people import Person, Role
 from storage.promises import Promise, PromiseStatus
 from storage.reminders import Reminder, ReminderItem
 from storage.touches import TouchChannel
-from tests.conftest import NOW, SECRET, TOKEN, ShellSession, SlackServer, make_settings
+from tests.conftest import NOW, TOKEN, ShellSession, SlackServer, make_settings
 from tests.fake_slack import FakeSlack
 from tests.signing import block_actions_body
 
@@ -458,22 +455,6 @@ def _delivery(engine: Engine, slack: FakeSlack) -> Delivery:
 
 
 # ---- kakehashi jobs run-due | preview ----------------------------------------------------------
-
-
-@pytest.fixture
-def cli_env(
-    database_url: str, slack: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    for name in list(os.environ):
-        if name.startswith(("SLACK_", "KAKEHASHI_")) or name == "DATABASE_URL":
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("SLACK_API_URL", slack.api_url)
-    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
-    monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
-    monkeypatch.setenv("KAKEHASHI_SEND_RATE", "100")
-    yield
 
 
 def tokyo_rep_with_a_promise(engine: Engine, due: date) -> int:

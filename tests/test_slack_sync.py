@@ -5,9 +5,6 @@ in Tokyo (01:00 UTC)."""
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,27 +15,10 @@ from bot.cli import main
 from storage.audit import AuditEntry
 from storage.outbox import OutboxMessage
 from storage.sync import SyncSubscription
-from tests.conftest import SECRET, TOKEN, SlackServer
+from tests.conftest import SlackServer
 from tests.fake_slack import FakeSlack
 from tests.signing import slash_command_body
 from tests.test_slack_kakehashi import reply_text
-
-
-@pytest.fixture
-def cli_env(
-    database_url: str, slack: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
-    """`kakehashi jobs …` on the test database, talking to the fake Slack."""
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    for name in list(os.environ):
-        if name.startswith(("SLACK_", "KAKEHASHI_")) or name == "DATABASE_URL":
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("SLACK_API_URL", slack.api_url)
-    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
-    monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
-    monkeypatch.setenv("KAKEHASHI_SEND_RATE", "100")
-    yield
 
 
 async def sync(
