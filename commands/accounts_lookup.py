@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from commands.context import Context
 from commands.text import Safe, clip
-from commands.ui import Message
+from commands.ui import FormValues, Message
 from storage import accounts
 from storage.accounts import Account
 
@@ -33,6 +33,28 @@ def find_account(ctx: Context, query: str) -> Account | Message:
         names = account_names(ctx, found.suggestions)
         return Message.plain(ctx.t("lookup.none_did_you_mean", query=typed, names=names))
     return Message.plain(ctx.t("lookup.none", query=typed))
+
+
+ACCOUNT_LIMIT = 200
+"""Longest account name or CRM id a command or form accepts."""
+
+
+def form_account(
+    ctx: Context, values: FormValues, metadata: str, errors: dict[str, str], *, gone: str
+) -> Account | None:
+    """The account a form is about: fixed by its metadata when opened from an account card
+    (message `gone` when it was deleted since), else looked up from its `account` field. What is
+    wrong lands in `errors["account"]`."""
+    if metadata.isdigit():
+        fixed = ctx.session.get(Account, int(metadata))
+        if fixed is None:
+            errors["account"] = ctx.t(gone)
+        return fixed
+    found = find_account(ctx, (values.get("account") or "")[: ACCOUNT_LIMIT * 2])
+    if isinstance(found, Account):
+        return found
+    errors["account"] = found.text
+    return None
 
 
 def account_names(ctx: Context, listed: tuple[Account, ...] | list[Account]) -> Safe:

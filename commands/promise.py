@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
-from commands.accounts_lookup import find_account
+from commands.accounts_lookup import ACCOUNT_LIMIT, find_account, form_account
 from commands.context import Context
 from commands.policy import Permission, may, refuse
 from commands.promise_grammar import (
@@ -35,7 +35,6 @@ from storage.promises import Promise, PromiseStatus, Recurrence
 
 ADD_FORM = "promise.add"
 NOTE_LIMIT = 1000
-ACCOUNT_LIMIT = 200
 LIST_SHOWN = 30
 """Promises listed in one reply; the rest are counted ("and N more")."""
 LINES_PER_SECTION = 10
@@ -275,7 +274,7 @@ def add_promise_form(ctx: Context, account: Account | None) -> Form:
 
 def submit_add_form(ctx: Context, values: FormValues, metadata: str) -> Outcome:
     errors: dict[str, str] = {}
-    account = _form_account(ctx, values, metadata, errors)
+    account = form_account(ctx, values, metadata, errors, gone="promise.form.account_gone")
     text = " ".join(strip_control(values.get("text") or "", " ").split())
     if not text:
         errors["text"] = ctx.t("promise_line.no_text")
@@ -293,21 +292,6 @@ def submit_add_form(ctx: Context, values: FormValues, metadata: str) -> Outcome:
         return Outcome(errors=errors or {"account": ctx.t("lookup.missing")})
     line = PromiseLine(text, due, Recurrence(repeat) if repeat else None)
     return _reply(add_promise(ctx, account, line))
-
-
-def _form_account(
-    ctx: Context, values: FormValues, metadata: str, errors: dict[str, str]
-) -> Account | None:
-    if metadata.isdigit():
-        fixed = ctx.session.get(Account, int(metadata))
-        if fixed is None:
-            errors["account"] = ctx.t("promise.form.account_gone")
-        return fixed
-    found = find_account(ctx, (values.get("account") or "")[: ACCOUNT_LIMIT * 2])
-    if isinstance(found, Account):
-        return found
-    errors["account"] = found.text
-    return None
 
 
 def _form_date(value: str | None) -> date | None:

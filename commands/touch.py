@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from commands.accounts_lookup import find_account
+from commands.accounts_lookup import ACCOUNT_LIMIT, find_account, form_account
 from commands.context import Context
 from commands.registry import CommandSpec, OpenForm, ShowHelp
 from commands.text import HELP_WORDS, Safe, clip, fold, strip_control
@@ -19,7 +19,6 @@ from storage.touches import TouchChannel
 
 LOG_FORM = "touch.log"
 NOTE_LIMIT = 2000
-ACCOUNT_LIMIT = 200
 CHANNEL_WORDS = {
     "call": TouchChannel.CALL, "phone": TouchChannel.CALL, "電話": TouchChannel.CALL,
     "email": TouchChannel.EMAIL, "mail": TouchChannel.EMAIL, "e-mail": TouchChannel.EMAIL,
@@ -172,7 +171,7 @@ def log_touch_form(ctx: Context, account: Account | None) -> Form:
 
 def submit_log_form(ctx: Context, values: FormValues, metadata: str) -> Outcome:
     errors: dict[str, str] = {}
-    account = _form_account(ctx, values, metadata, errors)
+    account = form_account(ctx, values, metadata, errors, gone="touch.form.account_gone")
     channel = _channel(values.get("channel"))
     if channel is None:
         errors["channel"] = ctx.t("touch.form.bad_channel")
@@ -190,21 +189,6 @@ def _channel(value: str | None) -> TouchChannel | None:
     if value is None:
         return TouchChannel.CHAT
     return TouchChannel(value) if value in set(TouchChannel) else None
-
-
-def _form_account(
-    ctx: Context, values: FormValues, metadata: str, errors: dict[str, str]
-) -> Account | None:
-    if metadata.isdigit():
-        fixed = ctx.session.get(Account, int(metadata))
-        if fixed is None:
-            errors["account"] = ctx.t("touch.form.account_gone")
-        return fixed
-    found = find_account(ctx, (values.get("account") or "")[: ACCOUNT_LIMIT * 2])
-    if isinstance(found, Account):
-        return found
-    errors["account"] = found.text
-    return None
 
 
 SPEC = CommandSpec(name="touch", run=run, forms={LOG_FORM: submit_log_form})
