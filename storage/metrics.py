@@ -400,18 +400,11 @@ def handoff_stats(
 ) -> HandoffStats:
     """Pending handoffs (of live accounts) with the oldest, and the median time to accept of
     the handoffs accepted in `[since, now)`."""
-    pending_where = and_(col(Handoff.status) == HandoffStatus.PENDING.value, _live())
-    pending_query = (
-        select(func.count())
-        .select_from(Handoff)
-        .join(Account, col(Account.id) == Handoff.account_id)
-        .where(pending_where)
-    )
-    oldest = pending_handoffs(session=session, owners=owners, limit=1).items
+    pending = pending_handoffs(session=session, owners=owners, limit=1)
     accepted, median = _median_to_accept(session, since, now, owners)
     return HandoffStats(
-        pending=_count(session, _scope(pending_query, owners)),
-        oldest=oldest[0] if oldest else None,
+        pending=pending.total,
+        oldest=pending.items[0] if pending.items else None,
         accepted=accepted,
         median_to_accept=median,
     )
