@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 
@@ -11,6 +12,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk import WebClient
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.after_ack import AfterAck
 from bot.delivery import deliver_in_background, slack_delivery
 from bot.jobs_main import sweeps
 from bot.runtime import Runtime
@@ -70,8 +72,11 @@ async def serve(settings: Settings, *, port: int, host: str = "0.0.0.0") -> None
     runtime = await asyncio.to_thread(build_runtime, settings)
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
-    app = build_app(runtime, client)
-    runner = web.AppRunner(web_app(runtime, app if settings.http_mode else None), access_log=None)
+    after_ack = AfterAck()
+    app = build_app(runtime, client, after_ack)
+    runner = web.AppRunner(
+        web_app(runtime, app if settings.http_mode else None, after_ack), access_log=None
+    )
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     socket_mode = None
@@ -85,6 +90,9 @@ async def serve(settings: Settings, *, port: int, host: str = "0.0.0.0") -> None
     scheduler = start_scheduler(
         lambda: run_sweeps(ticks, runtime.clock.now()), seconds=settings.tick_seconds
     )
+    # What start-up made lives as long as the process: kept out of the collector's full passes,
+    # which otherwise walk it all in the middle of a burst of requests.
+    gc.freeze()
     log.info(
         "kakehashi listening on %s:%d (%s)",
         host,
@@ -99,6 +107,7 @@ async def serve(settings: Settings, *, port: int, host: str = "0.0.0.0") -> None
         if socket_mode is not None:
             await socket_mode.close_async()  # type: ignore[no-untyped-call]
         await runner.cleanup()
+        after_ack.shutdown()
         runtime.engine.dispose()
 
 

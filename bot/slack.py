@@ -1,7 +1,8 @@
 """The Slack adapter: Bolt listeners that only convert types, and the HTTP / Socket Mode server.
 
-Listeners acknowledge at once; the command runs in a worker thread (the database is synchronous)
-so the event loop never waits on it; the reply goes back through `response_url` or the Web API.
+Listeners acknowledge at once; the command runs in a worker thread (the database is synchronous),
+after the requests waiting for their acknowledgement (`bot.after_ack`), so the event loop never
+waits on it; the reply goes back through `response_url` or the Web API.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blockkit
+from bot.after_ack import AfterAck
 from bot.runtime import Runtime
 from commands.context import ChannelInfo, UserProfile
 from commands.text import plain
@@ -67,8 +69,12 @@ class SlackDirectory:
         )
 
 
-def build_app(runtime: Runtime, client: AsyncWebClient) -> AsyncApp:
-    """One Bolt app per call: listeners for every registered command, button and form."""
+def build_app(
+    runtime: Runtime, client: AsyncWebClient, after_ack: AfterAck | None = None
+) -> AsyncApp:
+    """One Bolt app per call: listeners for every registered command, button and form; the work
+    after each acknowledgement runs on `after_ack` (give `web_app` the same one)."""
+    work = after_ack or AfterAck()
     settings = runtime.settings
     secret = settings.slack_signing_secret
     app = AsyncApp(
@@ -79,21 +85,21 @@ def build_app(runtime: Runtime, client: AsyncWebClient) -> AsyncApp:
         raise_error_for_unhandled_request=False,
     )
     for name in runtime.registry.commands:
-        app.command(f"/{name}")(_command_listener(runtime, name))
+        app.command(f"/{name}")(_command_listener(runtime, work, name))
     for action_id in runtime.registry.actions:
-        app.action(action_id)(_action_listener(runtime, action_id))
+        app.action(action_id)(_action_listener(runtime, work, action_id))
     for callback_id in runtime.registry.forms:
-        app.view(callback_id)(_form_listener(runtime, callback_id))
-    app.event("app_home_opened")(_home_listener(runtime))
+        app.view(callback_id)(_form_listener(runtime, work, callback_id))
+    app.event("app_home_opened")(_home_listener(runtime, work))
     return app
 
 
-def _command_listener(runtime: Runtime, name: str) -> Any:
+def _command_listener(runtime: Runtime, work: AfterAck, name: str) -> Any:
     async def on_command(
         ack: Any, body: dict[str, Any], respond: Any, client: AsyncWebClient
     ) -> None:
         await ack()
-        outcome = await asyncio.to_thread(
+        outcome = await work.run(
             runtime.run_command,
             body["user_id"],
             name,
@@ -107,24 +113,24 @@ def _command_listener(runtime: Runtime, name: str) -> Any:
             trigger_id=body.get("trigger_id"),
             channel_id=body.get("channel_id"),
         )
-        await publish_homes(runtime, client, outcome.home_changed)
+        await publish_homes(runtime, work, client, outcome.home_changed)
 
     return on_command
 
 
-def _action_listener(runtime: Runtime, action_id: str) -> Any:
+def _action_listener(runtime: Runtime, work: AfterAck, action_id: str) -> Any:
     async def on_action(
         ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any, client: AsyncWebClient
     ) -> None:
         await ack()
         channel_id = (body.get("channel") or {}).get("id")
         user_id = body["user"]["id"]
-        outcome = await asyncio.to_thread(
+        outcome = await work.run(
             runtime.press, user_id, action_id, action.get("value") or "", channel_id
         )
         if (body.get("view") or {}).get("type") == "home":
             await _show_on_home(outcome, client=client, user_id=user_id, body=body)
-            await publish_homes(runtime, client, outcome.home_changed | {user_id})
+            await publish_homes(runtime, work, client, outcome.home_changed | {user_id})
             return
         await _show(
             outcome,
@@ -133,17 +139,18 @@ def _action_listener(runtime: Runtime, action_id: str) -> Any:
             trigger_id=body.get("trigger_id"),
             channel_id=channel_id,
         )
-        await publish_homes(runtime, client, outcome.home_changed)
+        await publish_homes(runtime, work, client, outcome.home_changed)
 
     return on_action
 
 
-def _form_listener(runtime: Runtime, callback_id: str) -> Any:
+def _form_listener(runtime: Runtime, work: AfterAck, callback_id: str) -> Any:
     async def on_submit(
         ack: Any, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
         metadata, channel_id = blockkit.read_metadata(view.get("private_metadata") or "")
         user_id = body["user"]["id"]
+        # Before the acknowledgement, which carries the field errors: not deferred.
         outcome = await asyncio.to_thread(
             runtime.submit, user_id, callback_id, blockkit.read_state(view), metadata, channel_id
         )
@@ -165,23 +172,25 @@ def _form_listener(runtime: Runtime, callback_id: str) -> Any:
                 channel_id=channel_id,
                 message=blockkit.message_kwargs(outcome.reply),
             )
-        await publish_homes(runtime, client, outcome.home_changed)
+        await publish_homes(runtime, work, client, outcome.home_changed)
 
     return on_submit
 
 
-def _home_listener(runtime: Runtime) -> Any:
+def _home_listener(runtime: Runtime, work: AfterAck) -> Any:
     async def on_home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
         if event.get("tab", "home") == "home" and event.get("user"):
-            await publish_homes(runtime, client, {event["user"]})
+            await publish_homes(runtime, work, client, {event["user"]})
 
     return on_home_opened
 
 
-async def publish_homes(runtime: Runtime, client: AsyncWebClient, user_ids: Iterable[str]) -> None:
+async def publish_homes(
+    runtime: Runtime, work: AfterAck, client: AsyncWebClient, user_ids: Iterable[str]
+) -> None:
     """Publishes each person's Home tab as it is now (`views.publish`)."""
     for user_id in sorted(user_ids):
-        view = await asyncio.to_thread(runtime.home, user_id)
+        view = await work.run(runtime.home, user_id)
         try:
             await client.views_publish(user_id=user_id, view=blockkit.home(view))
         except SlackApiError as exc:
@@ -235,10 +244,15 @@ async def _tell(
     await client.chat_postMessage(channel=user_id, **message)
 
 
-def web_app(runtime: Runtime, app: AsyncApp | None) -> web.Application:
+def web_app(
+    runtime: Runtime, app: AsyncApp | None, after_ack: AfterAck | None = None
+) -> web.Application:
     """`POST /slack/events` (Bolt, HTTP mode) and `GET /healthz` (200 when the database answers,
-    503 when not). In Socket Mode (`app` None) only the health check is served."""
+    503 when not). In Socket Mode (`app` None) only the health check is served. `after_ack` (the
+    one given to `build_app`) counts the requests in flight."""
     server = app.web_app(path="/slack/events") if app is not None else web.Application()
+    if after_ack is not None:
+        server.middlewares.append(after_ack.middleware)
 
     async def healthz(_request: web.Request) -> web.Response:
         ok = await asyncio.to_thread(is_reachable, runtime.engine)

@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlmodel import Session, SQLModel
 
+from bot.after_ack import AfterAck
 from bot.runtime import Runtime
 from bot.settings import Settings, load_settings
 from bot.shell import Shell
@@ -208,7 +209,8 @@ class SlackServer:
 @asynccontextmanager
 async def serve_app(runtime: Runtime, slack: FakeSlack) -> AsyncIterator[SlackServer]:
     client = AsyncWebClient(token=TOKEN, base_url=slack.api_url)
-    runner = web.AppRunner(web_app(runtime, build_app(runtime, client)))
+    after_ack = AfterAck()
+    runner = web.AppRunner(web_app(runtime, build_app(runtime, client, after_ack), after_ack))
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -217,6 +219,7 @@ async def serve_app(runtime: Runtime, slack: FakeSlack) -> AsyncIterator[SlackSe
             yield SlackServer(url=f"http://127.0.0.1:{port}", http=http, slack=slack)
     finally:
         await runner.cleanup()
+        after_ack.shutdown()
 
 
 @pytest.fixture

@@ -1,0 +1,72 @@
+"""The work a request starts after it was acknowledged, kept out of the acknowledgements' way.
+
+Slack gives a request 3 seconds to be acknowledged; the listeners acknowledge first and then
+build the answer in a worker thread (the database is synchronous). In one Python process those
+threads share the interpreter lock with the event loop that reads, verifies and acknowledges
+requests, so during a burst the answers being built slowed every acknowledgement (benchmark 1 in
+bench/RESULTS.md: p50 388 ms against a bare Bolt app's 12 ms). Here the work waits while
+requests are being answered, at most `MAX_DEFER` (the answer goes back through `response_url`
+or the Web API, which allow far longer), and runs on a small pool of its own, so the default
+pool stays free for what must run before the acknowledgement (form validation, the health check).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from aiohttp import web
+
+T = TypeVar("T")
+
+WORKERS = 2
+"""Answers built at once: enough to overlap database waits, few enough that the ones already
+running when a burst starts slow its acknowledgements only a little."""
+MAX_DEFER = 3.0
+"""Seconds a piece of work waits for the requests in flight to be answered before it runs
+anyway, so a steady stream of requests cannot starve it."""
+
+
+class AfterAck:
+    """Counts the requests in flight (`middleware`) and runs work (`run`) when there are none."""
+
+    def __init__(self, workers: int = WORKERS, max_defer: float = MAX_DEFER) -> None:
+        self.max_defer = max_defer
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="after-ack")
+        self._idle = threading.Condition()
+        self._in_flight = 0
+
+    @web.middleware
+    async def middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        with self._idle:
+            self._in_flight += 1
+        try:
+            return await handler(request)
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                if self._in_flight == 0:
+                    self._idle.notify_all()
+
+    async def run(self, work: Callable[..., T], *args: object) -> T:
+        """`work(*args)` on the pool, once no request is waiting for its answer (or after
+        `max_defer` seconds)."""
+        deadline = time.monotonic() + self.max_defer
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._when_idle, deadline, work, args)
+
+    def _when_idle(self, deadline: float, work: Callable[..., T], args: tuple[object, ...]) -> T:
+        with self._idle:
+            self._idle.wait_for(
+                lambda: self._in_flight == 0, timeout=max(0.0, deadline - time.monotonic())
+            )
+        return work(*args)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

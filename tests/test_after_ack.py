@@ -1,0 +1,82 @@
+"""The work after an acknowledgement waits for the requests in flight, and never for ever."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from aiohttp import web
+
+from bot.after_ack import AfterAck
+from tests.conftest import free_port
+
+
+@asynccontextmanager
+async def slow_server(after_ack: AfterAck, answer: asyncio.Event) -> AsyncIterator[str]:
+    """A server whose one route answers only when `answer` is set, behind `after_ack`."""
+
+    async def slow(_request: web.Request) -> web.Response:
+        await answer.wait()
+        return web.Response(text="ok")
+
+    app = web.Application(middlewares=[after_ack.middleware])
+    app.router.add_get("/slow", slow)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}/slow"
+    finally:
+        await runner.cleanup()
+        after_ack.shutdown()
+
+
+async def test_work_runs_at_once_when_no_request_is_in_flight() -> None:
+    after_ack = AfterAck(max_defer=60)
+    async with slow_server(after_ack, asyncio.Event()):
+        assert await asyncio.wait_for(after_ack.run(lambda x: x * 2, 21), timeout=5) == 42
+
+
+async def test_work_waits_until_the_request_in_flight_is_answered() -> None:
+    after_ack = AfterAck(max_defer=60)
+    answer, started = asyncio.Event(), threading.Event()
+    async with slow_server(after_ack, answer) as url, httpx.AsyncClient() as http:
+        request = asyncio.create_task(http.get(url))
+        while after_ack._in_flight == 0:
+            await asyncio.sleep(0.01)
+        work = asyncio.create_task(after_ack.run(started.set))
+        await asyncio.sleep(0.3)
+        assert not started.is_set()  # the request is still waiting for its answer
+
+        answer.set()
+        assert (await request).text == "ok"
+        await asyncio.wait_for(work, timeout=5)
+        assert started.is_set()
+
+
+async def test_work_runs_after_max_defer_even_while_requests_keep_coming() -> None:
+    after_ack = AfterAck(max_defer=0.1)
+    answer = asyncio.Event()
+    async with slow_server(after_ack, answer) as url, httpx.AsyncClient() as http:
+        request = asyncio.create_task(http.get(url))
+        while after_ack._in_flight == 0:
+            await asyncio.sleep(0.01)
+        assert await asyncio.wait_for(after_ack.run(str.upper, "done"), timeout=5) == "DONE"
+        assert not request.done()
+        answer.set()
+        await request
+
+
+async def test_failing_work_raises_to_its_caller() -> None:
+    after_ack = AfterAck()
+    async with slow_server(after_ack, asyncio.Event()):
+        try:
+            await after_ack.run(int, "not a number")
+        except ValueError as exc:
+            assert "not a number" in str(exc)
+        else:
+            raise AssertionError("the error was swallowed")
