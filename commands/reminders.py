@@ -68,6 +68,7 @@ def compose(
         for i, r in stored.items_of(session=session, message_key=message_key)
         if r.status != ReminderStatus.DROPPED
     ]
+    _held = _load(session, [r for _, r in items])  # in the session while composing
     today = now.astimezone(t.zone).date()
     blocks: list[Block] = [Header(t("reminders.header"))]
     for item, reminder in items:
@@ -117,6 +118,22 @@ def _status(session: Session, t: Translator, reminder: Reminder) -> Safe:
     return t(
         f"reminders.status.{reminder.status}", who=mention(who.user_id) if who else "", when=when
     )
+
+
+def _load(session: Session, reminders: list[Reminder]) -> list[object]:
+    """Loads what the reminders are about in three queries, not three per reminder: while the
+    returned list holds them, `session.get` finds them in the session."""
+    wanted: list[tuple[type[Account] | type[Promise] | type[Handoff], set[int]]] = [
+        (Account, {r.account_id for r in reminders if r.account_id}),
+        (Promise, {r.promise_id for r in reminders if r.promise_id}),
+        (Handoff, {r.handoff_id for r in reminders if r.handoff_id}),
+    ]
+    return [
+        row
+        for model, ids in wanted
+        if ids
+        for row in session.exec(select(model).where(col(model.id).in_(ids))).all()
+    ]
 
 
 def describe(session: Session, t: Translator, reminder: Reminder, today: date) -> Safe:

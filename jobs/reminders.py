@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, func, union
+import sqlalchemy as sa
+from sqlalchemy import Engine, Row, false, func, or_, union
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -41,7 +44,7 @@ from storage.db import session_scope
 from storage.handoffs import Handoff, HandoffStatus
 from storage.people import Person, Role
 from storage.promises import Promise, PromiseStatus
-from storage.reminders import Reminder, ReminderItem, ReminderKind, ReminderStatus
+from storage.reminders import Reminder, ReminderKind, ReminderStatus
 from storage.touches import Touch
 
 log = logging.getLogger(__name__)
@@ -65,7 +68,7 @@ _ORDER = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Occurrence:
     """One reminder the data calls for, due either on a calendar day in the recipient's zone
     (`due_on`) or a number of their working days after an instant (`since`)."""
@@ -80,281 +83,371 @@ class Occurrence:
     due_on: date | None = None
     since: datetime | None = None
     working_days: int = 0
-    suppressed: bool = False
-    """Made unnecessary by the data (a check-in after a recent touch): not sent."""
 
     def comes_due(self, calendar: WorkCalendar) -> datetime:
         if self.since is not None:
-            return calendar.add_working_days(self.since, self.working_days)
+            return _add_working_days(calendar, self.since, self.working_days)
         assert self.due_on is not None
-        return calendar.start_of(self.due_on)
+        return _start_of(calendar, self.due_on)
 
-    def row(self, now: datetime) -> Reminder:
+    def row(self, now: datetime) -> dict[str, object]:
+        """The `Reminder` row that records it as sent."""
         due_on = self.due_on
         if due_on is None and self.since is not None:
             due_on = self.since.date()
-        return Reminder(
-            key=self.key,
-            kind=self.kind.value,
-            detail=self.detail,
-            person_id=self.person_id,
-            account_id=self.account_id,
-            promise_id=self.promise_id,
-            handoff_id=self.handoff_id,
-            due_on=due_on,
-            status=ReminderStatus.SENT.value,
-            sent_at=now,
-        )
+        return {
+            "key": self.key,
+            "kind": self.kind.value,
+            "detail": self.detail,
+            "person_id": self.person_id,
+            "account_id": self.account_id,
+            "promise_id": self.promise_id,
+            "handoff_id": self.handoff_id,
+            "due_on": due_on,
+            "status": ReminderStatus.SENT.value,
+            "sent_at": now,
+        }
 
 
-Family = list[Occurrence]
-"""Occurrences that supersede each other, oldest first: only the latest due one is sent."""
+# The calendar arithmetic is pure (`WorkCalendar` is frozen) and a sweep asks the same few
+# hundred questions for tens of thousands of reminders.
+_start_of = lru_cache(maxsize=8192)(WorkCalendar.start_of)
+_add_working_days = lru_cache(maxsize=8192)(WorkCalendar.add_working_days)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A person reminders may go to, and their clock as of the sweep."""
+
+    person: Person
+    calendar: WorkCalendar
+    today: date
+    due_by: date
+    """The latest local day whose reminders have come due by now: the day itself once the
+    window has opened since its midnight (a Saturday's reminders come due on Monday morning)."""
+
+    @classmethod
+    def at(cls, person: Person, calendar: WorkCalendar, now: datetime) -> Recipient:
+        today = calendar.local_day(now)
+        due_by = today
+        while _start_of(calendar, due_by) > now:  # the start of a day never moves backwards
+            due_by -= timedelta(days=1)
+        return cls(person, calendar, today, due_by)
+
+    def local_date(self, at: datetime) -> date:
+        return self.calendar.local_day(at)
+
+
+Moment = tuple[str, date]
+"""(detail, local day) of one occurrence of a family; a family's moments go oldest first and
+only the latest one that has come due is sent (so after downtime a family is reminded once)."""
+
+
+def latest_due(moments: Iterable[Moment], recipient: Recipient) -> Moment | None:
+    found = None
+    for detail, day in moments:
+        if day <= recipient.due_by:
+            found = detail, day
+    return found
 
 
 @dataclass
 class Snapshot:
-    """The data reminders are derived from, as of `now`, in a few queries."""
+    """The data reminders are derived from, as of `now`, for some recipients, as plain rows:
+    only what can be due is loaded (promises due by the horizon, renewals inside the runway,
+    accounts whose last touch is old enough to be silent)."""
 
     now: datetime
-    accounts: dict[int, Account]
-    promises: list[Promise]
-    handoffs: list[Handoff]
-    last_touch: dict[int, datetime]
-    people: dict[int, Person]
-    """Everyone who may be reminded (bots left out)."""
-    default_zone: ZoneInfo
+    recipients: dict[int, Recipient]
+    managers: list[int]
+    """Managers among the recipients."""
+    promises: Sequence[Row[Any]]
+    handoffs: Sequence[Row[Any]]
+    renewals: Sequence[Row[Any]]
+    quiet: Sequence[Row[Any]]
+    """Live accounts with a silence threshold and no touch since it could have started."""
+    oldest_due: datetime | None = None
+    """Occurrences that came due before this are left out: too late to be worth sending."""
+
+    def in_time(self, comes_due: datetime) -> bool:
+        return self.oldest_due is None or comes_due >= self.oldest_due
+
+    def on_day_in_time(self, recipient: Recipient, day: date) -> bool:
+        return self.oldest_due is None or _start_of(recipient.calendar, day) >= self.oldest_due
 
     @classmethod
     def load(
         cls,
         session: Session,
         rules: ReminderRules,
+        recipients: dict[int, Recipient],
         now: datetime,
-        default_zone: ZoneInfo,
         *,
         account_id: int | None = None,
+        oldest_due: datetime | None = None,
     ) -> Snapshot:
+        ids = list(recipients)
+        live = col(Account.stage) != Stage.CHURNED.value
+        last_touch = (
+            sa.select(func.max(col(Touch.at)))
+            .where(col(Touch.account_id) == col(Account.id))
+            .scalar_subquery()
+        )
+        owner = func.coalesce(col(Promise.owner_id), col(Account.cs_owner_id))
         horizon = now.date() + timedelta(days=2 + rules.promise_lead_days)
-        promise_q = select(Promise).where(
-            Promise.status == PromiseStatus.OPEN.value,
-            col(Promise.due_date).is_not(None),
-            col(Promise.due_date) <= horizon,
+        promises = (
+            sa.select(
+                col(Promise.id),
+                col(Promise.account_id),
+                owner.label("owner_id"),
+                col(Promise.due_date),
+            )
+            .join(Account, col(Account.id) == col(Promise.account_id))
+            .where(
+                col(Promise.status) == PromiseStatus.OPEN.value,
+                col(Promise.due_date) <= horizon,
+                live,
+                owner.in_(ids),
+            )
         )
         longest = max((d for days in rules.checkin_days.values() for d in days), default=0)
         accepted_since = now - timedelta(days=longest + LATE_LIMIT.days + 2)
-        handoff_q = select(Handoff).where(
-            (col(Handoff.status) == HandoffStatus.PENDING.value)
-            | (col(Handoff.accepted_at) >= accepted_since)
+        handoffs: Any = (
+            sa.select(
+                col(Handoff.id),
+                col(Handoff.account_id),
+                col(Handoff.cs_owner_id),
+                col(Handoff.status),
+                col(Handoff.created_at),
+                col(Handoff.accepted_at),
+                (live & col(Account.cs_owner_id).in_(ids)).label("checked_in_by_owner"),
+                col(Account.cs_owner_id).label("account_owner_id"),
+                col(Account.touch_model),
+                last_touch.label("last_touch"),
+            )
+            .join(Account, col(Account.id) == col(Handoff.account_id))
+            .where(
+                (col(Handoff.status) == HandoffStatus.PENDING.value)
+                | (col(Handoff.accepted_at) >= accepted_since)
+            )
         )
-        account_q = select(Account).where(Account.stage != Stage.CHURNED.value)
-        touch_q = select(Touch.account_id, func.max(Touch.at)).group_by(col(Touch.account_id))
+        runway = max(rules.renewal_days, default=0)
+        renewals = sa.select(
+            col(Account.id), col(Account.cs_owner_id), col(Account.renewal_date)
+        ).where(
+            live,
+            col(Account.cs_owner_id).in_(ids),
+            col(Account.renewal_date).between(
+                now.date() - timedelta(days=1), now.date() + timedelta(days=runway + 1)
+            ),
+        )
+        quiet = (
+            sa.select(
+                col(Account.id),
+                col(Account.cs_owner_id),
+                col(Account.touch_model),
+                col(Account.created_at),
+                last_touch.label("last_touch"),
+            )
+            .where(live, col(Account.cs_owner_id).in_(ids))
+            .where(_silent_long_enough(rules, now))
+        )
         if account_id is not None:
-            promise_q = promise_q.where(Promise.account_id == account_id)
-            handoff_q = handoff_q.where(Handoff.account_id == account_id)
-            account_q = account_q.where(Account.id == account_id)
-            touch_q = touch_q.where(Touch.account_id == account_id)
+            promises = promises.where(col(Promise.account_id) == account_id)
+            handoffs = handoffs.where(col(Handoff.account_id) == account_id)
+            renewals = renewals.where(col(Account.id) == account_id)
+            quiet = quiet.where(col(Account.id) == account_id)
+        managers = [i for i, r in recipients.items() if r.person.role == Role.MANAGER]
         return cls(
             now=now,
-            accounts={a.id: a for a in session.exec(account_q).all() if a.id is not None},
-            promises=list(session.exec(promise_q).all()),
-            handoffs=list(session.exec(handoff_q).all()),
-            last_touch={a: at for a, at in session.exec(touch_q).all() if at is not None},
-            people={
-                p.id: p
-                for p in session.exec(select(Person).where(col(Person.is_bot).is_(False))).all()
-                if p.id is not None
-            },
-            default_zone=default_zone,
+            recipients=recipients,
+            managers=managers,
+            promises=session.execute(promises).all(),
+            handoffs=session.execute(handoffs).all(),
+            renewals=session.execute(renewals).all(),
+            quiet=session.execute(quiet).all(),
+            oldest_due=oldest_due,
         )
 
-    def zone(self, person_id: int) -> ZoneInfo:
-        person = self.people.get(person_id)
-        return zone_of(person.tz if person else None, self.default_zone)
 
-    def local_date(self, person_id: int, at: datetime) -> date:
-        return at.astimezone(self.zone(person_id)).date()
-
-    def today(self, person_id: int) -> date:
-        return self.local_date(person_id, self.now)
-
-    @property
-    def managers(self) -> list[Person]:
-        return [p for p in self.people.values() if p.role == Role.MANAGER]
-
-
-# ---- the families each kind of data calls for ---------------------------------------------
-
-
-def families(snap: Snapshot, rules: ReminderRules) -> Iterator[Family]:
-    """Every family the data calls for, with its occurrences up to the recipient's today."""
-    yield from handoff_families(snap, rules)
-    yield from checkin_families(snap, rules)
-    yield from promise_families(snap, rules)
-    yield from renewal_families(snap, rules)
-    yield from silent_families(snap, rules)
+def _silent_long_enough(rules: ReminderRules, now: datetime) -> Any:
+    """Accounts whose touch model has a silence threshold and with no touch inside it, give or
+    take two days for time zones and DST: only they can be silent now. (One index probe per
+    account; the last touch itself is then read for these only.)"""
+    return or_(
+        false(),
+        *(
+            (col(Account.touch_model) == model)
+            & ~sa.exists().where(
+                col(Touch.account_id) == col(Account.id),
+                col(Touch.at) >= now - timedelta(days=days - 2),
+            )
+            for model, days in rules.silence_days.items()
+            if days
+        ),
+    )
 
 
-def handoff_families(snap: Snapshot, rules: ReminderRules) -> Iterator[Family]:
+# ---- what is due now, per kind of data -----------------------------------------------------
+
+
+def currents(snap: Snapshot, rules: ReminderRules) -> Iterator[Occurrence]:
+    """Per family the data calls for, the occurrence that has come due by now, if any."""
+    yield from handoff_currents(snap, rules)
+    yield from checkin_currents(snap, rules)
+    yield from promise_currents(snap, rules)
+    yield from renewal_currents(snap, rules)
+    yield from silent_currents(snap, rules)
+
+
+def handoff_currents(snap: Snapshot, rules: ReminderRules) -> Iterator[Occurrence]:
     to_owner, to_managers = rules.handoff_days
     for handoff in snap.handoffs:
         if handoff.status != HandoffStatus.PENDING.value:
             continue
-        yield [
-            Occurrence(
-                key=f"handoff:{handoff.id}:cs",
-                kind=ReminderKind.HANDOFF,
-                detail="cs",
-                person_id=handoff.cs_owner_id,
+        waiting = [(handoff.cs_owner_id, ReminderKind.HANDOFF, "cs", to_owner, "cs")]
+        waiting += [
+            (m, ReminderKind.ESCALATION, "manager", to_managers, f"manager:{m}")
+            for m in snap.managers
+            if m != handoff.cs_owner_id
+        ]
+        for person_id, kind, detail, days, suffix in waiting:
+            recipient = snap.recipients.get(person_id)
+            if recipient is None:
+                continue
+            occurrence = Occurrence(
+                key=f"handoff:{handoff.id}:{suffix}",
+                kind=kind,
+                detail=detail,
+                person_id=person_id,
                 account_id=handoff.account_id,
                 handoff_id=handoff.id,
                 since=handoff.created_at,
-                working_days=to_owner,
+                working_days=days,
             )
-        ]
-        for manager in snap.managers:
-            if manager.id is None or manager.id == handoff.cs_owner_id:
-                continue
-            yield [
-                Occurrence(
-                    key=f"handoff:{handoff.id}:manager:{manager.id}",
-                    kind=ReminderKind.ESCALATION,
-                    detail="manager",
-                    person_id=manager.id,
-                    account_id=handoff.account_id,
-                    handoff_id=handoff.id,
-                    since=handoff.created_at,
-                    working_days=to_managers,
-                )
-            ]
+            comes_due = occurrence.comes_due(recipient.calendar)
+            if comes_due <= snap.now and snap.in_time(comes_due):
+                yield occurrence
 
 
-def checkin_families(snap: Snapshot, rules: ReminderRules) -> Iterator[Family]:
+def checkin_currents(snap: Snapshot, rules: ReminderRules) -> Iterator[Occurrence]:
     for handoff in snap.handoffs:
-        account = snap.accounts.get(handoff.account_id)
-        if handoff.accepted_at is None or account is None or account.cs_owner_id is None:
+        recipient = snap.recipients.get(handoff.account_owner_id)
+        if handoff.accepted_at is None or not handoff.checked_in_by_owner or recipient is None:
             continue
-        owner = account.cs_owner_id
-        accepted = snap.local_date(owner, handoff.accepted_at)
-        touched = snap.last_touch.get(handoff.account_id)
-        touched_on = snap.local_date(owner, touched) if touched else None
-        family = []
-        for day in rules.checkin_days.get(account.touch_model, ()):
-            due = accepted + timedelta(days=day)
-            if due > snap.today(owner):
+        accepted = recipient.local_date(handoff.accepted_at)
+        days = []
+        for day in rules.checkin_days.get(handoff.touch_model, ()):
+            if accepted + timedelta(days=day) > recipient.today:
                 break
-            recent = touched_on is not None and touched_on >= due - timedelta(CHECKIN_TOUCH_LEAD)
-            family.append(
-                Occurrence(
-                    key=f"checkin:{handoff.id}:{day}",
-                    kind=ReminderKind.CHECKIN,
-                    detail=str(day),
-                    person_id=owner,
-                    account_id=account.id,
-                    handoff_id=handoff.id,
-                    due_on=due,
-                    suppressed=recent,
-                )
-            )
-        yield family
-
-
-def promise_families(snap: Snapshot, rules: ReminderRules) -> Iterator[Family]:
-    for promise in snap.promises:
-        account = snap.accounts.get(promise.account_id)
-        owner = promise.owner_id or (account.cs_owner_id if account else None)
-        if promise.due_date is None or owner is None or account is None:
+            days.append((str(day), accepted + timedelta(days=day)))
+        moment = latest_due(days, recipient)
+        if moment is None or not snap.on_day_in_time(recipient, moment[1]):
             continue
-        due, today = promise.due_date, snap.today(owner)
-        moments = (
-            [("before", due - timedelta(days=rules.promise_lead_days))]
-            if rules.promise_lead_days
-            else []
+        detail, due = moment
+        touched = handoff.last_touch
+        if touched is not None and recipient.local_date(touched) >= due - timedelta(
+            CHECKIN_TOUCH_LEAD
+        ):
+            continue  # a recent touch made the check-in unnecessary
+        yield Occurrence(
+            key=f"checkin:{handoff.id}:{detail}",
+            kind=ReminderKind.CHECKIN,
+            detail=detail,
+            person_id=recipient.person.id or 0,
+            account_id=handoff.account_id,
+            handoff_id=handoff.id,
+            due_on=due,
         )
+
+
+def promise_currents(snap: Snapshot, rules: ReminderRules) -> Iterator[Occurrence]:
+    lead = timedelta(days=rules.promise_lead_days)
+    for promise in snap.promises:
+        recipient = snap.recipients.get(promise.owner_id)
+        if recipient is None:
+            continue
+        due, today = promise.due_date, recipient.today
+        moments = [("before", due - lead)] if rules.promise_lead_days else []
         moments.append(("due", due))
         weeks = (today - due).days // REPEAT_DAYS
         moments += [
             (f"overdue-{n}", due + timedelta(days=REPEAT_DAYS * n))
             for n in range(max(1, weeks - 1), weeks + 1)
         ]
-        yield [
-            Occurrence(
-                key=f"promise:{promise.id}:{due.isoformat()}:{detail}",
+        moment = latest_due(moments, recipient)
+        if moment is not None and snap.on_day_in_time(recipient, moment[1]):
+            yield Occurrence(
+                key=f"promise:{promise.id}:{due.isoformat()}:{moment[0]}",
                 kind=ReminderKind.PROMISE,
-                detail=detail,
-                person_id=owner,
+                detail=moment[0],
+                person_id=promise.owner_id,
                 account_id=promise.account_id,
                 promise_id=promise.id,
-                due_on=when,
+                due_on=moment[1],
             )
-            for detail, when in moments
-            if when <= today
-        ]
 
 
-def renewal_families(snap: Snapshot, rules: ReminderRules) -> Iterator[Family]:
-    for account in snap.accounts.values():
-        renews, owner = account.renewal_date, account.cs_owner_id
-        if renews is None or owner is None or renews < snap.today(owner):
+def renewal_currents(snap: Snapshot, rules: ReminderRules) -> Iterator[Occurrence]:
+    for account in snap.renewals:
+        renews, recipient = account.renewal_date, snap.recipients.get(account.cs_owner_id)
+        if recipient is None or renews < recipient.today:
             continue
-        yield [
-            Occurrence(
-                key=f"renewal:{account.id}:{renews.isoformat()}:{days}",
-                kind=ReminderKind.RENEWAL,
-                detail=str(days),
-                person_id=owner,
-                account_id=account.id,
-                due_on=renews - timedelta(days=days),
-            )
+        moments = [
+            (str(days), renews - timedelta(days=days))
             for days in sorted(rules.renewal_days, reverse=True)
-            if renews - timedelta(days=days) <= snap.today(owner)
         ]
+        moment = latest_due(moments, recipient)
+        if moment is not None and snap.on_day_in_time(recipient, moment[1]):
+            yield Occurrence(
+                key=f"renewal:{account.id}:{renews.isoformat()}:{moment[0]}",
+                kind=ReminderKind.RENEWAL,
+                detail=moment[0],
+                person_id=account.cs_owner_id,
+                account_id=account.id,
+                due_on=moment[1],
+            )
 
 
-def silent_families(snap: Snapshot, rules: ReminderRules) -> Iterator[Family]:
+def silent_currents(snap: Snapshot, rules: ReminderRules) -> Iterator[Occurrence]:
     accepted: dict[int, datetime] = {}
     for handoff in snap.handoffs:
         if handoff.accepted_at is not None:
             earlier = accepted.get(handoff.account_id, handoff.accepted_at)
             accepted[handoff.account_id] = max(handoff.accepted_at, earlier)
-    for account in snap.accounts.values():
+    for account in snap.quiet:
         threshold = rules.silence_days.get(account.touch_model, 0)
-        owner = account.cs_owner_id
-        if not threshold or owner is None or account.id is None:
+        recipient = snap.recipients.get(account.cs_owner_id)
+        if not threshold or recipient is None:
             continue
-        since = silent_since(account, snap.last_touch.get(account.id), accepted.get(account.id))
-        first = snap.local_date(owner, since) + timedelta(days=threshold)
-        today = snap.today(owner)
-        if first > today:
+        since = silent_since(account.created_at, account.last_touch, accepted.get(account.id))
+        first = recipient.local_date(since) + timedelta(days=threshold)
+        if first > recipient.today:
             continue
-        weeks = (today - first).days // REPEAT_DAYS
-        stamp = since.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
-        yield [
-            Occurrence(
-                key=f"silent:{account.id}:{stamp}:{n}",
-                kind=ReminderKind.SILENT,
-                detail=str(threshold + REPEAT_DAYS * n),
-                person_id=owner,
-                account_id=account.id,
-                due_on=first + timedelta(days=REPEAT_DAYS * n),
-            )
+        weeks = (recipient.today - first).days // REPEAT_DAYS
+        moments = [
+            (str(n), first + timedelta(days=REPEAT_DAYS * n))
             for n in range(max(0, weeks - 1), weeks + 1)
         ]
+        moment = latest_due(moments, recipient)
+        if moment is not None and snap.on_day_in_time(recipient, moment[1]):
+            stamp = since.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
+            yield Occurrence(
+                key=f"silent:{account.id}:{stamp}:{moment[0]}",
+                kind=ReminderKind.SILENT,
+                detail=str(threshold + REPEAT_DAYS * int(moment[0])),
+                person_id=account.cs_owner_id,
+                account_id=account.id,
+                due_on=moment[1],
+            )
 
 
-def silent_since(account: Account, touched: datetime | None, accepted: datetime | None) -> datetime:
+def silent_since(
+    created: datetime, touched: datetime | None, accepted: datetime | None
+) -> datetime:
     """The last sign of contact: the last touch or the handoff's acceptance, whichever is later;
     with neither, when the account was created (an imported account starts its clock then)."""
-    return max((t for t in (touched, accepted) if t is not None), default=account.created_at)
-
-
-def current(family: Family, calendar: WorkCalendar, now: datetime) -> Occurrence | None:
-    """The family's latest occurrence that has come due by `now`, unless the data made it
-    unnecessary."""
-    latest = None
-    for occurrence in family:
-        if occurrence.comes_due(calendar) <= now:
-            latest = occurrence
-    return None if latest is None or latest.suppressed else latest
+    return max((t for t in (touched, accepted) if t is not None), default=created)
 
 
 def stale_recipients(fetched_before: datetime) -> SelectOfScalar[Person]:
@@ -410,41 +503,63 @@ class Reminders:
             zone_of(person.tz, self.default_zone),
         )
 
-    def snapshot(self, session: Session, now: datetime, account_id: int | None = None) -> Snapshot:
-        return Snapshot.load(session, self.rules, now, self.default_zone, account_id=account_id)
-
-    def currents(self, snap: Snapshot) -> dict[str, Occurrence]:
-        """Per family, the occurrence that is due now (by key)."""
-        found: dict[str, Occurrence] = {}
-        for family in families(snap, self.rules):
-            if family and family[0].person_id in snap.people:
-                calendar = self.calendar(snap.people[family[0].person_id])
-                occurrence = current(family, calendar, snap.now)
-                if occurrence is not None:
-                    found[occurrence.key] = occurrence
+    def recipients(
+        self, session: Session, now: datetime, *, open_only: bool
+    ) -> dict[int, Recipient]:
+        """Everyone reminders may go to (bots left out), or only those whose window is open."""
+        found = {}
+        for person in session.exec(select(Person).where(col(Person.is_bot).is_(False))).all():
+            calendar = self.calendar(person)
+            if person.id is not None and (not open_only or calendar.is_open(now)):
+                found[person.id] = Recipient.at(person, calendar, now)
         return found
+
+    def currents(
+        self, session: Session, now: datetime, *, account_id: int | None = None
+    ) -> tuple[Snapshot, dict[str, Occurrence]]:
+        """What has come due by `now` (by key): for the sweep, what everyone whose window is
+        open should be sent (not what is more than `LATE_LIMIT` late); or everything about one
+        account, as the send-time check needs it."""
+        sweep = account_id is None
+        snap = Snapshot.load(
+            session,
+            self.rules,
+            self.recipients(session, now, open_only=sweep),
+            now,
+            account_id=account_id,
+            oldest_due=now - LATE_LIMIT if sweep else None,
+        )
+        return snap, {o.key: o for o in currents(snap, self.rules)}
 
     # ---- finding what is due ---------------------------------------------------------------
 
     def due(self, session: Session, now: datetime, *, write: bool) -> list[Batch]:
-        """Per recipient whose working window is open: what to send them now."""
-        snap = self.snapshot(session, now)
-        found = self.currents(snap)
-        sent = stored.by_keys(session=session, keys=found)
+        """Per recipient whose working window is open: what to send them now. A snoozed
+        reminder of someone whose window is closed waits for it to open."""
+        snap, found = self.currents(session, now)
+        sent = stored.sent_keys(session=session, keys=found)
         batches: dict[int, Batch] = {}
         for key, occurrence in found.items():
-            person = snap.people[occurrence.person_id]
-            if key in sent or now - occurrence.comes_due(self.calendar(person)) > LATE_LIMIT:
-                continue
-            batches.setdefault(occurrence.person_id, Batch(person)).new.append(occurrence)
-        for reminder in stored.snoozed_due(session=session, now=now):
-            recipient = snap.people.get(reminder.person_id)
-            if reminder.key not in found or recipient is None:
-                if write:
-                    self._drop(session, reminder, now)
-                continue
-            batches.setdefault(reminder.person_id, Batch(recipient)).returning.append(reminder)
-        return [b for b in batches.values() if self.calendar(b.person).is_open(now)]
+            if key not in sent:
+                person = snap.recipients[occurrence.person_id].person
+                batches.setdefault(occurrence.person_id, Batch(person)).new.append(occurrence)
+        snoozed = [
+            r
+            for r in stored.snoozed_due(session=session, now=now)
+            if r.person_id in snap.recipients
+        ]
+        # However late it is by now, a snoozed reminder comes back while the data still calls
+        # for it (the sweep's own snapshot leaves out what is too late to send first).
+        still = set(found) | self.still_due(
+            session, [r for r in snoozed if r.key not in found], now
+        )
+        for reminder in snoozed:
+            if reminder.key in still:
+                person = snap.recipients[reminder.person_id].person
+                batches.setdefault(reminder.person_id, Batch(person)).returning.append(reminder)
+            elif write:
+                self._drop(session, reminder, now)
+        return list(batches.values())
 
     def _drop(self, session: Session, reminder: Reminder, now: datetime) -> None:
         reminder.status = ReminderStatus.DROPPED.value
@@ -474,8 +589,13 @@ class Reminders:
         self.refresh_profiles(now)
         with session_scope(self.engine) as session:
             batches = self.due(session, now, write=True)
-        for batch in batches:
-            self._send(batch, now)
+        try:
+            with session_scope(self.engine) as session:  # one commit (a disk flush) for all
+                for batch in batches:
+                    self._write(session, batch, now)
+        except IntegrityError:  # another sweep wrote some first: each DM on its own then
+            for batch in batches:
+                self._send(batch, now)
         return []
 
     def preview(self, now: datetime) -> list[str]:
@@ -496,21 +616,18 @@ class Reminders:
             log.info("reminders for %s were sent by another sweep", batch.person.user_id)
 
     def _write(self, session: Session, batch: Batch, now: datetime) -> None:
-        rows = [o.row(now) for o in sorted(batch.new, key=_priority)[:MAX_ITEMS]]
-        session.add_all(rows)
-        for snoozed in batch.returning[: MAX_ITEMS - len(rows)]:
+        new = sorted(batch.new, key=_priority)[:MAX_ITEMS]
+        keys = [o.key for o in new]
+        ids = stored.insert(session=session, rows=[o.row(now) for o in new])
+        for snoozed in batch.returning[: MAX_ITEMS - len(new)]:
             assert snoozed.id is not None
-            claimed = stored.claim_again(session=session, reminder_id=snoozed.id, now=now)
-            if claimed is not None:
-                rows.append(claimed)
-        if not rows:
+            if stored.claim_again(session=session, reminder_id=snoozed.id, now=now):
+                ids.append(snoozed.id)
+                keys.append(snoozed.key)
+        if not ids:
             return
-        session.flush()
-        key = f"{KIND}:{batch.person.user_id}:{now:%Y%m%dT%H%MZ}:{rows[0].id}"
-        for position, reminder in enumerate(rows):
-            assert reminder.id is not None
-            session.add(ReminderItem(message_key=key, reminder_id=reminder.id, position=position))
-        session.flush()
+        key = f"{KIND}:{batch.person.user_id}:{now:%Y%m%dT%H%MZ}:{ids[0]}"
+        stored.add_items(session=session, message_key=key, reminder_ids=ids)
         message = dm.compose(session, self.translator(batch.person), key, now)
         outbox.enqueue(
             session=session,
@@ -520,7 +637,7 @@ class Reminders:
             payload=message_to_json(message),
             at=now,
         )
-        log.info("reminders for %s: %s", batch.person.user_id, ", ".join(r.key for r in rows))
+        log.info("reminders for %s: %s", batch.person.user_id, ", ".join(keys))
 
     # ---- at send time ----------------------------------------------------------------------
 
@@ -551,9 +668,10 @@ class Reminders:
         keys: set[str] = set()
         for account_id, group in wanted.items():
             if account_id is not None:
-                keys |= group & set(self.currents(self.snapshot(session, now, account_id)))
+                keys |= group & set(self.currents(session, now, account_id=account_id)[1])
         return keys
 
 
-def _priority(occurrence: Occurrence) -> tuple[int, date]:
-    return _ORDER.index(occurrence.kind), occurrence.due_on or date.min
+def _priority(occurrence: Occurrence) -> tuple[int, date, str]:
+    """The most pressing kind first, then the oldest; the key only makes the order repeatable."""
+    return _ORDER.index(occurrence.kind), occurrence.due_on or date.min, occurrence.key

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, func, or_
+from sqlalchemy import Column, Index, func, or_, text
 from sqlmodel import Field, Session, SQLModel, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -32,6 +32,17 @@ class Promise(SQLModel, table=True):
     """Shown to people as `P-<id>`."""
 
     __tablename__ = "promises"
+    __table_args__ = (
+        # What the reminder sweep reads, from the index alone (migration 0007).
+        Index(
+            "ix_promises_open_due",
+            "due_date",
+            "account_id",
+            "owner_id",
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     account_id: int = Field(foreign_key="accounts.id", index=True)

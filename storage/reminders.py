@@ -14,6 +14,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import Column, update
+from sqlalchemy import insert as insert_into
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.types import UTCDateTime
@@ -79,13 +80,13 @@ class ReminderItem(SQLModel, table=True):
     position: int = 0
 
 
-def by_keys(*, session: Session, keys: Iterable[str]) -> dict[str, Reminder]:
+def sent_keys(*, session: Session, keys: Iterable[str]) -> set[str]:
+    """Those of `keys` that a reminder was already written for."""
     wanted = list(set(keys))
-    found: dict[str, Reminder] = {}
+    found: set[str] = set()
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
-        for reminder in session.exec(select(Reminder).where(col(Reminder.key).in_(chunk))).all():
-            found[reminder.key] = reminder
+        found.update(session.exec(select(Reminder.key).where(col(Reminder.key).in_(chunk))))
     return found
 
 
@@ -97,16 +98,34 @@ def snoozed_due(*, session: Session, now: datetime) -> list[Reminder]:
     return list(session.exec(query).all())
 
 
-def claim_again(*, session: Session, reminder_id: int, now: datetime) -> Reminder | None:
-    """Moves a snoozed reminder back to `sent`; None when another sweep already did."""
+def claim_again(*, session: Session, reminder_id: int, now: datetime) -> bool:
+    """Moves a snoozed reminder back to `sent`; False when another sweep already did."""
     result = session.execute(
         update(Reminder)
         .where(col(Reminder.id) == reminder_id, col(Reminder.status) == ReminderStatus.SNOOZED)
         .values(status=ReminderStatus.SENT.value, snoozed_until=None, sent_at=now)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    return session.get(Reminder, reminder_id, populate_existing=True)
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def insert(*, session: Session, rows: list[dict[str, object]]) -> list[int]:
+    """Adds reminders (as `Reminder` columns) in one statement; their ids, in order. A key
+    that exists already raises `IntegrityError`."""
+    if not rows:
+        return []
+    query = insert_into(Reminder).returning(col(Reminder.id), sort_by_parameter_order=True)
+    return list(session.execute(query, rows).scalars())
+
+
+def add_items(*, session: Session, message_key: str, reminder_ids: list[int]) -> None:
+    """Places the reminders in the DM `message_key`, in this order."""
+    session.execute(
+        insert_into(ReminderItem),
+        [
+            {"message_key": message_key, "reminder_id": reminder_id, "position": position}
+            for position, reminder_id in enumerate(reminder_ids)
+        ],
+    )
 
 
 def items_of(*, session: Session, message_key: str) -> list[tuple[ReminderItem, Reminder]]:

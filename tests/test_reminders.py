@@ -34,7 +34,7 @@ from storage.handoffs import Handoff, HandoffStatus
 from storage.outbox import OutboxMessage
 from storage.people import Person, Role
 from storage.promises import Promise, PromiseStatus
-from storage.reminders import Reminder, ReminderItem
+from storage.reminders import Reminder, ReminderItem, ReminderStatus
 from storage.touches import TouchChannel
 from tests.conftest import NOW, TOKEN, ShellSession, SlackServer, make_settings
 from tests.fake_slack import FakeSlack
@@ -378,6 +378,44 @@ def test_two_sweeps_racing_write_each_reminder_once(engine: Engine) -> None:
     with Session(engine) as session:
         assert len(session.exec(select(OutboxMessage)).all()) == 1
         assert len(session.exec(select(Reminder)).all()) == 1
+
+
+def test_a_sweep_that_loses_one_dm_to_another_still_writes_the_others(engine: Engine) -> None:
+    a, b = person(engine, "UCSA"), person(engine, "UCSB")
+    first = promise(engine, account(engine, a, name="Acme"), a, date(2026, 11, 30))
+    second = promise(engine, account(engine, b, name="Globex"), b, date(2026, 11, 30))
+    now = at("2026-11-30T09:05+09:00")
+    other = sweeper(engine)
+    with Session(engine) as session:
+        (to_a,) = [x for x in other.due(session, now, write=False) if x.person.user_id == "UCSA"]
+    other._send(to_a, now)  # another process wrote A's DM first
+
+    assert sweep(sweeper(engine), "2026-11-30T09:05+09:00") == {
+        "UCSB": [f"promise:{second}:2026-11-30:due"]
+    }
+    with Session(engine) as session:
+        keys = sorted(session.exec(select(Reminder.key)).all())
+        assert keys == sorted(
+            [f"promise:{first}:2026-11-30:due", f"promise:{second}:2026-11-30:due"]
+        )
+        assert len(session.exec(select(OutboxMessage)).all()) == 2
+
+
+def test_a_snoozed_reminder_returns_however_late_its_occurrence_is_by_then(
+    engine: Engine,
+) -> None:
+    rep = person(engine, "UCS")
+    acme = account(engine, rep, renewal=date(2027, 4, 1))
+    r = sweeper(engine)
+    key = f"renewal:{acme}:2027-04-01:90"
+    assert sweep(r, "2027-01-01T10:00+09:00") == {"UCS": [key]}
+    with session_scope(engine) as session:  # snoozed for three weeks
+        reminder = session.exec(select(Reminder).where(Reminder.key == key)).one()
+        reminder.status = ReminderStatus.SNOOZED
+        reminder.snoozed_until = at("2027-01-22T10:00+09:00")
+        session.add(reminder)
+    # Twenty-one days after it came due, too late to send it a first time, but it was snoozed.
+    assert sweep(r, "2027-01-22T10:00+09:00") == {"UCS": [key]}
 
 
 def test_data_changed_before_delivery_is_not_sent(engine: Engine, slack: FakeSlack) -> None:
