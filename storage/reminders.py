@@ -13,8 +13,9 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, update
+from sqlalchemy import Column, String, any_, bindparam, update
 from sqlalchemy import insert as insert_into
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.types import UTCDateTime
@@ -80,12 +81,19 @@ class ReminderItem(SQLModel, table=True):
     position: int = 0
 
 
+KEYS_PER_QUERY = 2000
+"""Well under SQLite's limit on parameters in one statement (32,766)."""
+
+
 def sent_keys(*, session: Session, keys: Iterable[str]) -> set[str]:
     """Those of `keys` that a reminder was already written for."""
     wanted = list(set(keys))
+    if session.get_bind().dialect.name == "postgresql":  # one array, not a parameter per key
+        listed = bindparam("keys", wanted, type_=ARRAY(String))
+        return set(session.exec(select(Reminder.key).where(col(Reminder.key) == any_(listed))))
     found: set[str] = set()
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
+    for start in range(0, len(wanted), KEYS_PER_QUERY):
+        chunk = wanted[start : start + KEYS_PER_QUERY]
         found.update(session.exec(select(Reminder.key).where(col(Reminder.key).in_(chunk))))
     return found
 
