@@ -210,6 +210,9 @@ class Snapshot:
                 owner.in_(ids),
             )
         )
+        checked_in = (
+            live & col(Handoff.accepted_at).is_not(None) & col(Account.cs_owner_id).in_(ids)
+        )
         longest = max((d for days in rules.checkin_days.values() for d in days), default=0)
         accepted_since = now - timedelta(days=longest + LATE_LIMIT.days + 2)
         handoffs: Any = (
@@ -220,10 +223,10 @@ class Snapshot:
                 col(Handoff.status),
                 col(Handoff.created_at),
                 col(Handoff.accepted_at),
-                (live & col(Account.cs_owner_id).in_(ids)).label("checked_in_by_owner"),
+                checked_in.label("checked_in_by_owner"),
                 col(Account.cs_owner_id).label("account_owner_id"),
                 col(Account.touch_model),
-                last_touch.label("last_touch"),
+                sa.case((checked_in, last_touch)).label("last_touch"),  # only where needed
             )
             .join(Account, col(Account.id) == col(Handoff.account_id))
             .where(
@@ -333,7 +336,7 @@ def handoff_currents(snap: Snapshot, rules: ReminderRules) -> Iterator[Occurrenc
 def checkin_currents(snap: Snapshot, rules: ReminderRules) -> Iterator[Occurrence]:
     for handoff in snap.handoffs:
         recipient = snap.recipients.get(handoff.account_owner_id)
-        if handoff.accepted_at is None or not handoff.checked_in_by_owner or recipient is None:
+        if not handoff.checked_in_by_owner or recipient is None:
             continue
         accepted = recipient.local_date(handoff.accepted_at)
         days = []
