@@ -18,7 +18,8 @@ Teams). How each message is sent once:
   by the key every post carries in its metadata) and only posted when it is not found.
 - A transient error (rate limit, 5xx, timeout, lost connection) puts the row back with a
   backoff (at least the `Retry-After` asked for); a permanent refusal (user gone, channel
-  archived, …) marks it failed with the reason, for `kakehashi jobs failed`.
+  archived, …) marks it failed with the reason, for `kakehashi jobs failed`. The sweep takes
+  its retries again as soon as their backoff ends, ahead of the rest of a backlog.
 
 How fast: one sender thread per process, messages one at a time, in order, paced by a `Pacer`
 shared with the transport: about one post per second per channel (the engine waits for it), and
@@ -238,6 +239,9 @@ class Delivery:
     _running: bool = field(default=False, repr=False)
     _again: bool = field(default=False, repr=False)
     _stopping: threading.Event = field(default_factory=threading.Event, repr=False)
+    _retries: dict[int, datetime] = field(default_factory=dict, repr=False)
+    """Rows this sweep put back to retry, and from when: taken before the backlog as soon as
+    their backoff ends, instead of behind every row that came due before it."""
 
     # ---- the sweep -------------------------------------------------------------------------
 
@@ -270,8 +274,9 @@ class Delivery:
 
     def _drain(self, now: datetime, started: datetime) -> list[str]:
         lines: list[str] = []
+        self._retries.clear()
         while not self._stopping.is_set() and not self._paused_too_long():
-            batch = self._claim_batch(_moving(now, started, self.clock), CLAIM_BATCH)
+            batch = self._next_batch(_moving(now, started, self.clock))
             if not batch:
                 break
             for i, claim in enumerate(batch):
@@ -293,10 +298,22 @@ class Delivery:
         """Claims the next due row (the oldest first), or None when nothing is due."""
         return next(iter(self._claim_batch(due, 1)), None)
 
-    def _claim_batch(self, due: datetime, limit: int) -> list[Claim]:
-        """Claims up to `limit` due rows (the oldest first) in one transaction: each by a
-        compare-and-set of its lease, so a row is never handed to two senders; [] when nothing
-        is due."""
+    def _next_batch(self, due: datetime) -> list[Claim]:
+        """The retries whose backoff ended, then the oldest due rows."""
+        ready = [row for row, at in self._retries.items() if at <= due][:CLAIM_BATCH]
+        for row in ready:
+            del self._retries[row]
+        retries = self._claim_batch(due, len(ready), among=ready) if ready else []
+        if len(retries) == CLAIM_BATCH:
+            return retries
+        return retries + self._claim_batch(due, CLAIM_BATCH - len(retries))
+
+    def _claim_batch(
+        self, due: datetime, limit: int, *, among: list[int] | None = None
+    ) -> list[Claim]:
+        """Claims up to `limit` due rows (the oldest first; only rows `among` these ids when
+        given) in one transaction: each by a compare-and-set of its lease, so a row is never
+        handed to two senders; [] when nothing is due."""
         wall = self.clock.now()
         held_until = wall + self.lease
         free = or_(
@@ -312,6 +329,8 @@ class Delivery:
             .order_by(col(OutboxMessage.not_before), col(OutboxMessage.id))
             .limit(limit)
         )
+        if among is not None:
+            query = query.where(col(OutboxMessage.id).in_(among))
         if self.engine.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         claims: list[Claim] = []
@@ -502,6 +521,7 @@ class Delivery:
             self._finish(claim, status=OutboxStatus.FAILED, last_error=reason, attempts=attempts)
             return
         delay = max(error.retry_after or 0.0, backoff(attempts))
+        self._retries[claim.id] = due + timedelta(seconds=delay)
         log.info(
             "delivery of %s to %s will be retried in %.0fs: %s",
             claim.key,

@@ -5,6 +5,7 @@ transport makes (posts and the look-ups of `find_sent`) taking a turn from the p
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
@@ -18,7 +19,7 @@ from storage.db import make_engine
 from storage.outbox import OutboxMessage
 from tests.conftest import NOW, make_settings
 from tests.fake_slack import FakeSlack
-from tests.test_delivery import FakeTime, make_delivery, message, put, rows
+from tests.test_delivery import FakeTime, delivered_keys, make_delivery, message, put, rows
 
 
 @pytest.fixture
@@ -259,3 +260,23 @@ def test_a_claim_whose_lease_is_running_out_is_renewed_before_the_send(
 
     assert delivery._deliver(claim, wall.now()) == "test k1 → UCS"
     assert watcher.leases == [wall.now() + LEASE]
+
+
+def test_a_retry_whose_backoff_ended_goes_before_the_backlog_that_came_due_earlier(
+    engine: Engine, slack: FakeSlack, wall: FakeTime
+) -> None:
+    put(engine, "first", "UCS")
+    backlog = CLAIM_BATCH + 10  # one channel's posts, a second apart: the backoff ends meanwhile
+    for i in range(backlog):
+        put(engine, f"k{i}", "CSALES")
+    slack.fail_next("chat.postMessage", status=500)
+    delivery = make_delivery(engine, slack, wall)
+
+    delivery.sweep(NOW)
+
+    order = [c["channel"] for c in slack.calls_to("chat.postMessage")]
+    # The first batch goes out as claimed; the retry leads the next one.
+    assert order == ["UCS"] + ["CSALES"] * (CLAIM_BATCH - 1) + ["UCS"] + ["CSALES"] * 11
+    assert delivered_keys(slack, ["UCS", "CSALES"]) == Counter(
+        {"first": 1, **{f"k{i}": 1 for i in range(backlog)}}
+    )
