@@ -69,10 +69,16 @@ CONFIGURATION_ERRORS = frozenset(
 
 
 class SlackTransport:
-    """Posts and edits through the synchronous Web API client (called from worker threads)."""
+    """Posts and edits through the synchronous Web API client (called from worker threads).
 
-    def __init__(self, client: WebClient) -> None:
+    Every Web API call it makes takes a turn from `pacer` first: Slack counts the look-ups of
+    `find_sent` against the workspace as it counts posts. A user's DM channel is remembered
+    (from a post's answer or `conversations.open`): it never changes."""
+
+    def __init__(self, client: WebClient, pacer: Pacer | None = None) -> None:
         self.client = client
+        self.pacer = pacer or unpaced()
+        self._dm_channels: dict[str, str] = {}
 
     def post(self, recipient: str, message: Message, key: str) -> Landed:
         response = self._call(
@@ -84,7 +90,10 @@ class SlackTransport:
             metadata={"event_type": DELIVERY_EVENT, "event_payload": {"key": key}},
             **blockkit.message_kwargs(message),
         )
-        return Landed(channel=str(response["channel"]), ts=str(response["ts"]))
+        landed = Landed(channel=str(response["channel"]), ts=str(response["ts"]))
+        if _is_user(recipient):
+            self._dm_channels[recipient] = landed.channel
+        return landed
 
     def update(self, channel: str, ts: str, message: Message) -> None:
         self._call(
@@ -117,14 +126,19 @@ class SlackTransport:
 
     def _conversation(self, recipient: str) -> str:
         """A user's DM channel (opened if need be), or the channel itself."""
-        if not recipient.startswith(("U", "W")):
+        if not _is_user(recipient):
             return recipient
-        opened = self._call("conversations.open", self.client.conversations_open, users=recipient)
-        return str(opened["channel"]["id"])
+        if recipient not in self._dm_channels:
+            opened = self._call(
+                "conversations.open", self.client.conversations_open, users=recipient
+            )
+            self._dm_channels[recipient] = str(opened["channel"]["id"])
+        return self._dm_channels[recipient]
 
     def _call(
         self, method: str, call: Callable[..., SlackResponse], **kwargs: Any
     ) -> SlackResponse:
+        self.pacer.take_turn()
         try:
             return call(**kwargs)
         except SlackApiError as exc:
@@ -168,6 +182,10 @@ def _retry_after(response: SlackResponse) -> float:
         return 1.0
 
 
+def _is_user(recipient: str) -> bool:
+    return recipient.startswith(("U", "W"))
+
+
 def _delivery_key(message: dict[str, Any]) -> str | None:
     metadata = message.get("metadata") or {}
     if metadata.get("event_type") != DELIVERY_EVENT:
@@ -185,11 +203,12 @@ def slack_client(settings: Settings) -> WebClient:
 
 
 def slack_delivery(settings: Settings, engine: Engine, *, clock: Clock | None = None) -> Delivery:
+    pacer = Pacer(per_second=settings.send_rate)  # one pace for the engine and its calls
     return Delivery(
         engine=engine,
-        transport=SlackTransport(slack_client(settings)),
+        transport=SlackTransport(slack_client(settings), pacer),
         clock=clock or SystemClock(),
-        pacer=Pacer(per_second=settings.send_rate),
+        pacer=pacer,
         recompose=recompose(settings, engine),
     )
 

@@ -72,8 +72,9 @@ class Settings(BaseSettings):
     send_rate: float = Field(
         default=5.0, gt=0, le=100, validation_alias=AliasChoices("KAKEHASHI_SEND_RATE")
     )
-    """Messages per second the delivery engine sends across the workspace (Slack allows a few
-    hundred a minute, and about one per second per channel)."""
+    """Web API calls per second the delivery engine makes across the workspace: its posts and
+    the history look-ups before re-sending (Slack allows a few hundred a minute, and about one
+    post per second per channel)."""
     remind_handoff: str = Field(
         default=DEFAULTS["handoff"], validation_alias=AliasChoices("KAKEHASHI_REMIND_HANDOFF")
     )

@@ -4,16 +4,29 @@ Every outbound message is first written to the outbox (`storage.outbox`) in the 
 caused it; a sweep then sends the rows that are due through a `Transport` (Slack, the shell, later
 Teams). How each message is sent once:
 
-- A row is *claimed* before it is sent: its `claimed_until` lease is set in a committed
-  transaction, by a compare-and-set (and `FOR UPDATE SKIP LOCKED` on PostgreSQL), so two
-  processes sweeping one database never send the same row.
+- Rows are *claimed* before they are sent, a batch at a time (`CLAIM_BATCH`, the oldest first, in
+  one committed transaction): each row's `claimed_until` lease is set by a compare-and-set (and
+  `FOR UPDATE SKIP LOCKED` on PostgreSQL), so two processes sweeping one database never get the
+  same row.
+- A send starts only while this sender still holds the row: with most of the lease left
+  (`LEASE_LEFT_TO_SEND`) nobody else can have taken it, since others only take rows whose lease
+  ran out; with less, the lease is first renewed by compare-and-set, which fails when a stalled
+  sender's row was taken over. Rows of a batch the sweep does not get to (it is stopping, or
+  Slack asked for a long pause) are given back at once.
 - A row whose earlier attempt may have reached the chat platform (a timeout or 5xx, `attempts` >
   0, or a claim whose process died: its lease expired) is first looked for there (`find_sent`,
   by the key every post carries in its metadata) and only posted when it is not found.
 - A transient error (rate limit, 5xx, timeout, lost connection) puts the row back with a
   backoff (at least the `Retry-After` asked for); a permanent refusal (user gone, channel
-  archived, …) marks it failed with the reason, for `kakehashi jobs failed`.
-- Sends are paced: about one per second per channel and `per_second` across the workspace.
+  archived, …) marks it failed with the reason, for `kakehashi jobs failed`. The sweep takes
+  its retries again as soon as their backoff ends, ahead of the rest of a backlog.
+
+How fast: one sender thread per process, messages one at a time, in order, paced by a `Pacer`
+shared with the transport: about one post per second per channel (the engine waits for it), and
+`per_second` Web API calls across the workspace, every call the transport makes (posts, and
+`find_sent`'s look-ups, which Slack counts alike) taking a turn from a token bucket. The
+database work of a message (its recomposition, the record that it was sent; one claim per batch)
+is done while the pacer would wait anyway, so the workspace rate is what limits a backlog.
 """
 
 from __future__ import annotations
@@ -41,12 +54,20 @@ DELIVERY_EVENT = "kakehashi_delivery"
 
 LEASE = timedelta(seconds=60)
 """How long a claim lasts: far longer than one send takes (the HTTP timeout is shorter)."""
+LEASE_LEFT_TO_SEND = timedelta(seconds=45)
+"""A claimed row is sent only while this much of its lease is left, else its lease is renewed
+first: the send (a pause of up to `MAX_PAUSE`, then the HTTP timeout) ends well before the lease
+does, with room for clocks that disagree between hosts."""
+CLAIM_BATCH = 20
+"""Rows claimed in one transaction: about a second's worth at Slack's pace."""
 MAX_ATTEMPTS = 30
 """Transient failures before a message is given up as failed (about a day of backoff)."""
 BACKOFF_FIRST, BACKOFF_MAX = 5.0, 3600.0
 WAIT_FOR_ORIGINAL = timedelta(seconds=1)
 MAX_PAUSE = 10.0
 """A sweep sleeps through pauses up to this long; longer ones are left to the next tick."""
+BURST_SECONDS = 0.5
+"""The pacer lets this many seconds' worth of calls go at once after a quiet moment."""
 LATE_AFTER: Mapping[str, timedelta] = {"agenda": timedelta(days=1)}
 """Kinds of message not worth sending when this late (PRODUCT §10): skipped and logged."""
 
@@ -125,39 +146,64 @@ class Claim:
 
 
 class Pacer:
-    """About one message per `per_channel` seconds per channel, `per_second` messages across the
-    workspace, and a pause for everyone when the platform asked to wait (`Retry-After`).
+    """How fast the engine and its transport may call the chat platform. Thread-safe;
+    `monotonic()` and `sleep(seconds)` are injectable for tests.
 
-    Thread-safe; `sleep(seconds, stop)` and `monotonic()` are injectable for tests."""
+    - Every Web API call takes a turn across the workspace (`take_turn`, by the transport: posts,
+      edits and the look-ups of `find_sent` alike, since the platform counts them all): turns
+      come at `per_second`, with a burst of at most `burst` after a quiet moment, so that a slow
+      database commit is made up for instead of lost. A token bucket (GCRA): the long-run rate is
+      `per_second` exactly and no t seconds see more than `burst` + `per_second` × t calls.
+      Slack counts its limits per minute and tolerates short bursts; the test fake's bucket
+      holds a second's worth, twice the burst, so that the spacing of requests in flight
+      cannot add up to a 429 (which would pause every send for at least a second).
+    - A post to a channel waits until `per_channel` seconds after the previous post to it was
+      *answered* (`wait_needed` / `sent`, by the engine): measured from the answer, so that a
+      slow request cannot land two posts closer together than the limit.
+    - A rate-limit answer pauses every call for its `Retry-After` (`pause`).
+    """
 
     def __init__(
         self,
         *,
         per_channel: float = 1.0,
         per_second: float = 5.0,
+        burst: float | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.per_channel = per_channel
         self.spacing = 1.0 / per_second if per_second > 0 else 0.0
+        burst = max(1.0, per_second * BURST_SECONDS) if burst is None else max(1.0, burst)
+        self.burst_allowance = (burst - 1.0) * self.spacing
         self.monotonic = monotonic
         self.sleep = sleep or time.sleep
         self._lock = threading.Lock()
         self._next: dict[str, float] = {}
-        self._next_any = 0.0
+        self._next_turn = 0.0
         self._paused_until = 0.0
 
-    def wait_needed(self, channel: str) -> float:
-        """Seconds until a message may go to `channel`."""
+    def take_turn(self) -> None:
+        """Waits for the next turn across the workspace and takes it (turns are handed out in
+        order, so concurrent callers queue up rather than race)."""
         with self._lock:
-            ready = max(self._next.get(channel, 0.0), self._next_any, self._paused_until)
+            now = self.monotonic()
+            at = max(now, self._paused_until, self._next_turn - self.burst_allowance)
+            self._next_turn = max(self._next_turn, at) + self.spacing
+        if at > now:
+            self.sleep(at - now)
+
+    def wait_needed(self, channel: str | None = None) -> float:
+        """Seconds until a message may go to `channel` (its own pace, or a pause); without a
+        channel, until the pause ends."""
+        with self._lock:
+            ready = max(self._next.get(channel, 0.0) if channel else 0.0, self._paused_until)
             return max(0.0, ready - self.monotonic())
 
     def sent(self, channel: str) -> None:
+        """The post to `channel` was answered (or failed): the next waits `per_channel`."""
         with self._lock:
-            now = self.monotonic()
-            self._next[channel] = now + self.per_channel
-            self._next_any = now + self.spacing
+            self._next[channel] = self.monotonic() + self.per_channel
 
     def pause(self, seconds: float) -> None:
         with self._lock:
@@ -193,6 +239,9 @@ class Delivery:
     _running: bool = field(default=False, repr=False)
     _again: bool = field(default=False, repr=False)
     _stopping: threading.Event = field(default_factory=threading.Event, repr=False)
+    _retries: dict[int, datetime] = field(default_factory=dict, repr=False)
+    """Rows this sweep put back to retry, and from when: taken before the backlog as soon as
+    their backoff ends, instead of behind every row that came due before it."""
 
     # ---- the sweep -------------------------------------------------------------------------
 
@@ -225,27 +274,48 @@ class Delivery:
 
     def _drain(self, now: datetime, started: datetime) -> list[str]:
         lines: list[str] = []
-        while not self._stopping.is_set():
-            due = now + (self.clock.now() - started)
-            claim = self._claim(due)
-            if claim is None:
+        self._retries.clear()
+        while not self._stopping.is_set() and not self._paused_too_long():
+            batch = self._next_batch(_moving(now, started, self.clock))
+            if not batch:
                 break
-            line = self._deliver(claim, due)
-            if line is None and self._paused_too_long(claim.recipient):
-                break
-            if line:
-                log.info("delivered %s", line)
-                lines.append(line)
+            for i, claim in enumerate(batch):
+                if self._stopping.is_set() or self._paused_too_long(claim.recipient):
+                    self._release_unsent(batch[i:])
+                    return lines
+                line = self._deliver(claim, _moving(now, started, self.clock))
+                if line:
+                    log.info("delivered %s", line)
+                    lines.append(line)
         return lines
 
-    def _paused_too_long(self, channel: str) -> bool:
+    def _paused_too_long(self, channel: str | None = None) -> bool:
         return self.pacer.wait_needed(channel) > MAX_PAUSE
 
     # ---- claiming --------------------------------------------------------------------------
 
     def _claim(self, due: datetime) -> Claim | None:
         """Claims the next due row (the oldest first), or None when nothing is due."""
+        return next(iter(self._claim_batch(due, 1)), None)
+
+    def _next_batch(self, due: datetime) -> list[Claim]:
+        """The retries whose backoff ended, then the oldest due rows."""
+        ready = [row for row, at in self._retries.items() if at <= due][:CLAIM_BATCH]
+        for row in ready:
+            del self._retries[row]
+        retries = self._claim_batch(due, len(ready), among=ready) if ready else []
+        if len(retries) == CLAIM_BATCH:
+            return retries
+        return retries + self._claim_batch(due, CLAIM_BATCH - len(retries))
+
+    def _claim_batch(
+        self, due: datetime, limit: int, *, among: list[int] | None = None
+    ) -> list[Claim]:
+        """Claims up to `limit` due rows (the oldest first; only rows `among` these ids when
+        given) in one transaction: each by a compare-and-set of its lease, so a row is never
+        handed to two senders; [] when nothing is due."""
         wall = self.clock.now()
+        held_until = wall + self.lease
         free = or_(
             col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) < wall
         )
@@ -257,14 +327,16 @@ class Delivery:
                 free,
             )
             .order_by(col(OutboxMessage.not_before), col(OutboxMessage.id))
+            .limit(limit)
         )
+        if among is not None:
+            query = query.where(col(OutboxMessage.id).in_(among))
+        if self.engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        claims: list[Claim] = []
         with session_scope(self.engine) as session:
-            if self.engine.dialect.name == "postgresql":
-                query = query.limit(1).with_for_update(skip_locked=True)
-            else:
-                query = query.limit(20)
             for row in session.exec(query).all():
-                claim = _claim_of(row, wall + self.lease)  # before the update refreshes `row`
+                claim = _claim_of(row, held_until)  # before the update refreshes `row`
                 taken = session.execute(
                     update(OutboxMessage)
                     .where(
@@ -275,12 +347,20 @@ class Delivery:
                     .values(claimed_until=claim.held_until)
                 )
                 if taken.rowcount == 1:  # type: ignore[attr-defined]
-                    return claim
-        return None
+                    claims.append(claim)
+        return claims
 
-    def _still_ours(self, claim: Claim) -> bool:
+    def _holds(self, claim: Claim) -> Claim | None:
+        """The claim, if a send may start on it now: with enough of its lease left nobody else
+        can have taken the row over (they only take rows whose lease ran out); with less, the
+        lease is renewed first. None when the claim was lost (a stalled process)."""
+        if self.clock.now() + LEASE_LEFT_TO_SEND < claim.held_until:
+            return claim
+        return self._still_ours(claim)
+
+    def _still_ours(self, claim: Claim) -> Claim | None:
         """Renews the lease just before the message goes out, so a send never starts on a
-        claim that ran out (a stalled process) and another sender took over; False if it was."""
+        claim that ran out (a stalled process) and another sender took over; None if it was."""
         until = self.clock.now() + self.lease
         with session_scope(self.engine) as session:
             renewed = session.execute(
@@ -293,11 +373,27 @@ class Delivery:
                 .values(claimed_until=until)
             )
             if renewed.rowcount == 1:  # type: ignore[attr-defined]
-                return True
+                return replace(claim, held_until=until)
         log.warning(
             "claim on %s ran out before it was sent; leaving it to its new sender", claim.key
         )
-        return False
+        return None
+
+    def _release_unsent(self, claims: list[Claim]) -> None:
+        """Gives back claimed rows this sweep did not get to, where the claim is still ours. A
+        row taken over from a sender that died keeps an expired claim, so that it is still
+        looked for on the platform before it is posted."""
+        expired = self.clock.now() - timedelta(microseconds=1)
+        with session_scope(self.engine) as session:
+            for claim in claims:
+                session.execute(
+                    update(OutboxMessage)
+                    .where(
+                        col(OutboxMessage.id) == claim.id,
+                        col(OutboxMessage.claimed_until) == claim.held_until,
+                    )
+                    .values(claimed_until=expired if claim.lease_expired else None)
+                )
 
     # ---- sending ---------------------------------------------------------------------------
 
@@ -334,7 +430,7 @@ class Delivery:
         if not self._wait_for_turn(claim.recipient):
             self._release(claim)
             return None
-        if not self._still_ours(claim):
+        if self._holds(claim) is None:
             return None
         try:
             landed = self.transport.post(claim.recipient, claim.message, claim.key)
@@ -382,7 +478,7 @@ class Delivery:
         if not self._wait_for_turn(original.recipient):
             self._release(claim)
             return None
-        if not self._still_ours(claim):
+        if self._holds(claim) is None:
             return None
         try:
             self.transport.update(original.channel, original.ts, claim.message)
@@ -425,6 +521,7 @@ class Delivery:
             self._finish(claim, status=OutboxStatus.FAILED, last_error=reason, attempts=attempts)
             return
         delay = max(error.retry_after or 0.0, backoff(attempts))
+        self._retries[claim.id] = due + timedelta(seconds=delay)
         log.info(
             "delivery of %s to %s will be retried in %.0fs: %s",
             claim.key,
@@ -455,6 +552,11 @@ class Delivery:
             session.execute(
                 update(OutboxMessage).where(col(OutboxMessage.id) == claim.id).values(**values)
             )
+
+
+def _moving(now: datetime, started: datetime, clock: Clock) -> datetime:
+    """What is due: the sweep's `now`, moved on by the wall-clock time the sweep has run."""
+    return now + (clock.now() - started)
 
 
 def backoff(attempts: int) -> float:
