@@ -340,8 +340,8 @@ class _Writer:
                 copy.write_row(row)
 
     def finish(self) -> None:
-        with self.engine.begin() as connection:
-            if self.postgres:
+        if self.postgres:
+            with self.engine.begin() as connection:
                 for table in self.tables:
                     connection.execute(
                         text(
@@ -349,13 +349,12 @@ class _Writer:
                             f"(SELECT max(id) FROM {table}))"
                         )
                     )
-            if not self.postgres:
-                connection.execute(text("ANALYZE"))
-        if self.postgres:
-            # As autovacuum leaves a database that has lived a while: with the visibility map
-            # set, index-only scans need not visit the table (COPY leaves it unset).
-            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-                c.execute(text("VACUUM ANALYZE"))
+        # PostgreSQL: VACUUM too, as autovacuum (off on some servers) does to any database that
+        # has lived a while; without it every row read is checked against the commit log, and an
+        # index cannot answer alone. VACUUM cannot run in a transaction.
+        analyze = "VACUUM ANALYZE" if self.postgres else "ANALYZE"
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text(analyze))
 
 
 def _sqlite(value: Any) -> Any:

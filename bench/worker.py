@@ -71,7 +71,12 @@ def sweep(url: str, at: datetime) -> dict[str, Any]:
     }
 
 
-def agendas(url: str, channels: int, at: datetime, seed: int = 7) -> dict[str, Any]:
+def agendas(
+    url: str, channels: int, at: datetime, seed: int = 7, shared: bool = True
+) -> dict[str, Any]:
+    """Every channel's agenda for the slot `at`, composed as one sweep composes the channels due
+    at one slot: sharing what they read (`SharedReadings`), unless `shared` is False."""
+    from commands.agenda import SharedReadings
     from commands.sync import channel_agenda
     from storage.people import Person
     from storage.sync import SyncSubscription
@@ -100,6 +105,7 @@ def agendas(url: str, channels: int, at: datetime, seed: int = 7) -> dict[str, A
             )
     times: list[float] = []
     cpu: list[float] = []
+    readings = SharedReadings() if shared else None
     with Session(engine) as session:
         for subscription in session.exec(select(SyncSubscription)).all():
             started, started_cpu = time.perf_counter(), time.thread_time()
@@ -109,6 +115,7 @@ def agendas(url: str, channels: int, at: datetime, seed: int = 7) -> dict[str, A
                 end=at,
                 default_locale="en",
                 silence_days=rules.silence_days,
+                shared=readings,
             )
             times.append(time.perf_counter() - started)
             cpu.append(time.thread_time() - started_cpu)
@@ -156,13 +163,16 @@ def main() -> int:
     args.add_argument("url")
     args.add_argument("--at", type=datetime.fromisoformat, default=datetime.now(UTC))
     args.add_argument("--channels", type=int, default=500)
+    args.add_argument(
+        "--unshared", action="store_true", help="agendas: each reads everything itself"
+    )
     args.add_argument("--user", default="UB000001")
     args.add_argument("--names", nargs="*", default=[])
     ns = args.parse_args()
     if ns.what == "sweep":
         result = sweep(ns.url, ns.at)
     elif ns.what == "agendas":
-        result = agendas(ns.url, ns.channels, ns.at)
+        result = agendas(ns.url, ns.channels, ns.at, shared=not ns.unshared)
     else:
         result = card(ns.url, ns.user, ns.names)
     print(json.dumps(result))

@@ -9,11 +9,11 @@ before they are escaped, so no line can end inside an entity or a mention.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlmodel import Session
 
@@ -53,19 +53,80 @@ class AgendaScope:
     def since(self) -> datetime:
         return self.end - WEEK
 
+    @property
+    def long_since(self) -> datetime:
+        return self.end - timedelta(days=LONG_WINDOW_DAYS)
 
-def compose(session: Session, t: Translator, scope: AgendaScope) -> Message:
-    """The agenda in `t`'s language, dates in `t`'s time zone (the channel's)."""
+
+class SharedReadings:
+    """What agendas composed together read from the database, read once per question.
+
+    A sweep composes the agenda of every channel whose slot has come. Channels that follow the
+    same accounts for the same slot (above all, every channel that follows every account) ask
+    the same questions — one storage function with the same arguments, the slot's instant and
+    local date among them — so the first one reads the answer and the others reuse it. A sweep
+    makes its own and drops it when it ends: nothing is reused beyond the seconds a sweep takes,
+    and what changes meanwhile (a touch logged, a promise kept) shows from the next sweep on.
+    Answers are never changed by their readers (frozen dataclasses and tuples)."""
+
+    def __init__(self) -> None:
+        self._answers: dict[Hashable, object] = {}
+
+    def answer(self, question: Hashable, read: Callable[[], _T]) -> _T:
+        if question not in self._answers:
+            self._answers[question] = read()
+        return cast(_T, self._answers[question])
+
+
+@dataclass(frozen=True)
+class _Reader:
+    """Asks storage functions through `shared` when there is one, else straight away."""
+
+    session: Session
+    shared: SharedReadings | None
+
+    def __call__(self, question: Callable[..., _T], **arguments: Any) -> _T:
+        def read() -> _T:
+            return question(session=self.session, **arguments)
+
+        if self.shared is None:
+            return read()
+        key = (question.__module__, question.__qualname__, *sorted(_hashable(arguments)))
+        return self.shared.answer(key, read)
+
+
+def _hashable(arguments: Mapping[str, object]) -> Iterable[tuple[str, Hashable]]:
+    for name, value in arguments.items():
+        if isinstance(value, Mapping):
+            value = tuple(sorted(value.items()))
+        assert isinstance(value, Hashable), name
+        yield name, value
+
+
+def compose(
+    session: Session, t: Translator, scope: AgendaScope, shared: SharedReadings | None = None
+) -> Message:
+    """The agenda in `t`'s language, dates in `t`'s time zone (the channel's); with `shared`,
+    what it reads is shared with the other agendas composed with the same."""
+    read = _Reader(session, shared)
     today = scope.end.astimezone(t.zone).date()
+    closures = read(
+        stored.closures,
+        since=scope.since,
+        long_since=scope.long_since,
+        now=scope.end,
+        owners=scope.owners,
+        limit=ITEMS,
+    )
     sections = [
-        _new_handoffs(session, t, scope),
-        _waiting_handoffs(session, t, scope),
-        _overdue_promises(session, t, scope, today),
-        _due_promises(session, t, scope, today),
-        _closed_promises(session, t, scope),
-        _renewals(session, t, scope, today),
-        _silent_accounts(session, t, scope),
-        _numbers(session, t, scope),
+        _new_handoffs(read, t, scope),
+        _waiting_handoffs(read, t, scope),
+        _overdue_promises(read, t, scope, today),
+        _due_promises(read, t, scope, today),
+        _closed_promises(t, closures.this_week),
+        _renewals(read, t, scope, today),
+        _silent_accounts(read, t, scope),
+        _numbers(read, t, scope, closures),
     ]
     first_day = scope.since.astimezone(t.zone).date()
     title = t("agenda.title", start=t.date(first_day), end=t.date(today))
@@ -84,9 +145,9 @@ def _scope_note(t: Translator, scope: AgendaScope) -> Safe:
 # ---- sections --------------------------------------------------------------------------------
 
 
-def _new_handoffs(session: Session, t: Translator, scope: AgendaScope) -> Safe:
-    listing = stored.new_handoffs(
-        session=session, since=scope.since, now=scope.end, owners=scope.owners, limit=ITEMS
+def _new_handoffs(read: _Reader, t: Translator, scope: AgendaScope) -> Safe:
+    listing = read(
+        stored.new_handoffs, since=scope.since, now=scope.end, owners=scope.owners, limit=ITEMS
     )
 
     def line(h: stored.NewHandoff) -> Safe:
@@ -106,8 +167,8 @@ def _new_handoffs(session: Session, t: Translator, scope: AgendaScope) -> Safe:
     return _listing(t, "agenda.new_handoffs", listing, line)
 
 
-def _waiting_handoffs(session: Session, t: Translator, scope: AgendaScope) -> Safe:
-    listing = metrics.pending_handoffs(session=session, owners=scope.owners, limit=ITEMS)
+def _waiting_handoffs(read: _Reader, t: Translator, scope: AgendaScope) -> Safe:
+    listing = read(metrics.pending_handoffs, owners=scope.owners, limit=ITEMS)
 
     def line(h: metrics.PendingHandoff) -> Safe:
         return t(
@@ -123,9 +184,9 @@ def _waiting_handoffs(session: Session, t: Translator, scope: AgendaScope) -> Sa
     return _listing(t, "agenda.waiting_handoffs", listing, line)
 
 
-def _overdue_promises(session: Session, t: Translator, scope: AgendaScope, today: date) -> Safe:
-    listing = metrics.due_promises(
-        session=session, today=today, overdue_only=True, owners=scope.owners, limit=ITEMS
+def _overdue_promises(read: _Reader, t: Translator, scope: AgendaScope, today: date) -> Safe:
+    listing = read(
+        metrics.due_promises, today=today, overdue_only=True, owners=scope.owners, limit=ITEMS
     )
 
     def line(p: metrics.DuePromise) -> Safe:
@@ -142,9 +203,9 @@ def _overdue_promises(session: Session, t: Translator, scope: AgendaScope, today
     return _listing(t, "agenda.overdue_promises", listing, line)
 
 
-def _due_promises(session: Session, t: Translator, scope: AgendaScope, today: date) -> Safe:
-    listing = metrics.due_promises(
-        session=session,
+def _due_promises(read: _Reader, t: Translator, scope: AgendaScope, today: date) -> Safe:
+    listing = read(
+        metrics.due_promises,
         today=today,
         within_days=DUE_WITHIN_DAYS,
         upcoming_only=True,
@@ -165,11 +226,7 @@ def _due_promises(session: Session, t: Translator, scope: AgendaScope, today: da
     return _listing(t, "agenda.due_promises", listing, line, days=DUE_WITHIN_DAYS)
 
 
-def _closed_promises(session: Session, t: Translator, scope: AgendaScope) -> Safe:
-    listing = stored.closed_promises(
-        session=session, since=scope.since, now=scope.end, owners=scope.owners, limit=ITEMS
-    )
-
+def _closed_promises(t: Translator, listing: Listing[stored.ClosedPromise]) -> Safe:
     def line(p: stored.ClosedPromise) -> Safe:
         note = t("agenda.promise.note", note=clip(p.note, NOTE_LIMIT)) if p.note else ""
         return t(
@@ -184,9 +241,9 @@ def _closed_promises(session: Session, t: Translator, scope: AgendaScope) -> Saf
     return _listing(t, "agenda.closed_promises", listing, line)
 
 
-def _renewals(session: Session, t: Translator, scope: AgendaScope, today: date) -> Safe:
-    listing = metrics.upcoming_renewals(
-        session=session,
+def _renewals(read: _Reader, t: Translator, scope: AgendaScope, today: date) -> Safe:
+    listing = read(
+        metrics.upcoming_renewals,
         today=today,
         within_days=RENEWAL_WITHIN_DAYS,
         owners=scope.owners,
@@ -207,9 +264,9 @@ def _renewals(session: Session, t: Translator, scope: AgendaScope, today: date) 
     return _listing(t, "agenda.renewals", listing, line, days=RENEWAL_WITHIN_DAYS)
 
 
-def _silent_accounts(session: Session, t: Translator, scope: AgendaScope) -> Safe:
-    listing = metrics.silent_accounts(
-        session=session,
+def _silent_accounts(read: _Reader, t: Translator, scope: AgendaScope) -> Safe:
+    listing = read(
+        metrics.silent_accounts,
         now=scope.end,
         silence_days=scope.silence_days,
         owners=scope.owners,
@@ -228,29 +285,22 @@ def _silent_accounts(session: Session, t: Translator, scope: AgendaScope) -> Saf
     return _listing(t, "agenda.silent_accounts", listing, line)
 
 
-def _numbers(session: Session, t: Translator, scope: AgendaScope) -> Safe:
-    long_since = scope.end - timedelta(days=LONG_WINDOW_DAYS)
-    stages = metrics.by_stage(session=session, owners=scope.owners)
-    week = metrics.closed_counts(
-        session=session, since=scope.since, now=scope.end, owners=scope.owners
-    )
-    long = metrics.closed_counts(
-        session=session, since=long_since, now=scope.end, owners=scope.owners
-    )
-    handoffs = metrics.handoff_stats(
-        session=session, since=long_since, now=scope.end, owners=scope.owners
+def _numbers(read: _Reader, t: Translator, scope: AgendaScope, closures: stored.Closures) -> Safe:
+    stages = read(metrics.by_stage, owners=scope.owners)
+    accepted, median = read(
+        metrics.median_to_accept, since=scope.long_since, now=scope.end, owners=scope.owners
     )
     lines = [t("agenda.numbers.title"), t("agenda.numbers.stages")]
     lines += [_stage_line(t, g) for g in stages] or [t("agenda.numbers.no_accounts")]
     lines.append(
         t(
             "agenda.numbers.kept_rate",
-            week=_rate(t, *week),
-            long=_rate(t, *long),
+            week=_rate(t, *closures.week),
+            long=_rate(t, *closures.long),
             days=LONG_WINDOW_DAYS,
         )
     )
-    lines.append(_median_line(t, handoffs))
+    lines.append(_median_line(t, accepted, median))
     return _fit(lines, [], 0, t)
 
 
@@ -276,16 +326,11 @@ def _rate(t: Translator, kept: int, broken: int) -> Safe:
     return t("agenda.numbers.rate", percent=percent, kept=kept, closed=kept + broken)
 
 
-def _median_line(t: Translator, stats: metrics.HandoffStats) -> Safe:
-    if stats.median_to_accept is None:
+def _median_line(t: Translator, accepted: int, median: timedelta | None) -> Safe:
+    if median is None:
         return t("agenda.numbers.median_none", days=LONG_WINDOW_DAYS)
-    days = Decimal(stats.median_to_accept.total_seconds()) / Decimal(86400)
-    return t(
-        "agenda.numbers.median",
-        median=f"{days:.1f}",
-        count=stats.accepted,
-        days=LONG_WINDOW_DAYS,
-    )
+    days = Decimal(median.total_seconds()) / Decimal(86400)
+    return t("agenda.numbers.median", median=f"{days:.1f}", count=accepted, days=LONG_WINDOW_DAYS)
 
 
 # ---- fitting a list into one section ---------------------------------------------------------

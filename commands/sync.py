@@ -21,7 +21,7 @@ from zoneinfo import available_timezones
 
 from sqlmodel import Session
 
-from commands.agenda import AgendaScope, compose
+from commands.agenda import AgendaScope, SharedReadings, compose
 from commands.context import Context, apply_profile
 from commands.i18n import Translator, zone_of
 from commands.policy import Permission, may, refuse
@@ -367,9 +367,11 @@ def channel_agenda(
     end: datetime,
     default_locale: str,
     silence_days: Mapping[str, int],
+    shared: SharedReadings | None = None,
 ) -> Message:
     """The agenda a subscribed channel gets for the week ending at `end`: its team's accounts,
-    in its language, dates in its time zone."""
+    in its language, dates in its time zone; with `shared`, reading what the other agendas of
+    the same sweep read once (`SharedReadings`)."""
     t = Translator(subscription.locale or default_locale, subscription.slot.zone)
     ids = people.user_ids(session=session, person_ids=set(subscription.team))
     scope = AgendaScope(
@@ -378,7 +380,7 @@ def channel_agenda(
         owners=tuple(subscription.team) if subscription.team else None,
         team=tuple(ids[i] for i in subscription.team if i in ids),
     )
-    return compose(session, t, scope)
+    return compose(session, t, scope, shared)
 
 
 def silence_days(ctx: Context) -> Mapping[str, int]:

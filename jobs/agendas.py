@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from commands.agenda import SharedReadings
 from commands.sync import channel_agenda
 from commands.ui import message_to_json
 from storage import outbox
@@ -78,9 +79,10 @@ class Agendas:
         counts as sent when the delivery sweep, which runs next, posts it."""
         with session_scope(self.engine) as session:
             due = [(s.id, slot) for s, slot in self.due(session, now)]
+        shared = SharedReadings()  # channels due at the same slot read the same numbers once
         for subscription_id, slot in due:
             assert subscription_id is not None
-            self._write(subscription_id, slot, now)
+            self._write(subscription_id, slot, now, shared)
         return []
 
     def preview(self, now: datetime) -> list[str]:
@@ -92,8 +94,14 @@ class Agendas:
                 for s, slot in self.due(session, now)
             ]
 
-    def _write(self, subscription_id: int, slot: datetime, now: datetime) -> None:
-        """One channel's agenda, in a transaction of its own."""
+    def _write(
+        self,
+        subscription_id: int,
+        slot: datetime,
+        now: datetime,
+        shared: SharedReadings | None = None,
+    ) -> None:
+        """One channel's agenda, in a transaction of its own; `shared` by the sweep's agendas."""
         try:
             with session_scope(self.engine) as session:
                 subscription = session.get(SyncSubscription, subscription_id)
@@ -106,6 +114,7 @@ class Agendas:
                     end=slot,
                     default_locale=self.default_locale,
                     silence_days=self.silence_days,
+                    shared=shared,
                 )
                 outbox.enqueue(
                     session=session,

@@ -33,7 +33,11 @@ class Stage(StrEnum):
 class Account(SQLModel, table=True):
     __tablename__ = "accounts"
     # CRM ids are also looked up ignoring case (`match`): without this, a scan of every account.
-    __table_args__ = (Index("ix_accounts_external_id_lower", func.lower(column("external_id"))),)
+    # A CS team's live accounts are found from an index alone (the agenda, the portfolio).
+    __table_args__ = (
+        Index("ix_accounts_external_id_lower", func.lower(column("external_id"))),
+        Index("ix_accounts_cs_owner_stage", "cs_owner_id", "stage", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)
@@ -41,7 +45,7 @@ class Account(SQLModel, table=True):
     """`name` folded for matching (`fold_name`); kept in step with `name`."""
     external_id: str | None = Field(default=None, max_length=100, unique=True)
     sales_owner_id: int | None = Field(default=None, foreign_key="people.id", index=True)
-    cs_owner_id: int | None = Field(default=None, foreign_key="people.id", index=True)
+    cs_owner_id: int | None = Field(default=None, foreign_key="people.id")
     touch_model: str = Field(default=TouchModel.LOW.value, max_length=8)
     plan: str | None = Field(default=None, max_length=500)
     arr: Decimal | None = Field(default=None, sa_column=Column(Numeric(16, 2)))

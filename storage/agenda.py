@@ -11,14 +11,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func
+from sqlalchemy import ColumnElement, and_, case, func
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from storage.accounts import Account
 from storage.audit import AuditEntry
 from storage.handoffs import Handoff
-from storage.metrics import BROKEN_ACTIONS, KEPT_ACTIONS, Listing, Owners
+from storage.metrics import (
+    BROKEN_ACTIONS,
+    KEPT_ACTIONS,
+    Listing,
+    Owners,
+    closed_events,
+    listing,
+    oldest_first,
+    promise_events_of,
+)
 from storage.people import Person
 from storage.promises import Promise
 
@@ -48,23 +57,41 @@ class ClosedPromise:
     """Slack user ID of who keeps it."""
 
 
+@dataclass(frozen=True)
+class Closures:
+    """The week's promises kept and broken, listed, and counted over the week and over a
+    longer window (the kept rates of the agenda's numbers)."""
+
+    this_week: Listing[ClosedPromise]
+    week: tuple[int, int]
+    """(kept, broken) in the week."""
+    long: tuple[int, int]
+    """(kept, broken) in the longer window."""
+
+
 def new_handoffs(
     *, session: Session, since: datetime, now: datetime, owners: Owners = None, limit: int = 10
 ) -> Listing[NewHandoff]:
     """Handoffs made in `[since, now)`, oldest first, with their status."""
     where = _scope(and_(col(Handoff.created_at) >= since, col(Handoff.created_at) < now), owners)
-    cs, sales = aliased(Person), aliased(Person)
-    query = (
-        select(Handoff, Account.name, sales.user_id, cs.user_id)
+    rows = (
+        select(col(Handoff.id), Handoff.created_at)
         .join(Account, col(Account.id) == Handoff.account_id)
-        .join(sales, col(sales.id) == Handoff.sales_rep_id)
-        .join(cs, col(cs.id) == Handoff.cs_owner_id)
         .where(where)
-        .order_by(col(Handoff.created_at), col(Handoff.id))
-        .limit(limit)
     )
-    items = tuple(
-        NewHandoff(
+    cs, sales = aliased(Person), aliased(Person)
+
+    def details(first: Any) -> Any:
+        return (
+            select(Handoff, Account.name, sales.user_id, cs.user_id)
+            .join(first, first.c.id == Handoff.id)
+            .join(Account, col(Account.id) == Handoff.account_id)
+            .join(sales, col(sales.id) == Handoff.sales_rep_id)
+            .join(cs, col(cs.id) == Handoff.cs_owner_id)
+        )
+
+    def new(handoff: Handoff, name: str, sales_user: str, cs_user: str) -> NewHandoff:
+        return NewHandoff(
             handoff_id=_id(handoff.id),
             account_name=name,
             created_at=handoff.created_at,
@@ -73,44 +100,44 @@ def new_handoffs(
             sales_rep=sales_user,
             cs_owner=cs_user,
         )
-        for handoff, name, sales_user, cs_user in session.exec(query).all()
-    )
-    total = (
-        select(func.count())
-        .select_from(Handoff)
-        .join(Account, col(Account.id) == Handoff.account_id)
-        .where(where)
-    )
-    return Listing(items, int(session.exec(total).one()))
+
+    return listing(session, rows, oldest_first, limit, details, new)
 
 
-def closed_promises(
-    *, session: Session, since: datetime, now: datetime, owners: Owners = None, limit: int = 10
-) -> Listing[ClosedPromise]:
-    """Promises kept and broken in `[since, now)` (the events `metrics.closed_counts` counts),
-    broken first, then the latest first."""
-    actions = KEPT_ACTIONS + BROKEN_ACTIONS
-    where = _scope(
-        and_(
-            col(AuditEntry.entity) == "promise",
-            col(AuditEntry.action).in_(actions),
-            col(AuditEntry.at) >= since,
-            col(AuditEntry.at) < now,
-        ),
-        owners,
-    )
+def closures(
+    *,
+    session: Session,
+    since: datetime,
+    long_since: datetime,
+    now: datetime,
+    owners: Owners = None,
+    limit: int = 10,
+) -> Closures:
+    """Promises kept and broken in `[since, now)`, broken first, then the latest first; and
+    the events `metrics.closed_counts` counts in `[since, now)` and in `[long_since, now)`.
+
+    One statement, one pass over the longer window's events (for a team, found promise by
+    promise): the counts are sums over all of them, and the week's sort first, so the first
+    `limit` rows are the week's list whenever the week has that many."""
+    if long_since > since:
+        raise ValueError("the longer window starts first")
+    first = _first_closures(since, long_since, now, owners, limit)
     keeper = aliased(Person)
-    broken_first = col(AuditEntry.action).in_(BROKEN_ACTIONS).desc()
-    query = (
+    query: Any = (
         select(AuditEntry, Promise, Account.name, keeper.user_id)
+        .add_columns(*(first.c[name] for name in ("this_week", *_COUNTS)))
+        .join(first, first.c.id == AuditEntry.id)
         .join(Promise, col(Promise.id) == AuditEntry.entity_id)
         .join(Account, col(Account.id) == Promise.account_id)
         .outerjoin(keeper, col(keeper.id) == Promise.owner_id)
-        .where(where)
-        .order_by(broken_first, col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
-        .limit(limit)
+        .order_by(*_week_first(first.c))
     )
-    items = tuple(
+    found = session.exec(query).all()
+    if not found:
+        return Closures(Listing((), 0), week=(0, 0), long=(0, 0))
+    counts = found[0]
+    week = (int(counts.week_kept), int(counts.week_broken))
+    listed = tuple(
         ClosedPromise(
             promise_id=_id(promise.id),
             account_name=name,
@@ -120,16 +147,51 @@ def closed_promises(
             note=entry.note,
             owner=owner,
         )
-        for entry, promise, name, owner in session.exec(query).all()
+        for entry, promise, name, owner, in_week, *_counts in found
+        if in_week
     )
-    total = (
-        select(func.count())
-        .select_from(AuditEntry)
-        .join(Promise, col(Promise.id) == AuditEntry.entity_id)
-        .join(Account, col(Account.id) == Promise.account_id)
-        .where(where)
+    return Closures(
+        this_week=Listing(listed, sum(week)),
+        week=week,
+        long=(int(counts.long_kept), int(counts.long_broken)),
     )
-    return Listing(items, int(session.exec(total).one()))
+
+
+_COUNTS = ("week_kept", "week_broken", "long_kept", "long_broken")
+
+
+def _first_closures(
+    since: datetime, long_since: datetime, now: datetime, owners: Owners, limit: int
+) -> Any:
+    """The first `limit` promise events of `[long_since, now)` in `_week_first` order, each
+    with the counts of all of them (`_COUNTS`), as a subquery."""
+    kept = col(AuditEntry.action).in_(KEPT_ACTIONS)
+    broken = col(AuditEntry.action).in_(BROKEN_ACTIONS)
+    this_week = col(AuditEntry.at) >= since
+    rows: Any = (
+        select(
+            col(AuditEntry.id), AuditEntry.at, broken.label("broken"), this_week.label("this_week")
+        )
+        .add_columns(
+            _count_over(and_(kept, this_week)).label("week_kept"),
+            _count_over(and_(broken, this_week)).label("week_broken"),
+            _count_over(kept).label("long_kept"),
+            _count_over(broken).label("long_broken"),
+        )
+        .where(*closed_events(long_since, now))
+    )
+    events = promise_events_of(rows, owners).subquery()
+    return select(*events.c).order_by(*_week_first(events.c)).limit(limit).subquery()
+
+
+def _week_first(c: Any) -> tuple[Any, ...]:
+    """The week's events first, then broken before kept, then the latest first."""
+    return c.this_week.desc(), c.broken.desc(), c.at.desc(), c.id.desc()
+
+
+def _count_over(condition: ColumnElement[bool]) -> Any:
+    """How many of all the query's rows meet `condition` (a window over every row)."""
+    return func.sum(case((condition, 1), else_=0)).over()
 
 
 def _scope(where: ColumnElement[bool], owners: Owners) -> Any:

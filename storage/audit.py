@@ -6,15 +6,38 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, insert
+from sqlalchemy import JSON, Column, ColumnElement, Index, and_, insert, literal_column, text
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.types import UTCDateTime
 
+CLOSURE_ACTIONS = ("kept", "kept_occurrence", "broken")
+"""Actions of the entries about a promise kept or broken (`storage.promises.close` and
+`keep_occurrence`)."""
+_CLOSURE = "entity = 'promise' AND action IN ('kept', 'kept_occurrence', 'broken')"
+
 
 class AuditEntry(SQLModel, table=True):
     __tablename__ = "audit_entries"
-    __table_args__ = (Index("ix_audit_entries_entity", "entity", "entity_id"),)
+    __table_args__ = (
+        Index("ix_audit_entries_entity", "entity", "entity_id"),
+        # The promises kept and broken (what kept rates count) are a fifth of the trail: apart,
+        # a team's are found promise by promise in a small index, without reading the entries.
+        # Queries use it when they ask for `closures()` (the same condition, in constants);
+        # `entity` comes last only so that the index holds every column such a query reads.
+        Index(
+            "ix_audit_entries_closures",
+            "entity_id",
+            "at",
+            "action",
+            "id",
+            "entity",
+            sqlite_where=text(_CLOSURE),
+            postgresql_where=text(_CLOSURE),
+        ),
+        # Everyone's, by time, from the index alone (the portfolio's kept rate).
+        Index("ix_audit_entries_action_at", "entity", "action", "at", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
@@ -85,3 +108,13 @@ def history(*, session: Session, entity: str, entity_id: int, limit: int = 20) -
         .limit(limit)
     )
     return list(session.exec(query).all())
+
+
+def closures() -> ColumnElement[bool]:
+    """The entries about promises kept and broken, written with constants rather than
+    parameters: a database uses a partial index only when it can see that the query asks for
+    no more than the index holds."""
+    actions: list[Any] = [literal_column(f"'{action}'") for action in CLOSURE_ACTIONS]
+    return and_(
+        col(AuditEntry.entity) == literal_column("'promise'"), col(AuditEntry.action).in_(actions)
+    )

@@ -37,10 +37,12 @@ class Handoff(SQLModel, table=True):
             sqlite_where=text("status = 'pending'"),
             postgresql_where=text("status = 'pending'"),
         ),
+        # An account's acceptances (its silence, its time to accept) from the index alone.
+        Index("ix_handoffs_account_accepted", "account_id", "accepted_at", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    account_id: int = Field(foreign_key="accounts.id", index=True)
+    account_id: int = Field(foreign_key="accounts.id")
     sales_rep_id: int = Field(foreign_key="people.id", index=True)
     cs_owner_id: int = Field(foreign_key="people.id", index=True)
     status: str = Field(default=HandoffStatus.PENDING.value, max_length=12, index=True)

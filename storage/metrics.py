@@ -31,19 +31,18 @@ Conventions shared by every function:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Generic, Protocol, Self, TypeVar
 
-from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, true, union_all
+from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, true, type_coerce
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
-from sqlmodel.sql.expression import SelectOfScalar
 
 from storage.accounts import Account, Stage
-from storage.audit import AuditEntry
+from storage.audit import CLOSURE_ACTIONS, AuditEntry, closures
 from storage.handoffs import Handoff, HandoffStatus
 from storage.people import Person
 from storage.promises import Promise, PromiseStatus
@@ -57,7 +56,12 @@ class _Query(Protocol):
     def where(self, *clauses: Any) -> Self: ...
 
 
+class _Joinable(_Query, Protocol):
+    def join(self, target: Any, onclause: Any) -> Self: ...
+
+
 _Q = TypeVar("_Q", bound=_Query)
+_J = TypeVar("_J", bound=_Joinable)
 
 Owners = Collection[int] | None
 """CS owner person ids to narrow to; None is everyone."""
@@ -65,6 +69,7 @@ Owners = Collection[int] | None
 KEPT_ACTIONS = ("kept", "kept_occurrence")
 """Audit actions that count as a promise kept (see `storage.promises.close / keep_occurrence`)."""
 BROKEN_ACTIONS = ("broken",)
+assert sorted(KEPT_ACTIONS + BROKEN_ACTIONS) == sorted(CLOSURE_ACTIONS)
 
 
 # ---- results ---------------------------------------------------------------------------------
@@ -259,26 +264,31 @@ def upcoming_renewals(
     *, session: Session, today: date, within_days: int = 90, owners: Owners = None, limit: int = 10
 ) -> Listing[Renewal]:
     """The renewals `renewals` counts, soonest first."""
-    cs = aliased(Person)
-    where = _renewing(today, within_days)
-    query = (
-        select(Account, cs.user_id)
-        .outerjoin(cs, col(cs.id) == Account.cs_owner_id)
-        .where(where)
-        .order_by(col(Account.renewal_date), col(Account.name), col(Account.id))
-        .limit(limit)
+    rows = select(col(Account.id), col(Account.renewal_date), Account.name).where(
+        _renewing(today, within_days)
     )
-    items = tuple(
-        Renewal(
+    cs = aliased(Person)
+
+    def details(first: Any) -> Any:
+        return (
+            select(Account, cs.user_id)
+            .join(first, first.c.id == Account.id)
+            .outerjoin(cs, col(cs.id) == Account.cs_owner_id)
+        )
+
+    def renewal(account: Account, owner: str | None) -> Renewal:
+        return Renewal(
             account_id=_id(account.id),
             name=account.name,
             renewal_date=_day(account.renewal_date),
             cs_owner=owner,
             value=Amount(account.currency, account.arr) if account.arr is not None else None,
         )
-        for account, owner in session.exec(_scope(query, owners)).all()
-    )
-    return Listing(items, _count(session, _scope(_count_accounts(), owners).where(where)))
+
+    def soonest(c: Any) -> tuple[Any, ...]:
+        return c.renewal_date, c.name, c.id
+
+    return listing(session, _scope(rows, owners), soonest, limit, details, renewal)
 
 
 def _renewing(today: date, within_days: int) -> ColumnElement[bool]:
@@ -327,20 +337,25 @@ def closed_counts(
     """(kept, broken) promise events recorded in `[since, now)`."""
     kept = col(AuditEntry.action).in_(KEPT_ACTIONS)
     broken = col(AuditEntry.action).in_(BROKEN_ACTIONS)
-    query = (
-        select(_sum_if(kept), _sum_if(broken))
-        .select_from(AuditEntry)
-        .join(Promise, col(Promise.id) == AuditEntry.entity_id)
-        .join(Account, col(Account.id) == Promise.account_id)
-        .where(
-            AuditEntry.entity == "promise",
-            col(AuditEntry.action).in_(KEPT_ACTIONS + BROKEN_ACTIONS),
-            col(AuditEntry.at) >= since,
-            col(AuditEntry.at) < now,
-        )
-    )
-    kept_count, broken_count = session.exec(_scope(query, owners)).one()
+    query = select(_sum_if(kept), _sum_if(broken)).where(*closed_events(since, now))
+    kept_count, broken_count = session.exec(promise_events_of(query, owners)).one()
     return int(kept_count or 0), int(broken_count or 0)
+
+
+def closed_events(since: datetime, now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Audit entries of promises kept and broken in `[since, now)`."""
+    return closures(), col(AuditEntry.at) >= since, col(AuditEntry.at) < now
+
+
+def promise_events_of(query: _J, owners: Owners) -> _J:
+    """Narrows a query over promise audit entries to the promises of these CS owners' accounts.
+    The whole portfolio needs no join: every promise event counts there."""
+    if owners is None:
+        return query
+    joined = query.join(Promise, col(Promise.id) == AuditEntry.entity_id).join(
+        Account, col(Account.id) == Promise.account_id
+    )
+    return _scope(joined, owners)
 
 
 def due_promises(
@@ -363,17 +378,23 @@ def due_promises(
         col(Promise.due_date) >= today if upcoming_only else true(),
         _live(),
     )
-    keeper = aliased(Person)
-    query = (
-        select(Promise, Account.name, keeper.user_id)
+    rows = (
+        select(col(Promise.id), col(Promise.due_date))
         .join(Account, col(Account.id) == Promise.account_id)
-        .outerjoin(keeper, col(keeper.id) == Promise.owner_id)
         .where(where)
-        .order_by(col(Promise.due_date), col(Promise.id))
-        .limit(limit)
     )
-    items = tuple(
-        DuePromise(
+    keeper = aliased(Person)
+
+    def details(first: Any) -> Any:
+        return (
+            select(Promise, Account.name, keeper.user_id)
+            .join(first, first.c.id == Promise.id)
+            .join(Account, col(Account.id) == Promise.account_id)
+            .outerjoin(keeper, col(keeper.id) == Promise.owner_id)
+        )
+
+    def due(promise: Promise, name: str, owner: str | None) -> DuePromise:
+        return DuePromise(
             promise_id=_id(promise.id),
             account_id=promise.account_id,
             account_name=name,
@@ -381,15 +402,11 @@ def due_promises(
             due_date=_day(promise.due_date),
             owner=owner,
         )
-        for promise, name, owner in session.exec(_scope(query, owners)).all()
-    )
-    total_query = (
-        select(func.count())
-        .select_from(Promise)
-        .join(Account, col(Account.id) == Promise.account_id)
-        .where(where)
-    )
-    return Listing(items, _count(session, _scope(total_query, owners)))
+
+    def soonest(c: Any) -> tuple[Any, ...]:
+        return c.due_date, c.id
+
+    return listing(session, _scope(rows, owners), soonest, limit, details, due)
 
 
 # ---- handoffs --------------------------------------------------------------------------------
@@ -401,7 +418,7 @@ def handoff_stats(
     """Pending handoffs (of live accounts) with the oldest, and the median time to accept of
     the handoffs accepted in `[since, now)`."""
     pending = pending_handoffs(session=session, owners=owners, limit=1)
-    accepted, median = _median_to_accept(session, since, now, owners)
+    accepted, median = median_to_accept(session=session, since=since, now=now, owners=owners)
     return HandoffStats(
         pending=pending.total,
         oldest=pending.items[0] if pending.items else None,
@@ -414,19 +431,24 @@ def pending_handoffs(
     *, session: Session, owners: Owners = None, limit: int = 10
 ) -> Listing[PendingHandoff]:
     """Handoffs still waiting to be accepted, oldest first."""
-    cs, sales = aliased(Person), aliased(Person)
-    where = and_(col(Handoff.status) == HandoffStatus.PENDING.value, _live())
-    query = (
-        select(Handoff, Account.name, cs.user_id, sales.user_id)
+    rows = (
+        select(col(Handoff.id), Handoff.created_at)
         .join(Account, col(Account.id) == Handoff.account_id)
-        .join(cs, col(cs.id) == Handoff.cs_owner_id)
-        .join(sales, col(sales.id) == Handoff.sales_rep_id)
-        .where(where)
-        .order_by(col(Handoff.created_at), col(Handoff.id))
-        .limit(limit)
+        .where(col(Handoff.status) == HandoffStatus.PENDING.value, _live())
     )
-    items = tuple(
-        PendingHandoff(
+    cs, sales = aliased(Person), aliased(Person)
+
+    def details(first: Any) -> Any:
+        return (
+            select(Handoff, Account.name, cs.user_id, sales.user_id)
+            .join(first, first.c.id == Handoff.id)
+            .join(Account, col(Account.id) == Handoff.account_id)
+            .join(cs, col(cs.id) == Handoff.cs_owner_id)
+            .join(sales, col(sales.id) == Handoff.sales_rep_id)
+        )
+
+    def pending(handoff: Handoff, name: str, cs_user: str, sales_user: str) -> PendingHandoff:
+        return PendingHandoff(
             handoff_id=_id(handoff.id),
             account_id=handoff.account_id,
             account_name=name,
@@ -434,20 +456,20 @@ def pending_handoffs(
             cs_owner=cs_user,
             sales_rep=sales_user,
         )
-        for handoff, name, cs_user, sales_user in session.exec(_scope(query, owners)).all()
-    )
-    total_query = (
-        select(func.count())
-        .select_from(Handoff)
-        .join(Account, col(Account.id) == Handoff.account_id)
-        .where(where)
-    )
-    return Listing(items, _count(session, _scope(total_query, owners)))
+
+    return listing(session, _scope(rows, owners), oldest_first, limit, details, pending)
 
 
-def _median_to_accept(
-    session: Session, since: datetime, now: datetime, owners: Owners
+def oldest_first(c: Any) -> tuple[Any, ...]:
+    """The order of handoff listings (`listing`): by when they were made."""
+    return c.created_at, c.id
+
+
+def median_to_accept(
+    *, session: Session, since: datetime, now: datetime, owners: Owners = None
 ) -> tuple[int, timedelta | None]:
+    """How many handoffs were accepted in `[since, now)`, and the median of (accepted −
+    created) over them (None when there were none)."""
     # The median by ranks, portable to SQLite: the middle row (odd count) or the mean of the
     # two middle rows (even count), chosen with integer division.
     seconds = _seconds_between(session, col(Handoff.created_at), col(Handoff.accepted_at))
@@ -502,44 +524,37 @@ def silent_accounts(
 ) -> Listing[SilentAccount]:
     """The silent accounts `silent_count` counts, longest silent first."""
     silent = _silent(session, now, silence_days, owners)
+    rows = select(silent.c.account_id, silent.c.since, silent.c.name)
     cs = aliased(Person)
-    query = (
-        select(Account, silent.c.since, cs.user_id)
-        .join(silent, silent.c.account_id == Account.id)
-        .outerjoin(cs, col(cs.id) == Account.cs_owner_id)
-        .order_by(silent.c.since, col(Account.name), col(Account.id))
-        .limit(limit)
-    )
-    items = tuple(
-        SilentAccount(
+
+    def details(first: Any) -> Any:
+        return (
+            select(Account, first.c.since, cs.user_id)
+            .join(first, first.c.account_id == Account.id)
+            .outerjoin(cs, col(cs.id) == Account.cs_owner_id)
+        )
+
+    def quiet(account: Account, since: datetime, owner: str | None) -> SilentAccount:
+        return SilentAccount(
             account_id=_id(account.id),
             name=account.name,
             touch_model=account.touch_model,
             cs_owner=owner,
             silent_since=since,
         )
-        for account, since, owner in session.exec(query).all()
-    )
-    return Listing(items, _count(session, select(func.count()).select_from(silent)))
+
+    def longest(c: Any) -> tuple[Any, ...]:
+        return c.since, c.name, c.account_id
+
+    return listing(session, rows, longest, limit, details, quiet)
 
 
 def _silent(
     session: Session, now: datetime, silence_days: Mapping[str, int], owners: Owners
 ) -> Any:
-    """A subquery of (account_id, since, cs_owner_id) for the silent live accounts in scope."""
-    signs = union_all(
-        select(col(Account.id).label("account_id"), col(Account.created_at).label("at")),
-        select(col(Touch.account_id), col(Touch.at)),
-        select(col(Handoff.account_id), col(Handoff.accepted_at)).where(
-            col(Handoff.accepted_at).is_not(None)
-        ),
-    ).subquery()
-    last = (
-        select(signs.c.account_id, func.max(signs.c.at).label("since"))
-        .group_by(signs.c.account_id)
-        .subquery()
-    )
-    since = last.c.since
+    """A subquery of (account_id, since, cs_owner_id, name) for the silent live accounts in
+    scope."""
+    since = _last_contact(session)
     past_threshold = [
         and_(
             col(Account.touch_model) == model,
@@ -548,12 +563,31 @@ def _silent(
         for model, days in silence_days.items()
         if days > 0
     ]
-    query: Any = (
-        select(col(Account.id).label("account_id"), since.label("since"), Account.cs_owner_id)
-        .join(last, last.c.account_id == Account.id)
-        .where(_live(), or_(false(), *past_threshold))
-    )
+    query: Any = select(
+        col(Account.id).label("account_id"), since.label("since"), Account.cs_owner_id, Account.name
+    ).where(_live(), or_(false(), *past_threshold))
     return _scope(query, owners).subquery()
+
+
+def _last_contact(session: Session) -> Any:
+    """The account's last sign of contact (see `jobs.reminders.silent_since`), worked out per
+    account from the indexes (`ix_touches_account_at`, `ix_handoffs_account_accepted`):
+    grouping every touch of every account would cost the whole touch log even for a team of
+    three."""
+    touched = select(func.max(Touch.at)).where(col(Touch.account_id) == Account.id)
+    accepted = select(func.max(Handoff.accepted_at)).where(col(Handoff.account_id) == Account.id)
+    created = col(Account.created_at)
+    # SQLite's max(a, b, …) is NULL when any argument is, hence the coalesce; PostgreSQL's
+    # greatest ignores NULLs but takes the same arguments.
+    latest = func.max if session.get_bind().dialect.name == "sqlite" else func.greatest
+    return type_coerce(
+        latest(
+            created,
+            func.coalesce(touched.scalar_subquery(), created),
+            func.coalesce(accepted.scalar_subquery(), created),
+        ),
+        UTCDateTime(),
+    )
 
 
 # ---- per CS owner ----------------------------------------------------------------------------
@@ -673,8 +707,29 @@ def _scope(query: _Q, owners: Owners) -> _Q:
     return query.where(col(Account.cs_owner_id).in_(list(owners)))
 
 
-def _count_accounts() -> SelectOfScalar[int]:
-    return select(func.count()).select_from(Account)
+def listing(
+    session: Session,
+    rows: Any,
+    order: Callable[[Any], Sequence[Any]],
+    limit: int,
+    details: Callable[[Any], Any],
+    item: Callable[..., _T],
+) -> Listing[_T]:
+    """The first `limit` of `rows` as items, and how many rows there are in all, from one
+    statement. `rows` are lean — an id first, then what `order(columns)` sorts by — so all of
+    them are found, counted and ranked from indexes; only the first `limit` are joined by
+    `details(first)` to what their items show, each made with `item(*detail row)`.
+
+    The count is a window over every row, inside a subquery with the order and the limit
+    outside it: PostgreSQL 15 costs a window next to `ORDER BY … LIMIT` as if it could stop
+    at the limit, and so walks an index in list order through every row of every account."""
+    if limit < 1:  # only the count
+        return Listing((), _count(session, select(func.count()).select_from(rows.subquery())))
+    everything = rows.add_columns(func.count().over().label("total")).subquery()
+    first = select(*everything.c).order_by(*order(everything.c)).limit(limit).subquery()
+    query = details(first).add_columns(first.c.total).order_by(*order(first.c))
+    found: Sequence[Any] = session.exec(query).all()
+    return Listing(tuple(item(*row[:-1]) for row in found), int(found[0][-1]) if found else 0)
 
 
 def _count(session: Session, query: Any) -> int:

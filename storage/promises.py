@@ -33,7 +33,10 @@ class Promise(SQLModel, table=True):
 
     __tablename__ = "promises"
     __table_args__ = (
-        # What the reminder sweep reads, from the index alone (migration 0007).
+        # An account's open promises by due date, and its promise ids, from the index alone: a
+        # team's overdue promises are a few probes per account, not a walk of every due date.
+        Index("ix_promises_account_status_due", "account_id", "status", "due_date", "id"),
+        # What the reminder sweep reads, from the index alone (migration 0008).
         Index(
             "ix_promises_open_due",
             "due_date",
@@ -45,7 +48,7 @@ class Promise(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    account_id: int = Field(foreign_key="accounts.id", index=True)
+    account_id: int = Field(foreign_key="accounts.id")
     text: str
     owner_id: int | None = Field(default=None, foreign_key="people.id", index=True)
     """Who keeps it: the account's CS owner."""

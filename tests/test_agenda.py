@@ -31,11 +31,11 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert
+from sqlalchemy import event, insert
 from sqlmodel import Session, col, select
 
 from bot import blockkit
-from commands.agenda import SECTION_LIMIT, AgendaScope, compose
+from commands.agenda import SECTION_LIMIT, AgendaScope, SharedReadings, compose
 from commands.i18n import Translator
 from commands.ui import Divider, Header, Message, Note, Section
 from storage import metrics, promises
@@ -333,6 +333,64 @@ def test_narrowed_to_a_team_only_their_accounts_are_listed(session: Session) -> 
     assert "Promises kept: 0% (0 of 1) this week · 0% (0 of 1) over 90 days" in text
     note = message.blocks[1]
     assert isinstance(note, Note) and note.text.startswith("Accounts whose CS owner is <@UCS2>.")
+
+
+def test_a_teams_agenda_section_by_section(session: Session) -> None:
+    """Ben's accounts only: Gamma (at risk) and Delta (churned: counted by stage and in the
+    median time to accept, listed nowhere)."""
+    world = build_world(session)
+    assert world.ben.id is not None
+    message = agenda(session, owners=(world.ben.id,), team=("UCS2",))
+    h4 = h(session, "Gamma", HandoffStatus.PENDING)
+    assert sections(message) == [
+        "*New handoffs this week*\nNo new handoffs this week.",
+        "*Handoffs waiting to be accepted* (oldest first)\n"
+        f"• H-{h4} *Gamma* · <@USALES> → <@UCS2> · waiting since Nov 10, 2026 (13 days)",
+        "*Overdue promises*\nNo promise is overdue.",
+        "*Promises due in the next 14 days*\n"
+        f"• P-{p(session, 'Quarterly review')} *Gamma*: Quarterly review · <@UCS2>"
+        " · due Dec 7, 2026",
+        "*Promises kept and broken this week*\n"
+        f"• ❌ broken · P-{p(session, 'Onsite visit')} *Gamma*: Onsite visit · <@UCS2>"
+        " · “Customer postponed &lt;!here&gt;”",
+        "*Renewals in the next 90 days*\nNo renewal in the next 90 days.",
+        "*Silent accounts* (no touch past their threshold, longest first)\n"
+        "• *Gamma* · no touch for 100 days (tech touch) · <@UCS2>",
+        "*Our shared numbers*\n"
+        "Accounts and contract value by stage:\n"
+        "• at risk: 1 account · ¥800,000\n"
+        "• churned: 1 account · $3,000.00\n"
+        "Promises kept: 0% (0 of 1) this week · 0% (0 of 1) over 90 days\n"
+        "Median time to accept a handoff: 2.5 days (1 accepted in 90 days)",
+    ]
+
+
+def statements(session: Session) -> list[str]:
+    """The SQL statements the session's connection runs from now on."""
+    ran: list[str] = []
+    event.listen(session.connection(), "before_cursor_execute", lambda *a: ran.append(a[2]))
+    return ran
+
+
+def test_agendas_composed_together_read_each_question_once(session: Session) -> None:
+    world = build_world(session)
+    assert world.ben.id is not None
+    everyone = AgendaScope(end=END, silence_days=SILENCE)
+    ben = AgendaScope(end=END, silence_days=SILENCE, owners=(world.ben.id,), team=("UCS2",))
+    next_week = AgendaScope(end=END + 7 * DAY, silence_days=SILENCE)
+    fresh = [
+        (scope, locale, compose(session, Translator(locale, TOKYO), scope))
+        for scope in (everyone, ben, next_week)
+        for locale in ("en", "ja")
+    ]
+    shared = SharedReadings()
+    ran = statements(session)
+    for scope, locale, expected in fresh:
+        before = len(ran)
+        assert compose(session, Translator(locale, TOKYO), scope, shared) == expected
+        asked = len(ran) - before
+        # The first agenda of a scope reads; the same scope in another language reads nothing.
+        assert asked > 0 if locale == "en" else asked == 0, (scope, locale, asked)
 
 
 def test_in_japanese(session: Session) -> None:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from commands.sync import channel_agenda
 from commands.ui import Header, message_from_json
 from jobs.agendas import Agendas, due_slot
 from storage import sync as stored
@@ -15,6 +16,7 @@ from storage.db import session_scope
 from storage.outbox import OutboxMessage
 from storage.people import get_or_create
 from storage.sync import Schedule, SyncSubscription
+from tests.test_agenda import build_world
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # Monday 10:00 in Tokyo
 SLOT = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)  # the next Monday 09:00 in Tokyo
@@ -95,6 +97,32 @@ def test_the_channels_language_or_the_default(engine: Engine) -> None:
         "CJA": Header("営業 × CS 週次ミーティング・アジェンダ(2026年11月23日〜2026年11月30日)"),
         "CDEFAULT": Header("Weekly Sales × CS sync · Nov 23, 2026 – Nov 30, 2026"),
     }
+
+
+def test_channels_due_together_get_what_each_would_get_alone(engine: Engine) -> None:
+    """One sweep shares what its agendas read: the two channels that follow every account read
+    it once, and the team's channel still gets its own accounts only."""
+    with session_scope(engine) as session:
+        world = build_world(session)
+        ben = world.ben.id
+        assert ben is not None
+    subscribe(engine, "CALL", locale="en")
+    subscribe(engine, "CALLJA", locale="ja")
+    with session_scope(engine) as session:
+        actor = get_or_create(session=session, user_id="USALES")
+        team = Schedule(0, time(9), "Asia/Tokyo", team=(ben,), locale="en")
+        stored.subscribe(session=session, channel_id="CBEN", schedule=team, actor=actor, at=NOW)
+    Agendas(engine, "en", SILENCE).sweep(SLOT)
+    written = {row.recipient: message_from_json(row.payload) for row in outbox(engine)}
+    with Session(engine) as session:
+        alone = {
+            subscription.channel_id: channel_agenda(
+                session, subscription, end=SLOT, default_locale="en", silence_days=SILENCE
+            )
+            for subscription in stored.subscriptions(session=session)
+        }
+    assert written == alone
+    assert "Alpha" in str(written["CALL"]) and "Alpha" not in str(written["CBEN"])
 
 
 def test_due_slot_rules(engine: Engine) -> None:

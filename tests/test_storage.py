@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
 from storage.db import (
@@ -35,6 +35,17 @@ def test_upgrade_twice_is_harmless(engine: Engine) -> None:
     upgrade(engine)
     upgrade(engine)
     assert is_reachable(engine)
+
+
+def test_postgresql_plans_every_statement_for_its_own_values(engine: Engine) -> None:
+    """Nothing is prepared on the server, so no generic plan is ever kept for all values."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only")
+    with engine.connect() as connection:
+        for _ in range(10):
+            connection.execute(select(Person.id).where(Person.user_id == "U1")).all()
+        prepared = connection.execute(text("SELECT count(*) FROM pg_prepared_statements"))
+        assert prepared.scalar() == 0
 
 
 def test_datetimes_come_back_as_aware_utc(session: Session) -> None:

@@ -1,7 +1,7 @@
 """open promises by due date, with what the reminder sweep reads of them
 
-Revision ID: 0007_open_promises_by_due_date
-Revises: 0006_one_pending_handoff
+Revision ID: 0008_open_promises_by_due_date
+Revises: 0007_agenda_indexes
 Create Date: 2026-11-22
 
 Found by the benchmarks (bench/RESULTS.md): every sweep reads the open promises due by a few
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007_open_promises_by_due_date"
-down_revision: str | None = "0006_one_pending_handoff"
+revision: str = "0008_open_promises_by_due_date"
+down_revision: str | None = "0007_agenda_indexes"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 
