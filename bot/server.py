@@ -28,6 +28,8 @@ from storage.people import seed_managers
 
 log = logging.getLogger(__name__)
 
+GC_THRESHOLDS = (20_000, 10, 10)
+
 
 def check_slack_settings(settings: Settings) -> None:
     if settings.slack_bot_token is None:
@@ -90,9 +92,12 @@ async def serve(settings: Settings, *, port: int, host: str = "0.0.0.0") -> None
     scheduler = start_scheduler(
         lambda: run_sweeps(ticks, runtime.clock.now()), seconds=settings.tick_seconds
     )
-    # What start-up made lives as long as the process: kept out of the collector's full passes,
-    # which otherwise walk it all in the middle of a burst of requests.
+    # What start-up made lives as long as the process: kept out of the collector's full passes.
+    # And young objects are collected every 20,000 allocations rather than 700: a burst of
+    # requests parks their work (`bot.after_ack`), and with the default thresholds that work was
+    # promoted and walked by full passes of up to 85 ms in the middle of the burst (bench/).
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
     log.info(
         "kakehashi listening on %s:%d (%s)",
         host,
