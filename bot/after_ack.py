@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from typing import TypeVar
 
 from aiohttp import web
@@ -26,9 +27,21 @@ T = TypeVar("T")
 WORKERS = 2
 """Answers built at once: enough to overlap database waits, few enough that the ones already
 running when a burst starts slow its acknowledgements only a little."""
+QUIET = 0.005
+"""Seconds without a new request before work starts: within a burst, requests come closer."""
 MAX_DEFER = 3.0
 """Seconds a piece of work waits for the requests in flight to be answered before it runs
 anyway, so a steady stream of requests cannot starve it."""
+
+
+class _Waiting:
+    """A request in flight, until it is answered or its listener has acknowledged it."""
+
+    counted = True
+
+
+_request: ContextVar[_Waiting | None] = ContextVar("after_ack_request", default=None)
+"""The request being handled; Bolt's listener tasks inherit it."""
 
 
 class AfterAck:
@@ -39,34 +52,50 @@ class AfterAck:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="after-ack")
         self._idle = threading.Condition()
         self._in_flight = 0
+        self._last_arrival = 0.0
 
     @web.middleware
     async def middleware(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
+        waiting = _Waiting()
         with self._idle:
             self._in_flight += 1
+            self._last_arrival = time.monotonic()
+        token = _request.set(waiting)
         try:
             return await handler(request)
         finally:
-            with self._idle:
+            _request.reset(token)
+            self._answered(waiting)
+
+    def _answered(self, waiting: _Waiting) -> None:
+        with self._idle:
+            if waiting.counted:
+                waiting.counted = False
                 self._in_flight -= 1
                 if self._in_flight == 0:
                     self._idle.notify_all()
 
     async def run(self, work: Callable[..., T], *args: object) -> T:
         """`work(*args)` on the pool, once no request is waiting for its answer (or after
-        `max_defer` seconds)."""
+        `max_defer` seconds). Called by a listener after its acknowledgement: its own request
+        no longer counts (the answer Bolt is about to write need not hold up its own work)."""
+        own = _request.get()
+        if own is not None:
+            self._answered(own)
         deadline = time.monotonic() + self.max_defer
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self._when_idle, deadline, work, args)
 
     def _when_idle(self, deadline: float, work: Callable[..., T], args: tuple[object, ...]) -> T:
         with self._idle:
-            self._idle.wait_for(
-                lambda: self._in_flight == 0, timeout=max(0.0, deadline - time.monotonic())
-            )
+            while not self._quiet() and time.monotonic() < deadline:
+                self._idle.wait(timeout=min(QUIET, max(0.0, deadline - time.monotonic())))
         return work(*args)
+
+    def _quiet(self) -> bool:
+        return self._in_flight == 0 and time.monotonic() - self._last_arrival >= QUIET
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

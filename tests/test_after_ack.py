@@ -80,3 +80,29 @@ async def test_failing_work_raises_to_its_caller() -> None:
             assert "not a number" in str(exc)
         else:
             raise AssertionError("the error was swallowed")
+
+
+async def test_a_listeners_own_work_does_not_wait_for_its_own_request() -> None:
+    """A listener runs its work after acknowledging, while Bolt still holds the request open:
+    only other requests in flight hold it back."""
+    after_ack = AfterAck(max_defer=60)
+
+    async def listener(_request: web.Request) -> web.Response:
+        return web.Response(text=await after_ack.run(str.upper, "card"))
+
+    app = web.Application(middlewares=[after_ack.middleware])
+    app.router.add_get("/command", listener)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with httpx.AsyncClient() as http:
+            response = await asyncio.wait_for(
+                http.get(f"http://127.0.0.1:{port}/command"), timeout=5
+            )
+        assert response.text == "CARD"
+        assert after_ack._in_flight == 0
+    finally:
+        await runner.cleanup()
+        after_ack.shutdown()
