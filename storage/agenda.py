@@ -24,6 +24,7 @@ from storage.metrics import (
     Listing,
     Owners,
     closed_events,
+    handoff_details,
     listing,
     oldest_first,
     promise_events_of,
@@ -79,16 +80,6 @@ def new_handoffs(
         .join(Account, col(Account.id) == Handoff.account_id)
         .where(where)
     )
-    cs, sales = aliased(Person), aliased(Person)
-
-    def details(first: Any) -> Any:
-        return (
-            select(Handoff, Account.name, sales.user_id, cs.user_id)
-            .join(first, first.c.id == Handoff.id)
-            .join(Account, col(Account.id) == Handoff.account_id)
-            .join(sales, col(sales.id) == Handoff.sales_rep_id)
-            .join(cs, col(cs.id) == Handoff.cs_owner_id)
-        )
 
     def new(handoff: Handoff, name: str, sales_user: str, cs_user: str) -> NewHandoff:
         return NewHandoff(
@@ -101,7 +92,7 @@ def new_handoffs(
             cs_owner=cs_user,
         )
 
-    return listing(session, rows, oldest_first, limit, details, new)
+    return listing(session, rows, oldest_first, limit, handoff_details, new)
 
 
 def closures(

@@ -436,18 +436,8 @@ def pending_handoffs(
         .join(Account, col(Account.id) == Handoff.account_id)
         .where(col(Handoff.status) == HandoffStatus.PENDING.value, _live())
     )
-    cs, sales = aliased(Person), aliased(Person)
 
-    def details(first: Any) -> Any:
-        return (
-            select(Handoff, Account.name, cs.user_id, sales.user_id)
-            .join(first, first.c.id == Handoff.id)
-            .join(Account, col(Account.id) == Handoff.account_id)
-            .join(cs, col(cs.id) == Handoff.cs_owner_id)
-            .join(sales, col(sales.id) == Handoff.sales_rep_id)
-        )
-
-    def pending(handoff: Handoff, name: str, cs_user: str, sales_user: str) -> PendingHandoff:
+    def pending(handoff: Handoff, name: str, sales_user: str, cs_user: str) -> PendingHandoff:
         return PendingHandoff(
             handoff_id=_id(handoff.id),
             account_id=handoff.account_id,
@@ -457,7 +447,20 @@ def pending_handoffs(
             sales_rep=sales_user,
         )
 
-    return listing(session, _scope(rows, owners), oldest_first, limit, details, pending)
+    return listing(session, _scope(rows, owners), oldest_first, limit, handoff_details, pending)
+
+
+def handoff_details(first: Any) -> Any:
+    """The handoffs of `first` (a subquery of ids, as `listing` passes it), each with its
+    account's name and the Slack IDs of its sales rep and CS owner."""
+    cs, sales = aliased(Person), aliased(Person)
+    return (
+        select(Handoff, Account.name, sales.user_id, cs.user_id)
+        .join(first, first.c.id == Handoff.id)
+        .join(Account, col(Account.id) == Handoff.account_id)
+        .join(sales, col(sales.id) == Handoff.sales_rep_id)
+        .join(cs, col(cs.id) == Handoff.cs_owner_id)
+    )
 
 
 def oldest_first(c: Any) -> tuple[Any, ...]:
