@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import httpx
@@ -12,6 +12,8 @@ from aiohttp import web
 
 from bot.after_ack import AfterAck
 from tests.conftest import free_port
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
 @asynccontextmanager
@@ -22,14 +24,21 @@ async def slow_server(after_ack: AfterAck, answer: asyncio.Event) -> AsyncIterat
         await answer.wait()
         return web.Response(text="ok")
 
+    async with serving(after_ack, slow) as url:
+        yield url
+
+
+@asynccontextmanager
+async def serving(after_ack: AfterAck, handler: Handler) -> AsyncIterator[str]:
+    """`handler` behind `after_ack`'s middleware on a free port; its URL."""
     app = web.Application(middlewares=[after_ack.middleware])
-    app.router.add_get("/slow", slow)
+    app.router.add_get("/route", handler)
     runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
-        yield f"http://127.0.0.1:{port}/slow"
+        yield f"http://127.0.0.1:{port}/route"
     finally:
         await runner.cleanup()
         after_ack.shutdown()
@@ -90,19 +99,7 @@ async def test_a_listeners_own_work_does_not_wait_for_its_own_request() -> None:
     async def listener(_request: web.Request) -> web.Response:
         return web.Response(text=await after_ack.run(str.upper, "card"))
 
-    app = web.Application(middlewares=[after_ack.middleware])
-    app.router.add_get("/command", listener)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        async with httpx.AsyncClient() as http:
-            response = await asyncio.wait_for(
-                http.get(f"http://127.0.0.1:{port}/command"), timeout=5
-            )
-        assert response.text == "CARD"
-        assert after_ack._in_flight == 0
-    finally:
-        await runner.cleanup()
-        after_ack.shutdown()
+    async with serving(after_ack, listener) as url, httpx.AsyncClient() as http:
+        response = await asyncio.wait_for(http.get(url), timeout=5)
+    assert response.text == "CARD"
+    assert after_ack._in_flight == 0
