@@ -1,6 +1,6 @@
 """Reminders (PRODUCT §9): what has come due for whom, derived from the data, and sent once.
 
-A sweep at `now`:
+A sweep at `now`, for the people whose working window is open:
 1. derives from the data every *family* of reminder occurrences: a promise's "3 days before",
    "on the day" and weekly "overdue" reminders; an account's renewal runway; its silence since
    the last touch; its onboarding check-ins; a pending handoff's reminder and escalations;
@@ -9,9 +9,10 @@ A sweep at `now`:
    occurrences more than `LATE_LIMIT` late, so the first run on old data is not a flood;
 3. leaves out what was already sent (each occurrence has a stable key, see `storage.reminders`),
    and adds back snoozed reminders whose time has come, if they are still due;
-4. writes one DM per recipient whose working window is open to the outbox, in a transaction of
-   its own; the delivery engine sends it, and recomposes it just before (`fresh_message`), so an
-   item whose data changed in between (a kept promise, a new touch) is not sent.
+4. writes one DM per recipient to the outbox, all in one transaction (each DM in one of its own
+   when another sweep wrote some first); the delivery engine sends it, and recomposes it just
+   before (`fresh_message`), so an item whose data changed in between (a kept promise, a new
+   touch) is not sent.
 """
 
 from __future__ import annotations
@@ -497,8 +498,8 @@ class Reminders:
     default_zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     default_locale: str = "en"
 
-    def calendar(self, person: Person | None) -> WorkCalendar:
-        return self.work.calendar(zone_of(person.tz if person else None, self.default_zone))
+    def calendar(self, person: Person) -> WorkCalendar:
+        return self.work.calendar(zone_of(person.tz, self.default_zone))
 
     def translator(self, person: Person) -> Translator:
         return Translator(
