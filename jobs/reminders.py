@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -232,7 +233,7 @@ class Snapshot:
             .join(Account, col(Account.id) == col(Handoff.account_id))
             .where(
                 (col(Handoff.status) == HandoffStatus.PENDING.value)
-                | (col(Handoff.accepted_at) >= accepted_since)
+                | ((col(Handoff.accepted_at) >= accepted_since) & checked_in)
             )
         )
         runway = max(rules.renewal_days, default=0)
@@ -251,7 +252,7 @@ class Snapshot:
                 col(Account.cs_owner_id),
                 col(Account.touch_model),
                 col(Account.created_at),
-                last_touch.label("last_touch"),
+                col(Account.last_contact_at),
             )
             .where(live, col(Account.cs_owner_id).in_(ids))
             .where(_silent_long_enough(rules, now))
@@ -275,17 +276,14 @@ class Snapshot:
 
 
 def _silent_long_enough(rules: ReminderRules, now: datetime) -> Any:
-    """Accounts whose touch model has a silence threshold and with no touch inside it, give or
-    take two days for time zones and DST: only they can be silent now. (One index probe per
-    account; the last touch itself is then read for these only.)"""
+    """Accounts whose touch model has a silence threshold and with no contact inside it, give or
+    take two days for time zones and DST: only they can be silent now."""
+    contact = col(Account.last_contact_at)
     return or_(
         false(),
         *(
             (col(Account.touch_model) == model)
-            & ~sa.exists().where(
-                col(Touch.account_id) == col(Account.id),
-                col(Touch.at) >= now - timedelta(days=days - 2),
-            )
+            & (contact.is_(None) | (contact < now - timedelta(days=days - 2)))
             for model, days in rules.silence_days.items()
             if days
         ),
@@ -414,17 +412,12 @@ def renewal_currents(snap: Snapshot, rules: ReminderRules) -> Iterator[Occurrenc
 
 
 def silent_currents(snap: Snapshot, rules: ReminderRules) -> Iterator[Occurrence]:
-    accepted: dict[int, datetime] = {}
-    for handoff in snap.handoffs:
-        if handoff.accepted_at is not None:
-            earlier = accepted.get(handoff.account_id, handoff.accepted_at)
-            accepted[handoff.account_id] = max(handoff.accepted_at, earlier)
     for account in snap.quiet:
         threshold = rules.silence_days.get(account.touch_model, 0)
         recipient = snap.recipients.get(account.cs_owner_id)
         if not threshold or recipient is None:
             continue
-        since = silent_since(account.created_at, account.last_touch, accepted.get(account.id))
+        since = silent_since(account.created_at, account.last_contact_at)
         first = recipient.local_date(since) + timedelta(days=threshold)
         if first > recipient.today:
             continue
@@ -446,12 +439,11 @@ def silent_currents(snap: Snapshot, rules: ReminderRules) -> Iterator[Occurrence
             )
 
 
-def silent_since(
-    created: datetime, touched: datetime | None, accepted: datetime | None
-) -> datetime:
-    """The last sign of contact: the last touch or the handoff's acceptance, whichever is later;
-    with neither, when the account was created (an imported account starts its clock then)."""
-    return max((t for t in (touched, accepted) if t is not None), default=created)
+def silent_since(created: datetime, contact: datetime | None) -> datetime:
+    """The last sign of contact: the last touch or the handoff's acceptance, whichever is later
+    (`Account.last_contact_at`); with neither, when the account was created (an imported
+    account starts its clock then)."""
+    return created if contact is None else max(created, contact)
 
 
 def stale_recipients(fetched_before: datetime) -> SelectOfScalar[Person]:
@@ -478,7 +470,15 @@ class Batch:
 
     person: Person
     new: list[Occurrence] = field(default_factory=list)
+    """The most pressing new reminders (at least `MAX_ITEMS` of them when there are that many)."""
     returning: list[Reminder] = field(default_factory=list)
+
+    def add(self, occurrence: Occurrence) -> None:
+        """Adds a new reminder, forgetting the less pressing ones beyond `MAX_ITEMS`: they
+        follow in a later sweep."""
+        self.new.append(occurrence)
+        if len(self.new) >= 4 * MAX_ITEMS:
+            self.new = sorted(self.new, key=_priority)[:MAX_ITEMS]
 
     @property
     def keys(self) -> list[str]:
@@ -518,14 +518,14 @@ class Reminders:
                 found[person.id] = Recipient.at(person, calendar, now)
         return found
 
-    def currents(
+    def snapshot(
         self, session: Session, now: datetime, *, account_id: int | None = None
-    ) -> tuple[Snapshot, dict[str, Occurrence]]:
-        """What has come due by `now` (by key): for the sweep, what everyone whose window is
-        open should be sent (not what is more than `LATE_LIMIT` late); or everything about one
-        account, as the send-time check needs it."""
+    ) -> Snapshot:
+        """The data for what has come due by `now`: for the sweep, what everyone whose window
+        is open should be sent (not what is more than `LATE_LIMIT` late); or everything about
+        one account, as the send-time check needs it."""
         sweep = account_id is None
-        snap = Snapshot.load(
+        return Snapshot.load(
             session,
             self.rules,
             self.recipients(session, now, open_only=sweep),
@@ -533,30 +533,34 @@ class Reminders:
             account_id=account_id,
             oldest_due=now - LATE_LIMIT if sweep else None,
         )
-        return snap, {o.key: o for o in currents(snap, self.rules)}
 
     # ---- finding what is due ---------------------------------------------------------------
 
     def due(self, session: Session, now: datetime, *, write: bool) -> list[Batch]:
-        """Per recipient whose working window is open: what to send them now. A snoozed
-        reminder of someone whose window is closed waits for it to open."""
-        snap, found = self.currents(session, now)
-        sent = stored.sent_keys(session=session, keys=found)
-        batches: dict[int, Batch] = {}
-        for key, occurrence in found.items():
-            if key not in sent:
-                person = snap.recipients[occurrence.person_id].person
-                batches.setdefault(occurrence.person_id, Batch(person)).new.append(occurrence)
+        """Per recipient whose working window is open: what to send them now (the `MAX_ITEMS`
+        most pressing new ones). A snoozed reminder of someone whose window is closed waits for
+        it to open."""
+        snap = self.snapshot(session, now)
         snoozed = [
             r
             for r in stored.snoozed_due(session=session, now=now)
             if r.person_id in snap.recipients
         ]
+        waiting = {r.key for r in snoozed}
+        still: set[str] = set()
+        batches: dict[int, Batch] = {}
+        found = currents(snap, self.rules)
+        while chunk := list(islice(found, stored.KEYS_PER_QUERY)):
+            sent = stored.sent_keys(session=session, keys=[o.key for o in chunk])
+            for occurrence in chunk:
+                if occurrence.key in waiting:
+                    still.add(occurrence.key)
+                elif occurrence.key not in sent:
+                    person = snap.recipients[occurrence.person_id].person
+                    batches.setdefault(occurrence.person_id, Batch(person)).add(occurrence)
         # However late it is by now, a snoozed reminder comes back while the data still calls
         # for it (the sweep's own snapshot leaves out what is too late to send first).
-        still = set(found) | self.still_due(
-            session, [r for r in snoozed if r.key not in found], now
-        )
+        still |= self.still_due(session, [r for r in snoozed if r.key not in still], now)
         for reminder in snoozed:
             if reminder.key in still:
                 person = snap.recipients[reminder.person_id].person
@@ -595,8 +599,7 @@ class Reminders:
             batches = self.due(session, now, write=True)
         try:
             with session_scope(self.engine) as session:  # one commit (a disk flush) for all
-                for batch in batches:
-                    self._write(session, batch, now)
+                self._write(session, batches, now)
         except IntegrityError:  # another sweep wrote some first: each DM on its own then
             for batch in batches:
                 self._send(batch, now)
@@ -615,33 +618,37 @@ class Reminders:
         the unique keys refuse them here and nothing is written."""
         try:
             with session_scope(self.engine) as session:
-                self._write(session, batch, now)
+                self._write(session, [batch], now)
         except IntegrityError:
             log.info("reminders for %s were sent by another sweep", batch.person.user_id)
 
-    def _write(self, session: Session, batch: Batch, now: datetime) -> None:
-        new = sorted(batch.new, key=_priority)[:MAX_ITEMS]
-        keys = [o.key for o in new]
-        ids = stored.insert(session=session, rows=[o.row(now) for o in new])
-        for snoozed in batch.returning[: MAX_ITEMS - len(new)]:
-            assert snoozed.id is not None
-            if stored.claim_again(session=session, reminder_id=snoozed.id, now=now):
-                ids.append(snoozed.id)
-                keys.append(snoozed.key)
-        if not ids:
-            return
-        key = f"{KIND}:{batch.person.user_id}:{now:%Y%m%dT%H%MZ}:{ids[0]}"
-        stored.add_items(session=session, message_key=key, reminder_ids=ids)
-        message = dm.compose(session, self.translator(batch.person), key, now)
-        outbox.enqueue(
-            session=session,
-            key=key,
-            kind=KIND,
-            recipient=batch.person.user_id,
-            payload=message_to_json(message),
-            at=now,
+    def _write(self, session: Session, batches: list[Batch], now: datetime) -> None:
+        """The DMs of these batches, with bulk inserts. A DM's payload is only its summary
+        line: the delivery engine composes the DM from the data just before sending it
+        (`fresh_message`)."""
+        chosen = [(batch, sorted(batch.new, key=_priority)[:MAX_ITEMS]) for batch in batches]
+        new_ids = iter(
+            stored.insert(session=session, rows=[o.row(now) for _, n in chosen for o in n])
         )
-        log.info("reminders for %s: %s", batch.person.user_id, ", ".join(keys))
+        items: dict[str, list[int]] = {}
+        messages: dict[str, tuple[str, dict[str, Any]]] = {}
+        for batch, new in chosen:
+            ids = [next(new_ids) for _ in new]
+            keys = [o.key for o in new]
+            for snoozed in batch.returning[: MAX_ITEMS - len(new)]:
+                assert snoozed.id is not None
+                if stored.claim_again(session=session, reminder_id=snoozed.id, now=now):
+                    ids.append(snoozed.id)
+                    keys.append(snoozed.key)
+            if not ids:
+                continue
+            key = f"{KIND}:{batch.person.user_id}:{now:%Y%m%dT%H%MZ}:{ids[0]}"
+            items[key] = ids
+            summary = self.translator(batch.person)("reminders.text", count=len(ids))
+            messages[key] = batch.person.user_id, message_to_json(Message.plain(summary))
+            log.info("reminders for %s: %s", batch.person.user_id, ", ".join(keys))
+        stored.add_items(session=session, items=items)
+        outbox.enqueue_new(session=session, kind=KIND, messages=messages, at=now)
 
     # ---- at send time ----------------------------------------------------------------------
 
@@ -672,7 +679,8 @@ class Reminders:
         keys: set[str] = set()
         for account_id, group in wanted.items():
             if account_id is not None:
-                keys |= group & set(self.currents(session, now, account_id=account_id)[1])
+                snap = self.snapshot(session, now, account_id=account_id)
+                keys |= group & {o.key for o in currents(snap, self.rules)}
         return keys
 
 

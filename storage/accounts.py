@@ -55,6 +55,9 @@ class Account(SQLModel, table=True):
     stage: str = Field(default=Stage.ONBOARDING.value, max_length=16, index=True)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    last_contact_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    """The latest touch or handoff acceptance; kept by database triggers (migration
+    0009_last_contact), never written here."""
 
 
 # Legal-form words, after NFKC (so ㈱ is already "(株)" and full-width letters are ASCII) and case

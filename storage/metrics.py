@@ -46,7 +46,6 @@ from storage.audit import CLOSURE_ACTIONS, AuditEntry, closures
 from storage.handoffs import Handoff, HandoffStatus
 from storage.people import Person
 from storage.promises import Promise, PromiseStatus
-from storage.touches import Touch
 from storage.types import UTCDateTime
 
 _T = TypeVar("_T")
@@ -573,23 +572,14 @@ def _silent(
 
 
 def _last_contact(session: Session) -> Any:
-    """The account's last sign of contact (see `jobs.reminders.silent_since`), worked out per
-    account from the indexes (`ix_touches_account_at`, `ix_handoffs_account_accepted`):
-    grouping every touch of every account would cost the whole touch log even for a team of
-    three."""
-    touched = select(func.max(Touch.at)).where(col(Touch.account_id) == Account.id)
-    accepted = select(func.max(Handoff.accepted_at)).where(col(Handoff.account_id) == Account.id)
+    """The account's last sign of contact (see `jobs.reminders.silent_since`): its last touch or
+    acceptance (`Account.last_contact_at`, kept by the database), or when it was created."""
     created = col(Account.created_at)
-    # SQLite's max(a, b, …) is NULL when any argument is, hence the coalesce; PostgreSQL's
-    # greatest ignores NULLs but takes the same arguments.
+    # SQLite's max(a, b) is NULL when either is, hence the coalesce; PostgreSQL's greatest
+    # ignores NULLs but takes the same arguments.
     latest = func.max if session.get_bind().dialect.name == "sqlite" else func.greatest
     return type_coerce(
-        latest(
-            created,
-            func.coalesce(touched.scalar_subquery(), created),
-            func.coalesce(accepted.scalar_subquery(), created),
-        ),
-        UTCDateTime(),
+        latest(created, func.coalesce(col(Account.last_contact_at), created)), UTCDateTime()
     )
 
 

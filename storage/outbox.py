@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index
+from sqlalchemy import JSON, Column, Index, insert
 from sqlmodel import Field, Session, SQLModel, select
 
 from storage.types import UTCDateTime
@@ -76,6 +76,28 @@ def enqueue(
     )
     session.flush()
     return True
+
+
+def enqueue_new(
+    *, session: Session, kind: str, messages: dict[str, tuple[str, dict[str, Any]]], at: datetime
+) -> None:
+    """Adds messages whose keys are new by construction (key → recipient, payload), in one
+    statement; a key that exists already raises `IntegrityError`."""
+    if messages:
+        session.execute(
+            insert(OutboxMessage),
+            [
+                {
+                    "key": key,
+                    "kind": kind,
+                    "recipient": recipient,
+                    "payload": payload,
+                    "not_before": at,
+                    "created_at": at,
+                }
+                for key, (recipient, payload) in messages.items()
+            ],
+        )
 
 
 def get_by_key(*, session: Session, key: str) -> OutboxMessage | None:

@@ -125,15 +125,15 @@ def insert(*, session: Session, rows: list[dict[str, object]]) -> list[int]:
     return list(session.execute(query, rows).scalars())
 
 
-def add_items(*, session: Session, message_key: str, reminder_ids: list[int]) -> None:
-    """Places the reminders in the DM `message_key`, in this order."""
-    session.execute(
-        insert_into(ReminderItem),
-        [
-            {"message_key": message_key, "reminder_id": reminder_id, "position": position}
-            for position, reminder_id in enumerate(reminder_ids)
-        ],
-    )
+def add_items(*, session: Session, items: dict[str, list[int]]) -> None:
+    """Places reminders in DMs: per message key, its reminders in this order."""
+    rows = [
+        {"message_key": message_key, "reminder_id": reminder_id, "position": position}
+        for message_key, reminder_ids in items.items()
+        for position, reminder_id in enumerate(reminder_ids)
+    ]
+    if rows:
+        session.execute(insert_into(ReminderItem), rows)
 
 
 def items_of(*, session: Session, message_key: str) -> list[tuple[ReminderItem, Reminder]]:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, insert, text
 from sqlmodel import Session, select
 
 from storage.db import (
@@ -19,7 +19,10 @@ from storage.db import (
     session_scope,
     upgrade,
 )
+from storage.accounts import Account
+from storage.handoffs import Handoff
 from storage.people import Person, Role, get_or_create, seed_managers, set_role
+from storage.touches import Touch
 
 
 def test_migrations_have_one_head(engine: Engine) -> None:
@@ -90,3 +93,50 @@ def test_unreachable_database() -> None:
         session.exec(select(Person)).first()
     with pytest.raises(DatabaseUnavailable):
         upgrade(engine)
+
+
+def test_last_contact_is_the_latest_touch_or_acceptance_whatever_writes_it(engine: Engine) -> None:
+    """Backfilled by its migration, then kept by the database: a touch or an acceptance only
+    ever raises it, however it is written (the ORM, a bulk insert, plain SQL)."""
+    at = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    with session_scope(engine) as session:
+        rep = get_or_create(session=session, user_id="U1")
+        touched, accepted, quiet = (
+            Account(name=n, name_key=n, created_at=at, updated_at=at) for n in "abc"
+        )
+        session.add_all([touched, accepted, quiet])
+        session.flush()
+        session.add(Touch(account_id=touched.id or 0, note="call", at=at + timedelta(days=3)))
+        session.add(Touch(account_id=touched.id or 0, note="older", at=at + timedelta(days=1)))
+        session.add(Touch(account_id=accepted.id or 0, note="call", at=at + timedelta(days=1)))
+        handoff = Handoff(
+            account_id=accepted.id or 0,
+            sales_rep_id=rep.id or 0,
+            cs_owner_id=rep.id or 0,
+            goals="g",
+            created_at=at,
+        )
+        session.add(handoff)
+        session.flush()
+        ids = touched.id, accepted.id, quiet.id, handoff.id
+
+    def contacts() -> list[datetime | None]:
+        with Session(engine) as session:
+            found = {a.id: a.last_contact_at for a in session.exec(select(Account)).all()}
+        return [found[i] for i in ids[:3]]
+
+    assert contacts() == [at + timedelta(days=3), at + timedelta(days=1), None]
+    command.downgrade(alembic_config(engine), "0008_open_promises_by_due_date")
+    upgrade(engine)  # the backfill finds the same
+    assert contacts() == [at + timedelta(days=3), at + timedelta(days=1), None]
+
+    with session_scope(engine) as session:  # an acceptance after the last touch raises it
+        accepting = session.get(Handoff, ids[3])
+        assert accepting is not None
+        accepting.accepted_at = at + timedelta(days=2)
+        session.add(accepting)
+    with engine.begin() as connection:  # a touch older than the last contact changes nothing
+        connection.execute(
+            insert(Touch), [{"account_id": ids[0], "note": "late log", "at": at, "channel": "chat"}]
+        )
+    assert contacts() == [at + timedelta(days=3), at + timedelta(days=2), None]
