@@ -45,7 +45,7 @@ from storage.accounts import Account, Stage
 from storage.db import session_scope
 from storage.handoffs import Handoff, HandoffStatus
 from storage.people import Person, Role
-from storage.promises import Promise, PromiseStatus
+from storage.promises import Promise, PromiseStatus, is_open
 from storage.reminders import Reminder, ReminderKind, ReminderStatus
 from storage.touches import Touch
 
@@ -206,7 +206,7 @@ class Snapshot:
             )
             .join(Account, col(Account.id) == col(Promise.account_id))
             .where(
-                col(Promise.status) == PromiseStatus.OPEN.value,
+                is_open(),
                 col(Promise.due_date) <= horizon,
                 live,
                 owner.in_(ids),

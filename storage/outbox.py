@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, insert
 from sqlmodel import Field, Session, SQLModel, select
 
-from storage.types import UTCDateTime
+from storage.types import UTCDateTime, table
 
 
 class OutboxStatus(StrEnum):
@@ -85,7 +85,7 @@ def enqueue_new(
     statement; a key that exists already raises `IntegrityError`."""
     if messages:
         session.execute(
-            insert(OutboxMessage),
+            insert(table(OutboxMessage)),
             [
                 {
                     "key": key,

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, Index, func, or_, text
+from sqlalchemy import Column, ColumnElement, Index, func, literal_column, or_, text
 from sqlmodel import Field, Session, SQLModel, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -69,6 +69,13 @@ class Promise(SQLModel, table=True):
 
 
 # ---- the ledger ------------------------------------------------------------------------------
+
+
+def is_open() -> ColumnElement[bool]:
+    """Open promises, written with a constant rather than a parameter: SQLite answers from the
+    partial index over open promises (`ix_promises_open_due`) alone only when it can see that
+    the query asks for no more than the index holds."""
+    return col(Promise.status) == literal_column(f"'{PromiseStatus.OPEN.value}'")
 
 
 def add(

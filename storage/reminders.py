@@ -18,7 +18,7 @@ from sqlalchemy import insert as insert_into
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from storage.types import UTCDateTime
+from storage.types import UTCDateTime, table
 
 
 class ReminderKind(StrEnum):
@@ -121,7 +121,8 @@ def insert(*, session: Session, rows: list[dict[str, object]]) -> list[int]:
     that exists already raises `IntegrityError`."""
     if not rows:
         return []
-    query = insert_into(Reminder).returning(col(Reminder.id), sort_by_parameter_order=True)
+    reminders = table(Reminder)
+    query = insert_into(reminders).returning(reminders.c.id, sort_by_parameter_order=True)
     return list(session.execute(query, rows).scalars())
 
 
@@ -133,7 +134,7 @@ def add_items(*, session: Session, items: dict[str, list[int]]) -> None:
         for position, reminder_id in enumerate(reminder_ids)
     ]
     if rows:
-        session.execute(insert_into(ReminderItem), rows)
+        session.execute(insert_into(table(ReminderItem)), rows)
 
 
 def items_of(*, session: Session, message_key: str) -> list[tuple[ReminderItem, Reminder]]:
