@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from itertools import islice
@@ -155,19 +155,17 @@ def latest_due(moments: Iterable[Moment], recipient: Recipient) -> Moment | None
 
 @dataclass
 class Snapshot:
-    """The data reminders are derived from, as of `now`, for some recipients, as plain rows:
-    only what can be due is loaded (promises due by the horizon, renewals inside the runway,
-    accounts whose last touch is old enough to be silent)."""
+    """What reminders are derived from, as of `now`, for some recipients: each family reads its
+    rows when it is derived, as plain rows, and only what can be due (promises due by the
+    horizon, renewals inside the runway, accounts whose last contact is old enough to be
+    silent)."""
 
+    session: Session
+    rules: ReminderRules
     now: datetime
     recipients: dict[int, Recipient]
-    managers: list[int]
-    """Managers among the recipients."""
-    promises: Sequence[Row[Any]]
-    handoffs: Sequence[Row[Any]]
-    renewals: Sequence[Row[Any]]
-    quiet: Sequence[Row[Any]]
-    """Live accounts with a silence threshold and no touch since it could have started."""
+    account_id: int | None = None
+    """Only this account's (the send-time check); None: every account's."""
     oldest_due: datetime | None = None
     """Occurrences that came due before this are left out: too late to be worth sending."""
 
@@ -177,27 +175,61 @@ class Snapshot:
     def on_day_in_time(self, recipient: Recipient, day: date) -> bool:
         return self.oldest_due is None or _start_of(recipient.calendar, day) >= self.oldest_due
 
-    @classmethod
-    def load(
-        cls,
-        session: Session,
-        rules: ReminderRules,
-        recipients: dict[int, Recipient],
-        now: datetime,
-        *,
-        account_id: int | None = None,
-        oldest_due: datetime | None = None,
-    ) -> Snapshot:
-        ids = list(recipients)
-        live = col(Account.stage) != Stage.CHURNED.value
+    def only(self, ids: Iterable[int]) -> Snapshot:
+        return replace(self, recipients={i: self.recipients[i] for i in ids})
+
+    @property
+    def managers(self) -> list[int]:
+        """Managers among the recipients."""
+        return [i for i, r in self.recipients.items() if r.person.role == Role.MANAGER]
+
+    def _rows(self, query: Any, account: Any) -> Sequence[Row[Any]]:
+        if self.account_id is not None:
+            query = query.where(account == self.account_id)
+        return self.session.execute(query).all()
+
+    def pending_handoffs(self) -> Sequence[Row[Any]]:
+        query = sa.select(
+            col(Handoff.id),
+            col(Handoff.account_id),
+            col(Handoff.cs_owner_id),
+            col(Handoff.created_at),
+        ).where(col(Handoff.status) == HandoffStatus.PENDING.value)
+        return self._rows(query, col(Handoff.account_id))
+
+    def checked_in_handoffs(self) -> Sequence[Row[Any]]:
+        """Handoffs accepted recently enough for a check-in to be due, on the live accounts of
+        the recipients, with the account's last touch."""
+        longest = max((d for days in self.rules.checkin_days.values() for d in days), default=0)
         last_touch = (
             sa.select(func.max(col(Touch.at)))
             .where(col(Touch.account_id) == col(Account.id))
             .scalar_subquery()
         )
+        query = (
+            sa.select(
+                col(Handoff.id),
+                col(Handoff.account_id),
+                col(Handoff.accepted_at),
+                col(Account.cs_owner_id),
+                col(Account.touch_model),
+                last_touch.label("last_touch"),
+            )
+            .join(Account, col(Account.id) == col(Handoff.account_id))
+            .where(
+                col(Handoff.accepted_at)
+                >= self.now - timedelta(days=longest + LATE_LIMIT.days + 2),
+                _live(),
+                col(Account.cs_owner_id).in_(list(self.recipients)),
+            )
+        )
+        return self._rows(query, col(Handoff.account_id))
+
+    def promises(self) -> Sequence[Row[Any]]:
+        """Open promises due by a few days ahead, on live accounts, with who keeps them."""
         owner = func.coalesce(col(Promise.owner_id), col(Account.cs_owner_id))
-        horizon = now.date() + timedelta(days=2 + rules.promise_lead_days)
-        promises = (
+        horizon = self.now.date() + timedelta(days=2 + self.rules.promise_lead_days)
+        query = (
             sa.select(
                 col(Promise.id),
                 col(Promise.account_id),
@@ -208,71 +240,44 @@ class Snapshot:
             .where(
                 is_open(),
                 col(Promise.due_date) <= horizon,
-                live,
-                owner.in_(ids),
+                _live(),
+                owner.in_(list(self.recipients)),
             )
         )
-        checked_in = (
-            live & col(Handoff.accepted_at).is_not(None) & col(Account.cs_owner_id).in_(ids)
-        )
-        longest = max((d for days in rules.checkin_days.values() for d in days), default=0)
-        accepted_since = now - timedelta(days=longest + LATE_LIMIT.days + 2)
-        handoffs: Any = (
-            sa.select(
-                col(Handoff.id),
-                col(Handoff.account_id),
-                col(Handoff.cs_owner_id),
-                col(Handoff.status),
-                col(Handoff.created_at),
-                col(Handoff.accepted_at),
-                checked_in.label("checked_in_by_owner"),
-                col(Account.cs_owner_id).label("account_owner_id"),
-                col(Account.touch_model),
-                sa.case((checked_in, last_touch)).label("last_touch"),  # only where needed
-            )
-            .join(Account, col(Account.id) == col(Handoff.account_id))
-            .where(
-                (col(Handoff.status) == HandoffStatus.PENDING.value)
-                | ((col(Handoff.accepted_at) >= accepted_since) & checked_in)
-            )
-        )
-        runway = max(rules.renewal_days, default=0)
-        renewals = sa.select(
+        return self._rows(query, col(Promise.account_id))
+
+    def renewals(self) -> Sequence[Row[Any]]:
+        runway = max(self.rules.renewal_days, default=0)
+        today = self.now.date()
+        query = sa.select(
             col(Account.id), col(Account.cs_owner_id), col(Account.renewal_date)
         ).where(
-            live,
-            col(Account.cs_owner_id).in_(ids),
+            _live(),
+            col(Account.cs_owner_id).in_(list(self.recipients)),
             col(Account.renewal_date).between(
-                now.date() - timedelta(days=1), now.date() + timedelta(days=runway + 1)
+                today - timedelta(days=1), today + timedelta(days=runway + 1)
             ),
         )
-        quiet = (
-            sa.select(
-                col(Account.id),
-                col(Account.cs_owner_id),
-                col(Account.touch_model),
-                col(Account.created_at),
-                col(Account.last_contact_at),
-            )
-            .where(live, col(Account.cs_owner_id).in_(ids))
-            .where(_silent_long_enough(rules, now))
+        return self._rows(query, col(Account.id))
+
+    def quiet(self) -> Sequence[Row[Any]]:
+        """Live accounts with a silence threshold and no contact since it could have started."""
+        query = sa.select(
+            col(Account.id),
+            col(Account.cs_owner_id),
+            col(Account.touch_model),
+            col(Account.created_at),
+            col(Account.last_contact_at),
+        ).where(
+            _live(),
+            col(Account.cs_owner_id).in_(list(self.recipients)),
+            _silent_long_enough(self.rules, self.now),
         )
-        if account_id is not None:
-            promises = promises.where(col(Promise.account_id) == account_id)
-            handoffs = handoffs.where(col(Handoff.account_id) == account_id)
-            renewals = renewals.where(col(Account.id) == account_id)
-            quiet = quiet.where(col(Account.id) == account_id)
-        managers = [i for i, r in recipients.items() if r.person.role == Role.MANAGER]
-        return cls(
-            now=now,
-            recipients=recipients,
-            managers=managers,
-            promises=session.execute(promises).all(),
-            handoffs=session.execute(handoffs).all(),
-            renewals=session.execute(renewals).all(),
-            quiet=session.execute(quiet).all(),
-            oldest_due=oldest_due,
-        )
+        return self._rows(query, col(Account.id))
+
+
+def _live() -> Any:
+    return col(Account.stage) != Stage.CHURNED.value
 
 
 def _silent_long_enough(rules: ReminderRules, now: datetime) -> Any:
@@ -293,24 +298,20 @@ def _silent_long_enough(rules: ReminderRules, now: datetime) -> Any:
 # ---- what is due now, per kind of data -----------------------------------------------------
 
 
-def currents(snap: Snapshot, rules: ReminderRules) -> Iterator[Occurrence]:
+def currents(snap: Snapshot) -> Iterator[Occurrence]:
     """Per family the data calls for, the occurrence that has come due by now, if any."""
-    yield from handoff_currents(snap, rules)
-    yield from checkin_currents(snap, rules)
-    yield from promise_currents(snap, rules)
-    yield from renewal_currents(snap, rules)
-    yield from silent_currents(snap, rules)
+    for kind in KINDS:
+        yield from kind(snap)
 
 
-def handoff_currents(snap: Snapshot, rules: ReminderRules) -> Iterator[Occurrence]:
-    to_owner, to_managers = rules.handoff_days
-    for handoff in snap.handoffs:
-        if handoff.status != HandoffStatus.PENDING.value:
-            continue
+def handoff_currents(snap: Snapshot) -> Iterator[Occurrence]:
+    to_owner, to_managers = snap.rules.handoff_days
+    managers = snap.managers
+    for handoff in snap.pending_handoffs():
         waiting = [(handoff.cs_owner_id, ReminderKind.HANDOFF, "cs", to_owner, "cs")]
         waiting += [
             (m, ReminderKind.ESCALATION, "manager", to_managers, f"manager:{m}")
-            for m in snap.managers
+            for m in managers
             if m != handoff.cs_owner_id
         ]
         for person_id, kind, detail, days, suffix in waiting:
@@ -332,14 +333,12 @@ def handoff_currents(snap: Snapshot, rules: ReminderRules) -> Iterator[Occurrenc
                 yield occurrence
 
 
-def checkin_currents(snap: Snapshot, rules: ReminderRules) -> Iterator[Occurrence]:
-    for handoff in snap.handoffs:
-        recipient = snap.recipients.get(handoff.account_owner_id)
-        if not handoff.checked_in_by_owner or recipient is None:
-            continue
+def checkin_currents(snap: Snapshot) -> Iterator[Occurrence]:
+    for handoff in snap.checked_in_handoffs():
+        recipient = snap.recipients[handoff.cs_owner_id]
         accepted = recipient.local_date(handoff.accepted_at)
         days = []
-        for day in rules.checkin_days.get(handoff.touch_model, ()):
+        for day in snap.rules.checkin_days.get(handoff.touch_model, ()):
             if accepted + timedelta(days=day) > recipient.today:
                 break
             days.append((str(day), accepted + timedelta(days=day)))
@@ -363,12 +362,11 @@ def checkin_currents(snap: Snapshot, rules: ReminderRules) -> Iterator[Occurrenc
         )
 
 
-def promise_currents(snap: Snapshot, rules: ReminderRules) -> Iterator[Occurrence]:
+def promise_currents(snap: Snapshot) -> Iterator[Occurrence]:
+    rules = snap.rules
     lead = timedelta(days=rules.promise_lead_days)
-    for promise in snap.promises:
-        recipient = snap.recipients.get(promise.owner_id)
-        if recipient is None:
-            continue
+    for promise in snap.promises():
+        recipient = snap.recipients[promise.owner_id]
         due, today = promise.due_date, recipient.today
         moments = [("before", due - lead)] if rules.promise_lead_days else []
         moments.append(("due", due))
@@ -390,14 +388,14 @@ def promise_currents(snap: Snapshot, rules: ReminderRules) -> Iterator[Occurrenc
             )
 
 
-def renewal_currents(snap: Snapshot, rules: ReminderRules) -> Iterator[Occurrence]:
-    for account in snap.renewals:
-        renews, recipient = account.renewal_date, snap.recipients.get(account.cs_owner_id)
-        if recipient is None or renews < recipient.today:
+def renewal_currents(snap: Snapshot) -> Iterator[Occurrence]:
+    for account in snap.renewals():
+        renews, recipient = account.renewal_date, snap.recipients[account.cs_owner_id]
+        if renews < recipient.today:
             continue
         moments = [
             (str(days), renews - timedelta(days=days))
-            for days in sorted(rules.renewal_days, reverse=True)
+            for days in sorted(snap.rules.renewal_days, reverse=True)
         ]
         moment = latest_due(moments, recipient)
         if moment is not None and snap.on_day_in_time(recipient, moment[1]):
@@ -411,11 +409,11 @@ def renewal_currents(snap: Snapshot, rules: ReminderRules) -> Iterator[Occurrenc
             )
 
 
-def silent_currents(snap: Snapshot, rules: ReminderRules) -> Iterator[Occurrence]:
-    for account in snap.quiet:
-        threshold = rules.silence_days.get(account.touch_model, 0)
-        recipient = snap.recipients.get(account.cs_owner_id)
-        if not threshold or recipient is None:
+def silent_currents(snap: Snapshot) -> Iterator[Occurrence]:
+    for account in snap.quiet():
+        threshold = snap.rules.silence_days.get(account.touch_model, 0)
+        recipient = snap.recipients[account.cs_owner_id]
+        if not threshold:
             continue
         since = silent_since(account.created_at, account.last_contact_at)
         first = recipient.local_date(since) + timedelta(days=threshold)
@@ -437,6 +435,17 @@ def silent_currents(snap: Snapshot, rules: ReminderRules) -> Iterator[Occurrence
                 account_id=account.id,
                 due_on=moment[1],
             )
+
+
+KINDS: list[Callable[[Snapshot], Iterator[Occurrence]]] = [
+    handoff_currents,
+    promise_currents,
+    renewal_currents,
+    checkin_currents,
+    silent_currents,
+]
+"""The families of reminders, in the order `_priority` ranks what they yield: a person whose
+DM is full after one is not asked about the next."""
 
 
 def silent_since(created: datetime, contact: datetime | None) -> datetime:
@@ -521,15 +530,15 @@ class Reminders:
     def snapshot(
         self, session: Session, now: datetime, *, account_id: int | None = None
     ) -> Snapshot:
-        """The data for what has come due by `now`: for the sweep, what everyone whose window
-        is open should be sent (not what is more than `LATE_LIMIT` late); or everything about
-        one account, as the send-time check needs it."""
+        """For the sweep: what everyone whose window is open should be sent (not what is more
+        than `LATE_LIMIT` late); or everything about one account, as the send-time check
+        needs it."""
         sweep = account_id is None
-        return Snapshot.load(
-            session,
-            self.rules,
-            self.recipients(session, now, open_only=sweep),
-            now,
+        return Snapshot(
+            session=session,
+            rules=self.rules,
+            now=now,
+            recipients=self.recipients(session, now, open_only=sweep),
             account_id=account_id,
             oldest_due=now - LATE_LIMIT if sweep else None,
         )
@@ -548,26 +557,26 @@ class Reminders:
         ]
         waiting = {r.key for r in snoozed}
         still: set[str] = set()
-        batches: dict[int, Batch] = {}
-        found = currents(snap, self.rules)
-        while chunk := list(islice(found, stored.KEYS_PER_QUERY)):
-            sent = stored.sent_keys(session=session, keys=[o.key for o in chunk])
-            for occurrence in chunk:
-                if occurrence.key in waiting:
-                    still.add(occurrence.key)
-                elif occurrence.key not in sent:
-                    person = snap.recipients[occurrence.person_id].person
-                    batches.setdefault(occurrence.person_id, Batch(person)).add(occurrence)
+        batches = {i: Batch(r.person) for i, r in snap.recipients.items()}
+        for kind in KINDS:
+            found = kind(snap.only(i for i, b in batches.items() if len(b.new) < MAX_ITEMS))
+            while chunk := list(islice(found, stored.KEYS_PER_QUERY)):
+                sent = stored.sent_keys(session=session, keys=[o.key for o in chunk])
+                for occurrence in chunk:
+                    if occurrence.key in waiting:
+                        still.add(occurrence.key)
+                    elif occurrence.key not in sent:
+                        batches[occurrence.person_id].add(occurrence)
         # However late it is by now, a snoozed reminder comes back while the data still calls
-        # for it (the sweep's own snapshot leaves out what is too late to send first).
+        # for it (the sweep's own snapshot leaves out what is too late to send first, and what
+        # a full DM would not have room for).
         still |= self.still_due(session, [r for r in snoozed if r.key not in still], now)
         for reminder in snoozed:
             if reminder.key in still:
-                person = snap.recipients[reminder.person_id].person
-                batches.setdefault(reminder.person_id, Batch(person)).returning.append(reminder)
+                batches[reminder.person_id].returning.append(reminder)
             elif write:
                 self._drop(session, reminder, now)
-        return list(batches.values())
+        return [b for b in batches.values() if b.new or b.returning]
 
     def _drop(self, session: Session, reminder: Reminder, now: datetime) -> None:
         reminder.status = ReminderStatus.DROPPED.value
@@ -680,7 +689,7 @@ class Reminders:
         for account_id, group in wanted.items():
             if account_id is not None:
                 snap = self.snapshot(session, now, account_id=account_id)
-                keys |= group & {o.key for o in currents(snap, self.rules)}
+                keys |= group & {o.key for o in currents(snap)}
         return keys
 
 

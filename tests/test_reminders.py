@@ -481,6 +481,21 @@ def test_a_crowded_dm_stays_within_block_kit_limits_and_the_rest_follows(
     assert "&lt;!channel&gt; &lt;@U0001&gt; &amp;" in text
 
 
+def test_a_full_dm_holds_the_most_pressing_kinds_and_the_others_follow(engine: Engine) -> None:
+    """A DM full of promises leaves renewals and silence for the next sweep, however old they
+    are (the sweep does not even look at them for a person whose DM is full)."""
+    rep = person(engine, "UCS")
+    acme = account(engine, rep, renewal=date(2027, 3, 1), created=at("2026-10-01T10:00+09:00"))
+    promises = [promise(engine, acme, rep, date(2026, 12, 1)) for _ in range(21)]
+    r = sweeper(engine, rules=ReminderRules(silence_days={"high": 14, "low": 0, "tech": 0}))
+    keys = sorted(f"promise:{p}:2026-12-01:due" for p in promises)  # the key breaks ties
+    assert sweep(r, "2026-12-01T09:05+09:00") == {"UCS": keys[:20]}
+    assert sweep(r, "2026-12-01T09:06+09:00") == {
+        "UCS": [keys[20], f"renewal:{acme}:2027-03-01:90", f"silent:{acme}:20261001T010000:6"]
+    }
+    assert sweep(r, "2026-12-01T09:07+09:00") == {}
+
+
 def _delivery(engine: Engine, slack: FakeSlack) -> Delivery:
     settings = make_settings(engine.url.render_as_string(hide_password=False), slack.api_url)
     return Delivery(
