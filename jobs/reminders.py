@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -479,15 +478,8 @@ class Batch:
 
     person: Person
     new: list[Occurrence] = field(default_factory=list)
-    """The most pressing new reminders (at least `MAX_ITEMS` of them when there are that many)."""
+    """The `MAX_ITEMS` most pressing new reminders; the others follow in later sweeps."""
     returning: list[Reminder] = field(default_factory=list)
-
-    def add(self, occurrence: Occurrence) -> None:
-        """Adds a new reminder, forgetting the less pressing ones beyond `MAX_ITEMS`: they
-        follow in a later sweep."""
-        self.new.append(occurrence)
-        if len(self.new) >= 4 * MAX_ITEMS:
-            self.new = sorted(self.new, key=_priority)[:MAX_ITEMS]
 
     @property
     def keys(self) -> list[str]:
@@ -559,14 +551,15 @@ class Reminders:
         still: set[str] = set()
         batches = {i: Batch(r.person) for i, r in snap.recipients.items()}
         for kind in KINDS:
-            found = kind(snap.only(i for i, b in batches.items() if len(b.new) < MAX_ITEMS))
-            while chunk := list(islice(found, stored.KEYS_PER_QUERY)):
-                sent = stored.sent_keys(session=session, keys=[o.key for o in chunk])
-                for occurrence in chunk:
-                    if occurrence.key in waiting:
-                        still.add(occurrence.key)
-                    elif occurrence.key not in sent:
-                        batches[occurrence.person_id].add(occurrence)
+            room = {i: MAX_ITEMS - len(b.new) for i, b in batches.items() if len(b.new) < MAX_ITEMS}
+            candidates: dict[int, list[Occurrence]] = defaultdict(list)
+            for occurrence in kind(snap.only(room)):
+                if occurrence.key in waiting:
+                    still.add(occurrence.key)  # sent already, and snoozed
+                else:
+                    candidates[occurrence.person_id].append(occurrence)
+            for person_id, unsent in self._unsent(session, candidates, room).items():
+                batches[person_id].new += unsent
         # However late it is by now, a snoozed reminder comes back while the data still calls
         # for it (the sweep's own snapshot leaves out what is too late to send first, and what
         # a full DM would not have room for).
@@ -577,6 +570,31 @@ class Reminders:
             elif write:
                 self._drop(session, reminder, now)
         return [b for b in batches.values() if b.new or b.returning]
+
+    @staticmethod
+    def _unsent(
+        session: Session, candidates: dict[int, list[Occurrence]], room: dict[int, int]
+    ) -> dict[int, list[Occurrence]]:
+        """Per person, the most pressing of their candidates that were not sent yet, as many as
+        they have room for. Keys are checked most pressing first, in rounds that double, so a
+        sweep checks about as many keys as it sends, not every key that is due."""
+        for found in candidates.values():
+            found.sort(key=_priority)
+        checked = dict.fromkeys(candidates, 0)
+        unsent: dict[int, list[Occurrence]] = defaultdict(list)
+        while batch := {
+            person_id: found[checked[person_id] : checked[person_id] * 2 + room[person_id]]
+            for person_id, found in candidates.items()
+            if len(unsent[person_id]) < room[person_id] and checked[person_id] < len(found)
+        }:
+            sent = stored.sent_keys(
+                session=session, keys=[o.key for g in batch.values() for o in g]
+            )
+            for person_id, group in batch.items():
+                checked[person_id] += len(group)
+                fresh = [o for o in group if o.key not in sent]
+                unsent[person_id] += fresh[: room[person_id] - len(unsent[person_id])]
+        return unsent
 
     def _drop(self, session: Session, reminder: Reminder, now: datetime) -> None:
         reminder.status = ReminderStatus.DROPPED.value
