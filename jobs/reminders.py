@@ -83,13 +83,6 @@ class Occurrence:
     handoff_id: int | None = None
     due_on: date | None = None
     since: datetime | None = None
-    working_days: int = 0
-
-    def comes_due(self, calendar: WorkCalendar) -> datetime:
-        if self.since is not None:
-            return _add_working_days(calendar, self.since, self.working_days)
-        assert self.due_on is not None
-        return _start_of(calendar, self.due_on)
 
     def row(self, now: datetime) -> dict[str, object]:
         """The `Reminder` row that records it as sent."""
@@ -144,10 +137,10 @@ Moment = tuple[str, date]
 only the latest one that has come due is sent (so after downtime a family is reminded once)."""
 
 
-def latest_due(moments: Iterable[Moment], recipient: Recipient) -> Moment | None:
+def latest_due(moments: Iterable[Moment], due_by: date) -> Moment | None:
     found = None
     for detail, day in moments:
-        if day <= recipient.due_by:
+        if day <= due_by:
             found = detail, day
     return found
 
@@ -304,32 +297,30 @@ def currents(snap: Snapshot) -> Iterator[Occurrence]:
 
 
 def handoff_currents(snap: Snapshot) -> Iterator[Occurrence]:
+    """A pending handoff's reminder to its CS owner, and its escalation to every other
+    manager."""
     to_owner, to_managers = snap.rules.handoff_days
     managers = snap.managers
     for handoff in snap.pending_handoffs():
-        waiting = [(handoff.cs_owner_id, ReminderKind.HANDOFF, "cs", to_owner, "cs")]
-        waiting += [
-            (m, ReminderKind.ESCALATION, "manager", to_managers, f"manager:{m}")
-            for m in managers
-            if m != handoff.cs_owner_id
-        ]
-        for person_id, kind, detail, days, suffix in waiting:
+        owner = handoff.cs_owner_id
+        for person_id in (owner, *(m for m in managers if m != owner)):
             recipient = snap.recipients.get(person_id)
             if recipient is None:
                 continue
-            occurrence = Occurrence(
-                key=f"handoff:{handoff.id}:{suffix}",
-                kind=kind,
-                detail=detail,
+            escalation = person_id != owner
+            days = to_managers if escalation else to_owner
+            comes_due = _add_working_days(recipient.calendar, handoff.created_at, days)
+            if comes_due > snap.now or not snap.in_time(comes_due):
+                continue
+            yield Occurrence(
+                key=f"handoff:{handoff.id}:{f'manager:{person_id}' if escalation else 'cs'}",
+                kind=ReminderKind.ESCALATION if escalation else ReminderKind.HANDOFF,
+                detail="manager" if escalation else "cs",
                 person_id=person_id,
                 account_id=handoff.account_id,
                 handoff_id=handoff.id,
                 since=handoff.created_at,
-                working_days=days,
             )
-            comes_due = occurrence.comes_due(recipient.calendar)
-            if comes_due <= snap.now and snap.in_time(comes_due):
-                yield occurrence
 
 
 def checkin_currents(snap: Snapshot) -> Iterator[Occurrence]:
@@ -341,7 +332,7 @@ def checkin_currents(snap: Snapshot) -> Iterator[Occurrence]:
             if accepted + timedelta(days=day) > recipient.today:
                 break
             days.append((str(day), accepted + timedelta(days=day)))
-        moment = latest_due(days, recipient)
+        moment = latest_due(days, recipient.due_by)
         if moment is None or not snap.on_day_in_time(recipient, moment[1]):
             continue
         detail, due = moment
@@ -362,29 +353,39 @@ def checkin_currents(snap: Snapshot) -> Iterator[Occurrence]:
 
 
 def promise_currents(snap: Snapshot) -> Iterator[Occurrence]:
-    rules = snap.rules
-    lead = timedelta(days=rules.promise_lead_days)
-    for promise in snap.promises():
-        recipient = snap.recipients[promise.owner_id]
-        due, today = promise.due_date, recipient.today
-        moments = [("before", due - lead)] if rules.promise_lead_days else []
-        moments.append(("due", due))
-        weeks = (today - due).days // REPEAT_DAYS
-        moments += [
-            (f"overdue-{n}", due + timedelta(days=REPEAT_DAYS * n))
-            for n in range(max(1, weeks - 1), weeks + 1)
-        ]
-        moment = latest_due(moments, recipient)
+    lead = snap.rules.promise_lead_days
+    for promise_id, account_id, owner_id, due in map(tuple, snap.promises()):
+        recipient = snap.recipients[owner_id]
+        moment = _promise_moment(due, recipient.today, recipient.due_by, lead)
         if moment is not None and snap.on_day_in_time(recipient, moment[1]):
+            detail, day, suffix = moment
             yield Occurrence(
-                key=f"promise:{promise.id}:{due.isoformat()}:{moment[0]}",
+                key=f"promise:{promise_id}:{suffix}",
                 kind=ReminderKind.PROMISE,
-                detail=moment[0],
-                person_id=promise.owner_id,
-                account_id=promise.account_id,
-                promise_id=promise.id,
-                due_on=moment[1],
+                detail=detail,
+                person_id=owner_id,
+                account_id=account_id,
+                promise_id=promise_id,
+                due_on=day,
             )
+
+
+@lru_cache(maxsize=8192)
+def _promise_moment(
+    due: date, today: date, due_by: date, lead_days: int
+) -> tuple[str, date, str] | None:
+    """The latest of a promise's "before", "due" and weekly "overdue" moments that has come
+    due, with its key's suffix. The same for every promise due that day of everyone in one
+    zone, so a sweep works out a few hundred, not one per promise."""
+    moments = [("before", due - timedelta(days=lead_days))] if lead_days else []
+    moments.append(("due", due))
+    weeks = (today - due).days // REPEAT_DAYS
+    moments += [
+        (f"overdue-{n}", due + timedelta(days=REPEAT_DAYS * n))
+        for n in range(max(1, weeks - 1), weeks + 1)
+    ]
+    moment = latest_due(moments, due_by)
+    return None if moment is None else (*moment, f"{due.isoformat()}:{moment[0]}")
 
 
 def renewal_currents(snap: Snapshot) -> Iterator[Occurrence]:
@@ -396,7 +397,7 @@ def renewal_currents(snap: Snapshot) -> Iterator[Occurrence]:
             (str(days), renews - timedelta(days=days))
             for days in sorted(snap.rules.renewal_days, reverse=True)
         ]
-        moment = latest_due(moments, recipient)
+        moment = latest_due(moments, recipient.due_by)
         if moment is not None and snap.on_day_in_time(recipient, moment[1]):
             yield Occurrence(
                 key=f"renewal:{account.id}:{renews.isoformat()}:{moment[0]}",
@@ -423,7 +424,7 @@ def silent_currents(snap: Snapshot) -> Iterator[Occurrence]:
             (str(n), first + timedelta(days=REPEAT_DAYS * n))
             for n in range(max(0, weeks - 1), weeks + 1)
         ]
-        moment = latest_due(moments, recipient)
+        moment = latest_due(moments, recipient.due_by)
         if moment is not None and snap.on_day_in_time(recipient, moment[1]):
             stamp = since.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
             yield Occurrence(
