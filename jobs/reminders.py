@@ -160,12 +160,29 @@ class Snapshot:
     """Only this account's (the send-time check); None: every account's."""
     oldest_due: datetime | None = None
     """Occurrences that came due before this are left out: too late to be worth sending."""
+    first_days: dict[int, date] = field(default_factory=dict)
+    """Per recipient, `_first_day_in_time`, worked out once."""
 
     def in_time(self, comes_due: datetime) -> bool:
         return self.oldest_due is None or comes_due >= self.oldest_due
 
     def on_day_in_time(self, recipient: Recipient, day: date) -> bool:
-        return self.oldest_due is None or _start_of(recipient.calendar, day) >= self.oldest_due
+        return self.oldest_due is None or day >= self._first_day_in_time(recipient)
+
+    def _first_day_in_time(self, recipient: Recipient) -> date:
+        """The recipient's first local day whose reminders come due at `oldest_due` or later
+        (when a day's reminders come due never moves backwards as the day moves forwards)."""
+        assert self.oldest_due is not None and recipient.person.id is not None
+        found = self.first_days.get(recipient.person.id)
+        if found is None:
+            calendar, oldest, day = recipient.calendar, self.oldest_due, timedelta(days=1)
+            found = calendar.local_day(oldest)
+            while _start_of(calendar, found - day) >= oldest:
+                found -= day
+            while _start_of(calendar, found) < oldest:
+                found += day
+            self.first_days[recipient.person.id] = found
+        return found
 
     def only(self, ids: Iterable[int]) -> Snapshot:
         return replace(self, recipients={i: self.recipients[i] for i in ids})
