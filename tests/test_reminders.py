@@ -8,7 +8,7 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -25,7 +25,7 @@ from commands.context import FixedClock
 from commands.worktime import WorkWeek
 from jobs.delivery import Delivery, unpaced
 from jobs.reminder_rules import ReminderRules
-from jobs.reminders import Reminders
+from jobs.reminders import LATE_LIMIT, Recipient, Reminders, Snapshot
 from storage import promises, touches
 from storage.accounts import Account, Stage, TouchModel, fold_name
 from storage.audit import AuditEntry
@@ -479,6 +479,34 @@ def test_a_crowded_dm_stays_within_block_kit_limits_and_the_rest_follows(
     text = json.dumps(posted, ensure_ascii=False)
     assert "<!channel>" not in text and "<@U0001>" not in text and "\\u0007" not in text
     assert "&lt;!channel&gt; &lt;@U0001&gt; &amp;" in text
+
+
+@pytest.mark.parametrize(
+    "oldest",
+    [
+        "2026-11-30T08:00+09:00",  # a Monday before opening: the weekend before is in time
+        "2026-11-30T10:00+09:00",
+        "2026-11-28T12:00+09:00",  # a Saturday
+        "2027-05-06T08:59+09:00",  # the morning after Golden Week
+        "2027-01-04T23:00+09:00",
+    ],
+)
+def test_a_day_is_in_time_exactly_when_its_reminders_come_due_after_the_limit(
+    oldest: str,
+) -> None:
+    calendar = WorkWeek(holidays="JP").calendar(ZoneInfo("Asia/Tokyo"))
+    recipient = Recipient.at(Person(id=1, user_id="UCS"), calendar, at(oldest) + LATE_LIMIT)
+    snap = Snapshot(
+        session=cast(Session, None),
+        rules=ReminderRules(),
+        now=at(oldest) + LATE_LIMIT,
+        recipients={1: recipient},
+        oldest_due=at(oldest),
+    )
+    start = at(oldest).date() - timedelta(days=20)
+    for day in (start + timedelta(days=n) for n in range(40)):
+        expected = calendar.start_of(day) >= at(oldest)
+        assert snap.on_day_in_time(recipient, day) == expected, day
 
 
 def test_a_full_dm_holds_the_most_pressing_kinds_and_the_others_follow(engine: Engine) -> None:

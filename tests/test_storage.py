@@ -11,6 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, insert, text
 from sqlmodel import Session, select
 
+from storage.accounts import Account
 from storage.db import (
     DatabaseUnavailable,
     alembic_config,
@@ -19,7 +20,6 @@ from storage.db import (
     session_scope,
     upgrade,
 )
-from storage.accounts import Account
 from storage.handoffs import Handoff
 from storage.people import Person, Role, get_or_create, seed_managers, set_role
 from storage.touches import Touch
