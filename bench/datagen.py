@@ -369,6 +369,8 @@ class _Writer:
         # index cannot answer alone. VACUUM cannot run in a transaction.
         analyze = "VACUUM ANALYZE" if self.postgres else "ANALYZE"
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            if self.postgres:  # setting the last contact left every account row twice
+                connection.execute(text("VACUUM FULL accounts"))
             connection.execute(text(analyze))
 
 
