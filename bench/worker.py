@@ -107,8 +107,12 @@ def agendas(
     cpu: list[float] = []
     readings = SharedReadings() if shared else None
     with Session(engine) as session:
-        for subscription in session.exec(select(SyncSubscription)).all():
+        ids = session.exec(select(SyncSubscription.id)).all()
+    for subscription_id in ids:
+        with Session(engine) as session:  # one per channel, as `jobs.agendas` composes them
             started, started_cpu = time.perf_counter(), time.thread_time()
+            subscription = session.get(SyncSubscription, subscription_id)
+            assert subscription is not None
             message = channel_agenda(
                 session,
                 subscription,
