@@ -3,16 +3,18 @@
 A sweep at `now`, for the people whose working window is open:
 1. derives from the data every *family* of reminder occurrences: a promise's "3 days before",
    "on the day" and weekly "overdue" reminders; an account's renewal runway; its silence since
-   the last touch; its onboarding check-ins; a pending handoff's reminder and escalations;
+   the last contact; its onboarding check-ins; a pending handoff's reminder and escalations;
 2. keeps, per family, the latest occurrence that has come due in its recipient's working time
    (so after downtime each family is reminded once, not once per missed occurrence) — and drops
    occurrences more than `LATE_LIMIT` late, so the first run on old data is not a flood;
-3. leaves out what was already sent (each occurrence has a stable key, see `storage.reminders`),
-   and adds back snoozed reminders whose time has come, if they are still due;
+3. keeps, per person, the `MAX_ITEMS` most pressing that were not sent yet (each occurrence has
+   a stable key, see `storage.reminders`): the kinds are derived in the order a DM ranks them,
+   each only for the people whose DM still has room, and keys are checked most pressing first;
+   then adds back snoozed reminders whose time has come, if they are still due;
 4. writes one DM per recipient to the outbox, all in one transaction (each DM in one of its own
-   when another sweep wrote some first); the delivery engine sends it, and recomposes it just
-   before (`fresh_message`), so an item whose data changed in between (a kept promise, a new
-   touch) is not sent.
+   when another sweep wrote some first), as its reminders and a summary line; the delivery
+   engine composes the DM from the data just before sending it (`fresh_message`), so an item
+   whose data changed in between (a kept promise, a new touch) is not sent.
 """
 
 from __future__ import annotations
@@ -570,6 +572,8 @@ class Reminders:
         batches = {i: Batch(r.person) for i, r in snap.recipients.items()}
         for kind in KINDS:
             room = {i: MAX_ITEMS - len(b.new) for i, b in batches.items() if len(b.new) < MAX_ITEMS}
+            if not room:
+                break
             candidates: dict[int, list[Occurrence]] = defaultdict(list)
             for occurrence in kind(snap.only(room)):
                 if occurrence.key in waiting:
@@ -600,15 +604,15 @@ class Reminders:
             found.sort(key=_priority)
         checked = dict.fromkeys(candidates, 0)
         unsent: dict[int, list[Occurrence]] = defaultdict(list)
-        while batch := {
+        while wanted := {
             person_id: found[checked[person_id] : checked[person_id] * 2 + room[person_id]]
             for person_id, found in candidates.items()
             if len(unsent[person_id]) < room[person_id] and checked[person_id] < len(found)
         }:
             sent = stored.sent_keys(
-                session=session, keys=[o.key for g in batch.values() for o in g]
+                session=session, keys=[o.key for g in wanted.values() for o in g]
             )
-            for person_id, group in batch.items():
+            for person_id, group in wanted.items():
                 checked[person_id] += len(group)
                 fresh = [o for o in group if o.key not in sent]
                 unsent[person_id] += fresh[: room[person_id] - len(unsent[person_id])]
