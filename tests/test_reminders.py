@@ -229,6 +229,21 @@ def test_renewal_runway_at_120_90_60_30_days(engine: Engine) -> None:
     assert sweep(r, "2027-03-03T10:00+09:00") == {}
 
 
+def test_a_written_dm_holds_its_summary_in_the_persons_language_until_it_is_composed(
+    engine: Engine,
+) -> None:
+    """The sweep writes the DM's reminders and a summary line; the delivery engine composes the
+    DM from the data when it sends it (the tests of delivery check what arrives)."""
+    rep = person(engine, "UCS")  # ja-JP
+    acme = account(engine, rep)
+    promise(engine, acme, rep, date(2026, 12, 1))
+    promise(engine, acme, rep, date(2026, 12, 1))
+    sweep(sweeper(engine), "2026-12-01T09:05+09:00")
+    with Session(engine) as session:
+        (row,) = session.exec(select(OutboxMessage)).all()
+    assert row.payload["text"] == "Kakehashi のリマインダー: 未対応 2 件"
+
+
 def test_silent_accounts_by_touch_model_and_weekly_while_silent(engine: Engine) -> None:
     rep, other = person(engine, "UCS"), person(engine, "UCS3")
     high = account(engine, rep, created=at("2026-11-02T10:00+09:00"))

@@ -3,7 +3,9 @@ work; an unreachable database is reported, not crashed on."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from alembic import command
@@ -140,3 +142,45 @@ def test_last_contact_is_the_latest_touch_or_acceptance_whatever_writes_it(engin
             insert(Touch), [{"account_id": ids[0], "note": "late log", "at": at, "channel": "chat"}]
         )
     assert contacts() == [at + timedelta(days=3), at + timedelta(days=2), None]
+
+
+def test_concurrent_touches_never_lower_the_last_contact(engine: Engine) -> None:
+    """PostgreSQL: of two touches written at once, the later one wins whichever commits last
+    (the second writer waits for the first, then re-checks the account row)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has one writer at a time")
+    at = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+    def touch(connection: Any, account_id: int, days: int) -> None:
+        row = {"account_id": account_id, "note": "n", "at": at + timedelta(days=days)}
+        connection.execute(insert(Touch), [{**row, "channel": "chat"}])
+
+    for first, second in ((3, 1), (1, 3)):
+        with session_scope(engine) as session:
+            account = Account(name="a", name_key="a", created_at=at, updated_at=at)
+            session.add(account)
+            session.flush()
+            account_id = account.id or 0
+        errors: list[BaseException] = []
+        with engine.connect() as one, engine.connect() as two:
+            touch(one, account_id, first)  # holds the account row until it commits
+
+            def later(
+                connection: Any = two, account_id: int = account_id, days: int = second
+            ) -> None:
+                try:
+                    touch(connection, account_id, days)
+                    connection.commit()
+                except BaseException as error:  # reported below, in the test's thread
+                    errors.append(error)  # noqa: B023 (read once the thread has ended)
+
+            waiting = threading.Thread(target=later)
+            waiting.start()
+            waiting.join(0.3)
+            assert waiting.is_alive() and not errors  # blocked on the account row
+            one.commit()
+            waiting.join(5)
+        assert not errors
+        with Session(engine) as session:
+            found = session.get(Account, account_id)
+            assert found is not None and found.last_contact_at == at + timedelta(days=3)
