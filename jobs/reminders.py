@@ -52,6 +52,7 @@ from storage.touches import Touch
 
 log = logging.getLogger(__name__)
 
+ONE_DAY = timedelta(days=1)
 LATE_LIMIT = timedelta(days=14)
 """An occurrence this late when first seen is not sent (its family's next one will be)."""
 CHECKIN_TOUCH_LEAD = 3
@@ -168,22 +169,23 @@ class Snapshot:
     def in_time(self, comes_due: datetime) -> bool:
         return self.oldest_due is None or comes_due >= self.oldest_due
 
-    def on_day_in_time(self, recipient: Recipient, day: date) -> bool:
-        return self.oldest_due is None or day >= self._first_day_in_time(recipient)
+    def on_day_in_time(self, person_id: int, day: date) -> bool:
+        """Whether a reminder due on this local day of the recipient's is not too late."""
+        return self.oldest_due is None or day >= self._first_day_in_time(person_id)
 
-    def _first_day_in_time(self, recipient: Recipient) -> date:
+    def _first_day_in_time(self, person_id: int) -> date:
         """The recipient's first local day whose reminders come due at `oldest_due` or later
         (when a day's reminders come due never moves backwards as the day moves forwards)."""
-        assert self.oldest_due is not None and recipient.person.id is not None
-        found = self.first_days.get(recipient.person.id)
+        assert self.oldest_due is not None
+        found = self.first_days.get(person_id)
         if found is None:
-            calendar, oldest, day = recipient.calendar, self.oldest_due, timedelta(days=1)
+            calendar, oldest, day = self.recipients[person_id].calendar, self.oldest_due, ONE_DAY
             found = calendar.local_day(oldest)
             while _start_of(calendar, found - day) >= oldest:
                 found -= day
             while _start_of(calendar, found) < oldest:
                 found += day
-            self.first_days[recipient.person.id] = found
+            self.first_days[person_id] = found
         return found
 
     def only(self, ids: Iterable[int]) -> Snapshot:
@@ -317,29 +319,39 @@ def currents(snap: Snapshot) -> Iterator[Occurrence]:
 
 def handoff_currents(snap: Snapshot) -> Iterator[Occurrence]:
     """A pending handoff's reminder to its CS owner, and its escalation to every other
-    manager."""
+    manager. Managers who share a calendar share when an escalation comes due."""
     to_owner, to_managers = snap.rules.handoff_days
-    managers = snap.managers
+    calendars: dict[WorkCalendar, list[int]] = defaultdict(list)
+    for manager in snap.managers:
+        calendars[snap.recipients[manager].calendar].append(manager)
     for handoff in snap.pending_handoffs():
         owner = handoff.cs_owner_id
-        for person_id in (owner, *(m for m in managers if m != owner)):
-            recipient = snap.recipients.get(person_id)
-            if recipient is None:
-                continue
-            escalation = person_id != owner
-            days = to_managers if escalation else to_owner
-            comes_due = _add_working_days(recipient.calendar, handoff.created_at, days)
-            if comes_due > snap.now or not snap.in_time(comes_due):
-                continue
-            yield Occurrence(
-                key=f"handoff:{handoff.id}:{f'manager:{person_id}' if escalation else 'cs'}",
-                kind=ReminderKind.ESCALATION if escalation else ReminderKind.HANDOFF,
-                detail="manager" if escalation else "cs",
-                person_id=person_id,
-                account_id=handoff.account_id,
-                handoff_id=handoff.id,
-                since=handoff.created_at,
-            )
+        recipient = snap.recipients.get(owner)
+        if recipient and _came_due(snap, recipient.calendar, handoff.created_at, to_owner):
+            yield _handoff_occurrence(handoff, owner, escalation=False)
+        for calendar, managers in calendars.items():
+            if _came_due(snap, calendar, handoff.created_at, to_managers):
+                for manager in managers:
+                    if manager != owner:
+                        yield _handoff_occurrence(handoff, manager, escalation=True)
+
+
+def _came_due(snap: Snapshot, calendar: WorkCalendar, since: datetime, days: int) -> bool:
+    """Whether `days` working days after `since` have passed, and not too long ago."""
+    comes_due = _add_working_days(calendar, since, days)
+    return comes_due <= snap.now and snap.in_time(comes_due)
+
+
+def _handoff_occurrence(handoff: Row[Any], person_id: int, *, escalation: bool) -> Occurrence:
+    return Occurrence(
+        key=f"handoff:{handoff.id}:{f'manager:{person_id}' if escalation else 'cs'}",
+        kind=ReminderKind.ESCALATION if escalation else ReminderKind.HANDOFF,
+        detail="manager" if escalation else "cs",
+        person_id=person_id,
+        account_id=handoff.account_id,
+        handoff_id=handoff.id,
+        since=handoff.created_at,
+    )
 
 
 def checkin_currents(snap: Snapshot) -> Iterator[Occurrence]:
@@ -352,7 +364,7 @@ def checkin_currents(snap: Snapshot) -> Iterator[Occurrence]:
                 break
             days.append((str(day), accepted + timedelta(days=day)))
         moment = latest_due(days, recipient.due_by)
-        if moment is None or not snap.on_day_in_time(recipient, moment[1]):
+        if moment is None or not snap.on_day_in_time(handoff.cs_owner_id, moment[1]):
             continue
         detail, due = moment
         touched = handoff.last_touch
@@ -376,7 +388,7 @@ def promise_currents(snap: Snapshot) -> Iterator[Occurrence]:
     for promise_id, account_id, owner_id, due in map(tuple, snap.promises()):
         recipient = snap.recipients[owner_id]
         moment = _promise_moment(due, recipient.today, recipient.due_by, lead)
-        if moment is not None and snap.on_day_in_time(recipient, moment[1]):
+        if moment is not None and snap.on_day_in_time(owner_id, moment[1]):
             detail, day, suffix = moment
             yield Occurrence(
                 key=f"promise:{promise_id}:{suffix}",
@@ -417,7 +429,7 @@ def renewal_currents(snap: Snapshot) -> Iterator[Occurrence]:
             for days in sorted(snap.rules.renewal_days, reverse=True)
         ]
         moment = latest_due(moments, recipient.due_by)
-        if moment is not None and snap.on_day_in_time(recipient, moment[1]):
+        if moment is not None and snap.on_day_in_time(account.cs_owner_id, moment[1]):
             yield Occurrence(
                 key=f"renewal:{account.id}:{renews.isoformat()}:{moment[0]}",
                 kind=ReminderKind.RENEWAL,
@@ -444,7 +456,7 @@ def silent_currents(snap: Snapshot) -> Iterator[Occurrence]:
             for n in range(max(0, weeks - 1), weeks + 1)
         ]
         moment = latest_due(moments, recipient.due_by)
-        if moment is not None and snap.on_day_in_time(recipient, moment[1]):
+        if moment is not None and snap.on_day_in_time(account.cs_owner_id, moment[1]):
             stamp = since.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
             yield Occurrence(
                 key=f"silent:{account.id}:{stamp}:{moment[0]}",
