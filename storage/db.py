@@ -7,11 +7,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from alembic import command as alembic_command
 from alembic.config import Config
-from sqlalchemy import Engine, event, text
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlmodel import Session, create_engine
+from sqlalchemy import Engine, event, insert, text
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlmodel import Session, SQLModel, create_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # One key for every replica: PostgreSQL serialises concurrent `kakehashi run` start-ups on it.
@@ -99,3 +100,39 @@ def _upgrade_locked(engine: Engine) -> None:
 
 def _first_line(error: BaseException | None) -> str:
     return str(error).strip().splitlines()[0] if error else "unknown error"
+
+
+def bulk_insert(
+    session: Session, model: type[SQLModel], rows: list[dict[str, Any]], *, ids: bool = False
+) -> list[int]:
+    """Rows of one table (each with the same columns), in bulk and without the ORM's work per
+    row: PostgreSQL's `COPY` (a third of the time of `INSERT … RETURNING` for the thousands of
+    reminders a sweep can write), one multi-row `INSERT` elsewhere. With `ids`, the new rows'
+    ids, in order (on PostgreSQL taken from the table's sequence first). A key that exists
+    already raises `IntegrityError`, as an `INSERT` does."""
+    if not rows:
+        return []
+    table = SQLModel.metadata.tables[str(model.__tablename__)]
+    if session.get_bind().dialect.name != "postgresql":
+        if not ids:
+            session.execute(insert(table), rows)
+            return []
+        query = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        return list(session.execute(query, rows).scalars())
+    new: list[int] = []
+    if ids:
+        sequence = text(
+            "SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"
+        )
+        new = list(session.execute(sequence, {"t": table.name, "n": len(rows)}).scalars())
+    columns = list(rows[0])
+    named = ["id", *columns] if ids else columns
+    cursor: Any = session.connection().connection.cursor()
+    try:
+        with cursor.copy(f"COPY {table.name} ({', '.join(named)}) FROM STDIN") as copy:
+            for n, row in enumerate(rows):
+                values = [row[c] for c in columns]
+                copy.write_row([new[n], *values] if ids else values)
+    except psycopg.IntegrityError as error:
+        raise IntegrityError(f"COPY {table.name}", None, error) from error
+    return new

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, insert
 from sqlmodel import Field, Session, SQLModel, select
 
-from storage.types import UTCDateTime, table
+from storage.types import UTCDateTime
 
 
 class OutboxStatus(StrEnum):
@@ -83,21 +83,12 @@ def enqueue_new(
 ) -> None:
     """Adds messages whose keys are new by construction (key → recipient, payload), in one
     statement; a key that exists already raises `IntegrityError`."""
-    if messages:
-        session.execute(
-            insert(table(OutboxMessage)),
-            [
-                {
-                    "key": key,
-                    "kind": kind,
-                    "recipient": recipient,
-                    "payload": payload,
-                    "not_before": at,
-                    "created_at": at,
-                }
-                for key, (recipient, payload) in messages.items()
-            ],
-        )
+    rows = [
+        {"key": key, "kind": kind, "recipient": recipient, "payload": payload}
+        for key, (recipient, payload) in messages.items()
+    ]
+    if rows:
+        session.execute(insert(OutboxMessage).values(not_before=at, created_at=at), rows)
 
 
 def get_by_key(*, session: Session, key: str) -> OutboxMessage | None:

@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Column, String, any_, bindparam, update
-from sqlalchemy import insert as insert_into
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from storage.types import UTCDateTime, table
+from storage.db import bulk_insert
+from storage.types import UTCDateTime
 
 
 class ReminderKind(StrEnum):
@@ -116,14 +117,10 @@ def claim_again(*, session: Session, reminder_id: int, now: datetime) -> bool:
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
-def insert(*, session: Session, rows: list[dict[str, object]]) -> list[int]:
-    """Adds reminders (as `Reminder` columns) in one statement; their ids, in order. A key
-    that exists already raises `IntegrityError`."""
-    if not rows:
-        return []
-    reminders = table(Reminder)
-    query = insert_into(reminders).returning(reminders.c.id, sort_by_parameter_order=True)
-    return list(session.execute(query, rows).scalars())
+def insert(*, session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Adds reminders (as `Reminder` columns) in bulk; their ids, in order. A key that exists
+    already raises `IntegrityError`."""
+    return bulk_insert(session, Reminder, rows, ids=True)
 
 
 def add_items(*, session: Session, items: dict[str, list[int]]) -> None:
@@ -133,8 +130,7 @@ def add_items(*, session: Session, items: dict[str, list[int]]) -> None:
         for message_key, reminder_ids in items.items()
         for position, reminder_id in enumerate(reminder_ids)
     ]
-    if rows:
-        session.execute(insert_into(table(ReminderItem)), rows)
+    bulk_insert(session, ReminderItem, rows)
 
 
 def items_of(*, session: Session, message_key: str) -> list[tuple[ReminderItem, Reminder]]:

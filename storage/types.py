@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Table
+from sqlalchemy import DateTime, Dialect
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import SQLModel
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -29,9 +28,3 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def table(model: type[SQLModel]) -> Table:
-    """A model's table, for bulk inserts in Core: without the ORM's bookkeeping per row (half
-    the time of inserting a sweep's thousands of reminders)."""
-    return SQLModel.metadata.tables[str(model.__tablename__)]
