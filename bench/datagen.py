@@ -90,10 +90,12 @@ def generate(engine: Engine, sizes: Sizes, *, seed: int = 7, anchor: date | None
     writer.write("people", _PEOPLE, _people(people, now))
     writer.write("accounts", _ACCOUNTS, _accounts(rng, sizes.accounts, people, now))
     writer.write("handoffs", _HANDOFFS, _handoffs(rng, sizes.accounts, people, now))
-    writer.write("promises", _PROMISES, _promises(rng, sizes, people, now))
+    closures: list[Row] = []
+    writer.write("promises", _PROMISES, _promises(rng, sizes, people, now, closures))
     writer.write("touches", _TOUCHES, _touches(rng, sizes, people, now))
     writer.write("contacts", _CONTACTS, _contacts(sizes.accounts))
-    writer.write("audit_entries", _AUDIT, _audit(random.Random(seed + 1), sizes, people, now))
+    audit = _audit(random.Random(seed + 1), sizes, people, now, closures)
+    writer.write("audit_entries", _AUDIT, audit)
     writer.finish()
     return describe(sizes, seed, day)
 
@@ -220,7 +222,10 @@ def _handoffs(rng: random.Random, count: int, people: int, now: datetime) -> Ite
         )
 
 
-def _promises(rng: random.Random, sizes: Sizes, people: int, now: datetime) -> Iterator[Row]:
+def _promises(
+    rng: random.Random, sizes: Sizes, people: int, now: datetime, closures: list[Row]
+) -> Iterator[Row]:
+    """Promises; each closed one is added to `closures` as (id, status, closed_at, by)."""
     today = now.date()
     for i in range(1, sizes.promises + 1):
         account = rng.randint(1, sizes.accounts)
@@ -239,6 +244,8 @@ def _promises(rng: random.Random, sizes: Sizes, people: int, now: datetime) -> I
         created = now - timedelta(days=rng.randint(61, 400))
         closed = None if status == "open" else created + timedelta(days=rng.randint(1, 60))
         owner = _owner(rng, people)
+        if closed is not None:
+            closures.append((i, status, closed, owner))
         yield (
             i,
             account,
@@ -275,9 +282,12 @@ def _contacts(accounts: int) -> Iterator[Row]:
         yield (i, i, i, f"Contact {i}", "IT lead", f"contact{i}@example.com")
 
 
-def _audit(rng: random.Random, sizes: Sizes, people: int, now: datetime) -> Iterator[Row]:
-    """The trail the product keeps: each account, handoff and promise created, and each
-    promise closed — so the card's latest changes search a realistically long table."""
+def _audit(
+    rng: random.Random, sizes: Sizes, people: int, now: datetime, closures: list[Row]
+) -> Iterator[Row]:
+    """The trail the product keeps: each account, handoff and promise created, and each promise
+    closed (kept, broken or waived, when and by whom its row says), so the card's latest changes
+    search a realistically long table and the agenda counts what the promises say."""
     serial = 0
     kinds = (("account", sizes.accounts), ("handoff", sizes.accounts), ("promise", sizes.promises))
     for entity, count in kinds:
@@ -286,11 +296,10 @@ def _audit(rng: random.Random, sizes: Sizes, people: int, now: datetime) -> Iter
             at = now - timedelta(days=rng.randint(1, 400), minutes=rng.randint(0, 1440))
             changes = json.dumps({"created": entity})
             yield (serial, at, _owner(rng, people), entity, i, "create", changes, None)
-    for i in range(1, sizes.promises + 1, 3):  # about the share of promises that were closed
+    for promise_id, status, at, by in closures:
         serial += 1
-        at = now - timedelta(days=rng.randint(1, 60))
-        changes = json.dumps({"status": ["open", "kept"]})
-        yield (serial, at, _owner(rng, people), "promise", i, "kept", changes, None)
+        changes = json.dumps({"status": ["open", status]})
+        yield (serial, at, by, "promise", promise_id, status, changes, None)
 
 
 def _chunks(rows: Iterator[Row], size: int = CHUNK) -> Iterator[list[Row]]:

@@ -171,7 +171,7 @@ def _first_closures(
         )
         .where(*closed_events(long_since, now))
     )
-    events = promise_events_of(rows, owners).subquery()
+    events = promise_events_of(rows, owners, long_since).subquery()
     return select(*events.c).order_by(*_week_first(events.c)).limit(limit).subquery()
 
 

@@ -337,7 +337,7 @@ def closed_counts(
     kept = col(AuditEntry.action).in_(KEPT_ACTIONS)
     broken = col(AuditEntry.action).in_(BROKEN_ACTIONS)
     query = select(_sum_if(kept), _sum_if(broken)).where(*closed_events(since, now))
-    kept_count, broken_count = session.exec(promise_events_of(query, owners)).one()
+    kept_count, broken_count = session.exec(promise_events_of(query, owners, since)).one()
     return int(kept_count or 0), int(broken_count or 0)
 
 
@@ -346,15 +346,20 @@ def closed_events(since: datetime, now: datetime) -> tuple[ColumnElement[bool], 
     return closures(), col(AuditEntry.at) >= since, col(AuditEntry.at) < now
 
 
-def promise_events_of(query: _J, owners: Owners) -> _J:
-    """Narrows a query over promise audit entries to the promises of these CS owners' accounts.
-    The whole portfolio needs no join: every promise event counts there."""
+def promise_events_of(query: _J, owners: Owners, since: datetime) -> _J:
+    """Narrows a query over promise audit entries since `since` to the promises of these CS
+    owners' accounts. The whole portfolio needs no join: every promise event counts there.
+
+    Only a promise closed since then (`closed_at` is set with its kept or broken entry, and a
+    promise is closed once) or one with kept occurrences can have such an entry, so only those
+    are looked up in the audit trail (`ix_promises_account_closed`)."""
     if owners is None:
         return query
     joined = query.join(Promise, col(Promise.id) == AuditEntry.entity_id).join(
         Account, col(Account.id) == Promise.account_id
     )
-    return _scope(joined, owners)
+    can_have = (col(Promise.closed_at) >= since) | (col(Promise.kept_count) > 0)
+    return _scope(joined.where(can_have), owners)
 
 
 def due_promises(

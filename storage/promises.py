@@ -45,6 +45,10 @@ class Promise(SQLModel, table=True):
             sqlite_where=text("status = 'open'"),
             postgresql_where=text("status = 'open'"),
         ),
+        # The promises of an account that can have been kept or broken since a date, from the
+        # index alone: a team's closures are looked up for these, not for every promise
+        # (migration 0010).
+        Index("ix_promises_account_closed", "account_id", "closed_at", "kept_count", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

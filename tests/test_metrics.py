@@ -6,10 +6,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from storage import metrics
+from storage.accounts import Account
+from storage.audit import AuditEntry
 from storage.metrics import Amount, Group
+from storage.promises import Promise
 from tests.metrics_data import DAY, HOUR, NOW, SILENCE, TODAY, Fixture, build_world
 
 SINCE = NOW - timedelta(days=30)
@@ -153,3 +156,29 @@ def test_an_empty_database_has_no_numbers(session: Session) -> None:
     assert empty.by_stage == () and empty.by_touch_model == () and empty.owners == ()
     assert empty.renewals == metrics.Renewals(0, ())
     assert empty.handoffs == metrics.HandoffStats(0, None, 0, None)
+
+
+@pytest.mark.parametrize("days", [1, 7, 30, 90, 400])
+def test_a_teams_kept_and_broken_are_every_closure_of_its_accounts(
+    session: Session, world: Fixture, days: int
+) -> None:
+    """Per CS owner, the promises kept and broken (a recurring promise's kept occurrences among
+    them, with no `closed_at`) are exactly those of the audit trail on their accounts, over any
+    window: narrowing a team to the promises that can have closed in it leaves none out."""
+    since = NOW - timedelta(days=days)
+    entries = session.exec(
+        select(AuditEntry, Account.cs_owner_id)
+        .join(Promise, col(Promise.id) == AuditEntry.entity_id)
+        .join(Account, col(Account.id) == Promise.account_id)
+        .where(AuditEntry.entity == "promise", AuditEntry.at >= since, AuditEntry.at < NOW)
+    ).all()
+    for owner in {a.cs_owner_id for a in world.accounts.values()} - {None}:
+        mine = [e.action for e, o in entries if o == owner]
+        expected = (
+            sum(a in metrics.KEPT_ACTIONS for a in mine),
+            sum(a in metrics.BROKEN_ACTIONS for a in mine),
+        )
+        counts = metrics.closed_counts(session=session, since=since, now=NOW, owners=[owner])
+        assert counts == expected, owner
+    if days >= 30:  # the fixture's kept occurrences are among them
+        assert any(e.action == "kept_occurrence" for e, _ in entries)
