@@ -52,7 +52,8 @@ def pg_url() -> str:
     return url.render_as_string(hide_password=False)
 
 
-def _create_worker_database(url: str) -> None:
+def _worker_database(url: str, *, create: bool) -> None:
+    """(Re)creates a worker's own database, or drops it once the worker is done."""
     target = make_url(url)
     assert PG_URL
     server = create_engine(
@@ -60,7 +61,8 @@ def _create_worker_database(url: str) -> None:
     )
     with server.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{target.database}"'))
+        if create:
+            connection.execute(text(f'CREATE DATABASE "{target.database}"'))
     server.dispose()
 
 
@@ -79,12 +81,15 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def pg_engine() -> Iterator[Engine]:
     url = pg_url()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        _create_worker_database(url)
+    worker = bool(os.environ.get("PYTEST_XDIST_WORKER"))
+    if worker:
+        _worker_database(url, create=True)
     engine = make_engine(url)
     upgrade(engine)
     yield engine
     engine.dispose()
+    if worker:  # the machine keeps no database per worker after the run
+        _worker_database(url, create=False)
 
 
 @pytest.fixture(params=BACKENDS)
