@@ -350,17 +350,17 @@ class Delivery:
                     claims.append(claim)
         return claims
 
-    def _holds(self, claim: Claim) -> Claim | None:
-        """The claim, if a send may start on it now: with enough of its lease left nobody else
+    def _holds(self, claim: Claim) -> bool:
+        """Whether a send may start on the claim now: with enough of its lease left nobody else
         can have taken the row over (they only take rows whose lease ran out); with less, the
-        lease is renewed first. None when the claim was lost (a stalled process)."""
+        lease is renewed first. False when the claim was lost (a stalled process)."""
         if self.clock.now() + LEASE_LEFT_TO_SEND < claim.held_until:
-            return claim
+            return True
         return self._still_ours(claim)
 
-    def _still_ours(self, claim: Claim) -> Claim | None:
+    def _still_ours(self, claim: Claim) -> bool:
         """Renews the lease just before the message goes out, so a send never starts on a
-        claim that ran out (a stalled process) and another sender took over; None if it was."""
+        claim that ran out (a stalled process) and another sender took over; False if it was."""
         until = self.clock.now() + self.lease
         with session_scope(self.engine) as session:
             renewed = session.execute(
@@ -373,11 +373,11 @@ class Delivery:
                 .values(claimed_until=until)
             )
             if renewed.rowcount == 1:  # type: ignore[attr-defined]
-                return replace(claim, held_until=until)
+                return True
         log.warning(
             "claim on %s ran out before it was sent; leaving it to its new sender", claim.key
         )
-        return None
+        return False
 
     def _release_unsent(self, claims: list[Claim]) -> None:
         """Gives back claimed rows this sweep did not get to, where the claim is still ours. A
@@ -430,7 +430,7 @@ class Delivery:
         if not self._wait_for_turn(claim.recipient):
             self._release(claim)
             return None
-        if self._holds(claim) is None:
+        if not self._holds(claim):
             return None
         try:
             landed = self.transport.post(claim.recipient, claim.message, claim.key)
@@ -478,7 +478,7 @@ class Delivery:
         if not self._wait_for_turn(original.recipient):
             self._release(claim)
             return None
-        if self._holds(claim) is None:
+        if not self._holds(claim):
             return None
         try:
             self.transport.update(original.channel, original.ts, claim.message)

@@ -37,7 +37,7 @@ class Handoff(SQLModel, table=True):
             sqlite_where=text("status = 'pending'"),
             postgresql_where=text("status = 'pending'"),
         ),
-        # An account's acceptances (its silence, its time to accept) from the index alone.
+        # An account's acceptances (its time to accept) from the index alone.
         Index("ix_handoffs_account_accepted", "account_id", "accepted_at", "created_at"),
     )
 
