@@ -78,8 +78,10 @@ class Agendas:
         """Writes every agenda that has come due to the outbox. Returns no lines: an agenda
         counts as sent when the delivery sweep, which runs next, posts it."""
         with session_scope(self.engine) as session:
-            due = [(s.id, slot) for s, slot in self.due(session, now)]
-        shared = SharedReadings()  # channels due at the same slot read the same numbers once
+            found = self.due(session, now)
+            due = [(s.id, slot) for s, slot in found]
+            # Channels due together read the same numbers once, and their teams' per owner.
+            shared = SharedReadings(owners=(owner for s, _ in found for owner in s.team))
         for subscription_id, slot in due:
             assert subscription_id is not None
             self._write(subscription_id, slot, now, shared)

@@ -7,11 +7,13 @@ holds the first `limit` items and the total, events count in `[since, now)`).
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func
+from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, null
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -21,11 +23,12 @@ from storage.handoffs import Handoff
 from storage.metrics import (
     BROKEN_ACTIONS,
     KEPT_ACTIONS,
+    Lister,
     Listing,
     Owners,
     closed_events,
     handoff_details,
-    listing,
+    merge_listings,
     oldest_first,
     promise_events_of,
 )
@@ -44,9 +47,16 @@ class NewHandoff:
     cs_owner: str
     """Slack user IDs."""
 
+    @property
+    def rank(self) -> tuple[datetime, int]:
+        """Where it is listed: oldest first (`oldest_first`)."""
+        return self.created_at, self.handoff_id
+
 
 @dataclass(frozen=True)
 class ClosedPromise:
+    event_id: int
+    """The audit entry that closed it (or kept one occurrence)."""
     promise_id: int
     account_name: str
     text: str
@@ -56,6 +66,11 @@ class ClosedPromise:
     note: str | None
     owner: str | None
     """Slack user ID of who keeps it."""
+
+    @property
+    def rank(self) -> tuple[bool, int, int]:
+        """Where it is listed (`_week_first`): broken first, then the latest first."""
+        return self.kept, -_microseconds(self.at), -self.event_id
 
 
 @dataclass(frozen=True)
@@ -74,6 +89,17 @@ def new_handoffs(
     *, session: Session, since: datetime, now: datetime, owners: Owners = None, limit: int = 10
 ) -> Listing[NewHandoff]:
     """Handoffs made in `[since, now)`, oldest first, with their status."""
+    return _new_handoffs(since, now, owners).first(session, limit)
+
+
+def new_handoffs_per_owner(
+    *, session: Session, since: datetime, now: datetime, owners: Collection[int], limit: int = 10
+) -> dict[int, Listing[NewHandoff]]:
+    """`new_handoffs` for each of these CS owners, from one statement."""
+    return _new_handoffs(since, now, owners).per_owner(session, limit)
+
+
+def _new_handoffs(since: datetime, now: datetime, owners: Owners) -> Lister[NewHandoff]:
     where = _scope(and_(col(Handoff.created_at) >= since, col(Handoff.created_at) < now), owners)
     rows = (
         select(col(Handoff.id), Handoff.created_at)
@@ -92,7 +118,7 @@ def new_handoffs(
             cs_owner=cs_user,
         )
 
-    return listing(session, rows, oldest_first, limit, handoff_details, new)
+    return Lister(rows, col(Account.cs_owner_id), oldest_first, handoff_details, new)
 
 
 def closures(
@@ -104,32 +130,79 @@ def closures(
     owners: Owners = None,
     limit: int = 10,
 ) -> Closures:
-    """Promises kept and broken in `[since, now)`, broken first, then the latest first; and
-    the events `metrics.closed_counts` counts in `[since, now)` and in `[long_since, now)`.
+    """Promises kept and broken in `[since, now)`, broken first, then the latest first
+    (`ClosedPromise.rank`); and the events `metrics.closed_counts` counts in `[since, now)` and
+    in `[long_since, now)`.
 
     One statement, one pass over the longer window's events (for a team, found promise by
     promise): the counts are sums over all of them, and the week's sort first, so the first
     `limit` rows are the week's list whenever the week has that many."""
+    found = _closures(session, since, long_since, now, owners, limit, split=False)
+    return found.get(None, Closures(Listing((), 0), week=(0, 0), long=(0, 0)))
+
+
+def closures_per_owner(
+    *,
+    session: Session,
+    since: datetime,
+    long_since: datetime,
+    now: datetime,
+    owners: Collection[int],
+    limit: int = 10,
+) -> dict[int, Closures]:
+    """`closures` for each of these CS owners, from one statement (owners with no events are
+    left out)."""
+    found = _closures(session, since, long_since, now, owners, limit, split=True)
+    return {owner: closed for owner, closed in found.items() if owner is not None}
+
+
+def merge_closures(parts: Iterable[Closures], limit: int) -> Closures:
+    """One `closures` of several owners' (`closures_per_owner`)."""
+    found = list(parts)
+    return Closures(
+        this_week=merge_listings((part.this_week for part in found), limit),
+        week=_sums(part.week for part in found),
+        long=_sums(part.long for part in found),
+    )
+
+
+def _closures(
+    session: Session,
+    since: datetime,
+    long_since: datetime,
+    now: datetime,
+    owners: Owners,
+    limit: int,
+    *,
+    split: bool,
+) -> dict[int | None, Closures]:
+    """`closures` of everyone in scope (key None), or of each CS owner (`split`)."""
     if long_since > since:
         raise ValueError("the longer window starts first")
-    first = _first_closures(since, long_since, now, owners, limit)
+    first = _first_closures(since, long_since, now, owners, limit, split)
     keeper = aliased(Person)
     query: Any = (
         select(AuditEntry, Promise, Account.name, keeper.user_id)
-        .add_columns(*(first.c[name] for name in ("this_week", *_COUNTS)))
+        .add_columns(*(first.c[name] for name in ("owner", "this_week", *_COUNTS)))
         .join(first, first.c.id == AuditEntry.id)
         .join(Promise, col(Promise.id) == AuditEntry.entity_id)
         .join(Account, col(Account.id) == Promise.account_id)
         .outerjoin(keeper, col(keeper.id) == Promise.owner_id)
-        .order_by(*_week_first(first.c))
+        .order_by(first.c.owner, *_week_first(first.c))
     )
-    found = session.exec(query).all()
-    if not found:
-        return Closures(Listing((), 0), week=(0, 0), long=(0, 0))
-    counts = found[0]
+    rows: dict[int | None, list[Any]] = defaultdict(list)
+    for row in session.exec(query):
+        rows[row.owner].append(row)
+    return {owner: _closures_of(found) for owner, found in rows.items()}
+
+
+def _closures_of(rows: Sequence[Any]) -> Closures:
+    """Closures of rows of `_closures`' statement (one owner's, or everyone's)."""
+    counts = rows[0]
     week = (int(counts.week_kept), int(counts.week_broken))
     listed = tuple(
         ClosedPromise(
+            event_id=_id(entry.id),
             promise_id=_id(promise.id),
             account_name=name,
             text=promise.text,
@@ -138,7 +211,7 @@ def closures(
             note=entry.note,
             owner=owner,
         )
-        for entry, promise, name, owner, in_week, *_counts in found
+        for entry, promise, name, owner, _, in_week, *_counts in rows
         if in_week
     )
     return Closures(
@@ -148,31 +221,49 @@ def closures(
     )
 
 
+def _sums(pairs: Iterable[tuple[int, int]]) -> tuple[int, int]:
+    kept = broken = 0
+    for k, b in pairs:
+        kept, broken = kept + k, broken + b
+    return kept, broken
+
+
 _COUNTS = ("week_kept", "week_broken", "long_kept", "long_broken")
 
 
 def _first_closures(
-    since: datetime, long_since: datetime, now: datetime, owners: Owners, limit: int
+    since: datetime, long_since: datetime, now: datetime, owners: Owners, limit: int, split: bool
 ) -> Any:
     """The first `limit` promise events of `[long_since, now)` in `_week_first` order, each
-    with the counts of all of them (`_COUNTS`), as a subquery."""
+    with the counts of all of them (`_COUNTS`), as a subquery; with `split`, of each CS owner
+    (the column `owner`, else NULL)."""
     kept = col(AuditEntry.action).in_(KEPT_ACTIONS)
     broken = col(AuditEntry.action).in_(BROKEN_ACTIONS)
     this_week = col(AuditEntry.at) >= since
+    owner = col(Account.cs_owner_id) if split else cast(null(), Integer)
+    partition = [owner] if split else None
     rows: Any = (
         select(
-            col(AuditEntry.id), AuditEntry.at, broken.label("broken"), this_week.label("this_week")
+            col(AuditEntry.id),
+            AuditEntry.at,
+            broken.label("broken"),
+            this_week.label("this_week"),
         )
         .add_columns(
-            _count_over(and_(kept, this_week)).label("week_kept"),
-            _count_over(and_(broken, this_week)).label("week_broken"),
-            _count_over(kept).label("long_kept"),
-            _count_over(broken).label("long_broken"),
+            owner.label("owner"),
+            _count_over(and_(kept, this_week), partition).label("week_kept"),
+            _count_over(and_(broken, this_week), partition).label("week_broken"),
+            _count_over(kept, partition).label("long_kept"),
+            _count_over(broken, partition).label("long_broken"),
         )
         .where(*closed_events(long_since, now))
     )
     events = promise_events_of(rows, owners, long_since).subquery()
-    return select(*events.c).order_by(*_week_first(events.c)).limit(limit).subquery()
+    if not split:
+        return select(*events.c).order_by(*_week_first(events.c)).limit(limit).subquery()
+    rank = func.row_number().over(partition_by=events.c.owner, order_by=_week_first(events.c))
+    ranked = select(*events.c).add_columns(rank.label("rank")).subquery()
+    return select(*ranked.c).where(ranked.c.rank <= limit).subquery()
 
 
 def _week_first(c: Any) -> tuple[Any, ...]:
@@ -180,15 +271,22 @@ def _week_first(c: Any) -> tuple[Any, ...]:
     return c.this_week.desc(), c.broken.desc(), c.at.desc(), c.id.desc()
 
 
-def _count_over(condition: ColumnElement[bool]) -> Any:
-    """How many of all the query's rows meet `condition` (a window over every row)."""
-    return func.sum(case((condition, 1), else_=0)).over()
+def _count_over(condition: ColumnElement[bool], partition: list[Any] | None) -> Any:
+    """How many of all the query's rows (of the same `partition`) meet `condition`."""
+    return func.sum(case((condition, 1), else_=0)).over(partition_by=partition)
 
 
 def _scope(where: ColumnElement[bool], owners: Owners) -> Any:
     if owners is None:
         return where
     return and_(where, col(Account.cs_owner_id).in_(list(owners)))
+
+
+def _microseconds(at: datetime) -> int:
+    return (at - EPOCH) // timedelta(microseconds=1)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _id(value: int | None) -> int:

@@ -110,6 +110,11 @@ class Renewal:
     """Slack user ID of the CS owner."""
     value: Amount | None
 
+    @property
+    def rank(self) -> tuple[date, str, int]:
+        """Where it is listed: soonest first."""
+        return self.renewal_date, self.name, self.account_id
+
 
 @dataclass(frozen=True)
 class Renewals:
@@ -143,6 +148,11 @@ class DuePromise:
     owner: str | None
     """Slack user ID of who keeps it."""
 
+    @property
+    def rank(self) -> tuple[date, int]:
+        """Where it is listed: oldest due date first."""
+        return self.due_date, self.promise_id
+
 
 @dataclass(frozen=True)
 class PendingHandoff:
@@ -153,6 +163,11 @@ class PendingHandoff:
     cs_owner: str
     sales_rep: str
     """Slack user IDs."""
+
+    @property
+    def rank(self) -> tuple[datetime, int]:
+        """Where it is listed: oldest first (`oldest_first`)."""
+        return self.created_at, self.handoff_id
 
 
 @dataclass(frozen=True)
@@ -172,6 +187,11 @@ class SilentAccount:
     touch_model: str
     cs_owner: str | None
     silent_since: datetime
+
+    @property
+    def rank(self) -> tuple[datetime, str, int]:
+        """Where it is listed: longest silent first."""
+        return self.silent_since, self.name, self.account_id
 
 
 @dataclass(frozen=True)
@@ -207,9 +227,41 @@ class Portfolio:
 # ---- accounts and value ----------------------------------------------------------------------
 
 
+STAGES = [s.value for s in Stage]
+"""Lifecycle order: how `by_stage` lists its groups."""
+
+
 def by_stage(*, session: Session, owners: Owners = None) -> tuple[Group, ...]:
     """Accounts and contract value per stage (churned included), in lifecycle order."""
-    return _groups(session, col(Account.stage), owners, [s.value for s in Stage], live_only=False)
+    return _groups(session, col(Account.stage), owners, STAGES, live_only=False)
+
+
+def by_stage_per_owner(
+    *, session: Session, owners: Collection[int]
+) -> dict[int, tuple[Group, ...]]:
+    """`by_stage` for each of these CS owners, from one statement."""
+    owner, stage = col(Account.cs_owner_id), col(Account.stage)
+    query: Any = (
+        select(owner, stage, Account.currency, func.count())
+        .add_columns(func.sum(Account.arr))
+        .where(owner.in_(list(owners)))
+        .group_by(owner, stage, col(Account.currency))
+    )
+    rows: dict[int, list[tuple[str, str, int, Any]]] = defaultdict(list)
+    for owner_id, name, currency, count, total in session.exec(query):
+        rows[owner_id].append((name, currency, count, total))
+    return {owner_id: _grouped(found, STAGES) for owner_id, found in rows.items()}
+
+
+def merge_stages(parts: Iterable[Sequence[Group]]) -> tuple[Group, ...]:
+    """One `by_stage` of several owners' (`by_stage_per_owner`)."""
+    counts: dict[str, int] = defaultdict(int)
+    values: dict[str, list[tuple[str, Any]]] = defaultdict(list)
+    for part in parts:
+        for group in part:
+            counts[group.key] += group.accounts
+            values[group.key] += [(a.currency, a.total) for a in group.values]
+    return _ordered(counts, values, STAGES)
 
 
 def by_touch_model(*, session: Session, owners: Owners = None) -> tuple[Group, ...]:
@@ -229,12 +281,22 @@ def _groups(
     query = _scope(query, owners)
     if live_only:
         query = query.where(_live())
-    rows = session.exec(query.group_by(key, col(Account.currency))).all()
+    return _grouped(session.exec(query.group_by(key, col(Account.currency))).all(), order)
+
+
+def _grouped(rows: Iterable[Sequence[Any]], order: list[str]) -> tuple[Group, ...]:
+    """Groups of (key, currency, accounts, value) rows, in `order`."""
     counts: dict[str, int] = defaultdict(int)
     values: dict[str, list[tuple[str, Any]]] = defaultdict(list)
     for name, currency, count, total in rows:
         counts[name] += int(count)
         values[name].append((currency, total))
+    return _ordered(counts, values, order)
+
+
+def _ordered(
+    counts: Mapping[str, int], values: Mapping[str, list[tuple[str, Any]]], order: list[str]
+) -> tuple[Group, ...]:
     rank = {name: i for i, name in enumerate(order)}
     return tuple(
         Group(key=name, accounts=counts[name], values=_amounts(values[name]))
@@ -262,7 +324,25 @@ def renewals(
 def upcoming_renewals(
     *, session: Session, today: date, within_days: int = 90, owners: Owners = None, limit: int = 10
 ) -> Listing[Renewal]:
-    """The renewals `renewals` counts, soonest first."""
+    """The renewals `renewals` counts, soonest first (`Renewal.rank`)."""
+    return _upcoming_renewals(session, today, within_days, owners).first(session, limit)
+
+
+def upcoming_renewals_per_owner(
+    *,
+    session: Session,
+    today: date,
+    within_days: int = 90,
+    owners: Collection[int],
+    limit: int = 10,
+) -> dict[int, Listing[Renewal]]:
+    """`upcoming_renewals` for each of these CS owners, from one statement."""
+    return _upcoming_renewals(session, today, within_days, owners).per_owner(session, limit)
+
+
+def _upcoming_renewals(
+    session: Session, today: date, within_days: int, owners: Owners
+) -> Lister[Renewal]:
     rows = select(col(Account.id), col(Account.renewal_date), Account.name).where(
         _renewing(today, within_days)
     )
@@ -285,9 +365,9 @@ def upcoming_renewals(
         )
 
     def soonest(c: Any) -> tuple[Any, ...]:
-        return c.renewal_date, c.name, c.id
+        return c.renewal_date, bytewise(session, c.name), c.id
 
-    return listing(session, _scope(rows, owners), soonest, limit, details, renewal)
+    return Lister(_scope(rows, owners), col(Account.cs_owner_id), soonest, details, renewal)
 
 
 def _renewing(today: date, within_days: int) -> ColumnElement[bool]:
@@ -372,9 +452,32 @@ def due_promises(
     owners: Owners = None,
     limit: int = 10,
 ) -> Listing[DuePromise]:
-    """Open promises on live accounts due up to `today + within_days`, oldest due date first:
-    overdue ones included; with `overdue_only` only those due before `today`; with
-    `upcoming_only` only those due from `today` on (what `PromiseCounts.due_soon` counts)."""
+    """Open promises on live accounts due up to `today + within_days`, oldest due date first
+    (`DuePromise.rank`): overdue ones included; with `overdue_only` only those due before
+    `today`; with `upcoming_only` only those due from `today` on (what `PromiseCounts.due_soon`
+    counts)."""
+    lister = _due_promises(today, within_days, overdue_only, upcoming_only, owners)
+    return lister.first(session, limit)
+
+
+def due_promises_per_owner(
+    *,
+    session: Session,
+    today: date,
+    within_days: int = 14,
+    overdue_only: bool = False,
+    upcoming_only: bool = False,
+    owners: Collection[int],
+    limit: int = 10,
+) -> dict[int, Listing[DuePromise]]:
+    """`due_promises` for each of these CS owners, from one statement."""
+    lister = _due_promises(today, within_days, overdue_only, upcoming_only, owners)
+    return lister.per_owner(session, limit)
+
+
+def _due_promises(
+    today: date, within_days: int, overdue_only: bool, upcoming_only: bool, owners: Owners
+) -> Lister[DuePromise]:
     last_day = today - timedelta(days=1) if overdue_only else today + timedelta(days=within_days)
     where = and_(
         col(Promise.status) == PromiseStatus.OPEN.value,
@@ -410,7 +513,7 @@ def due_promises(
     def soonest(c: Any) -> tuple[Any, ...]:
         return c.due_date, c.id
 
-    return listing(session, _scope(rows, owners), soonest, limit, details, due)
+    return Lister(_scope(rows, owners), col(Account.cs_owner_id), soonest, details, due)
 
 
 # ---- handoffs --------------------------------------------------------------------------------
@@ -434,7 +537,18 @@ def handoff_stats(
 def pending_handoffs(
     *, session: Session, owners: Owners = None, limit: int = 10
 ) -> Listing[PendingHandoff]:
-    """Handoffs still waiting to be accepted, oldest first."""
+    """Handoffs still waiting to be accepted, oldest first (`PendingHandoff.rank`)."""
+    return _pending_handoffs(owners).first(session, limit)
+
+
+def pending_handoffs_per_owner(
+    *, session: Session, owners: Collection[int], limit: int = 10
+) -> dict[int, Listing[PendingHandoff]]:
+    """`pending_handoffs` for each of these CS owners, from one statement."""
+    return _pending_handoffs(owners).per_owner(session, limit)
+
+
+def _pending_handoffs(owners: Owners) -> Lister[PendingHandoff]:
     rows = (
         select(col(Handoff.id), Handoff.created_at)
         .join(Account, col(Account.id) == Handoff.account_id)
@@ -451,7 +565,8 @@ def pending_handoffs(
             sales_rep=sales_user,
         )
 
-    return listing(session, _scope(rows, owners), oldest_first, limit, handoff_details, pending)
+    scoped = _scope(rows, owners)
+    return Lister(scoped, col(Account.cs_owner_id), oldest_first, handoff_details, pending)
 
 
 def handoff_details(first: Any) -> Any:
@@ -529,7 +644,25 @@ def silent_accounts(
     owners: Owners = None,
     limit: int = 10,
 ) -> Listing[SilentAccount]:
-    """The silent accounts `silent_count` counts, longest silent first."""
+    """The silent accounts `silent_count` counts, longest silent first (`SilentAccount.rank`)."""
+    return _silent_accounts(session, now, silence_days, owners).first(session, limit)
+
+
+def silent_accounts_per_owner(
+    *,
+    session: Session,
+    now: datetime,
+    silence_days: Mapping[str, int],
+    owners: Collection[int],
+    limit: int = 10,
+) -> dict[int, Listing[SilentAccount]]:
+    """`silent_accounts` for each of these CS owners, from one statement."""
+    return _silent_accounts(session, now, silence_days, owners).per_owner(session, limit)
+
+
+def _silent_accounts(
+    session: Session, now: datetime, silence_days: Mapping[str, int], owners: Owners
+) -> Lister[SilentAccount]:
     silent = _silent(session, now, silence_days, owners)
     rows = select(silent.c.account_id, silent.c.since, silent.c.name)
     cs = aliased(Person)
@@ -551,9 +684,9 @@ def silent_accounts(
         )
 
     def longest(c: Any) -> tuple[Any, ...]:
-        return c.since, c.name, c.account_id
+        return c.since, bytewise(session, c.name), c.account_id
 
-    return listing(session, rows, longest, limit, details, quiet)
+    return Lister(rows, silent.c.cs_owner_id, longest, details, quiet)
 
 
 def _silent(
@@ -705,29 +838,78 @@ def _scope(query: _Q, owners: Owners) -> _Q:
     return query.where(col(Account.cs_owner_id).in_(list(owners)))
 
 
-def listing(
-    session: Session,
-    rows: Any,
-    order: Callable[[Any], Sequence[Any]],
-    limit: int,
-    details: Callable[[Any], Any],
-    item: Callable[..., _T],
-) -> Listing[_T]:
-    """The first `limit` of `rows` as items, and how many rows there are in all, from one
-    statement. `rows` are lean — an id first, then what `order(columns)` sorts by — so all of
-    them are found, counted and ranked from indexes; only the first `limit` are joined by
-    `details(first)` to what their items show, each made with `item(*detail row)`.
+@dataclass(frozen=True)
+class Lister(Generic[_T]):
+    """A list read the way `first` describes: lean `rows` (an id first, then what
+    `order(columns)` sorts by) narrowed to the owners in scope; `owner`, the CS owner column
+    they can be split by (`per_owner`); `details(first)`, the rows of the first few joined to
+    what their items show, each made with `item(*detail row)`."""
 
-    The count is a window over every row, inside a subquery with the order and the limit
-    outside it: PostgreSQL 15 costs a window next to `ORDER BY … LIMIT` as if it could stop
-    at the limit, and so walks an index in list order through every row of every account."""
-    if limit < 1:  # only the count
-        return Listing((), _count(session, select(func.count()).select_from(rows.subquery())))
-    everything = rows.add_columns(func.count().over().label("total")).subquery()
-    first = select(*everything.c).order_by(*order(everything.c)).limit(limit).subquery()
-    query = details(first).add_columns(first.c.total).order_by(*order(first.c))
-    found: Sequence[Any] = session.exec(query).all()
-    return Listing(tuple(item(*row[:-1]) for row in found), int(found[0][-1]) if found else 0)
+    rows: Any
+    owner: Any
+    order: Callable[[Any], Sequence[Any]]
+    details: Callable[[Any], Any]
+    item: Callable[..., _T]
+
+    def first(self, session: Session, limit: int) -> Listing[_T]:
+        """The first `limit` rows as items, and how many rows there are in all, from one
+        statement: all of them are found, counted and ranked from indexes, and only the first
+        `limit` joined to their details.
+
+        The count is a window over every row, inside a subquery with the order and the limit
+        outside it: PostgreSQL 15 costs a window next to `ORDER BY … LIMIT` as if it could stop
+        at the limit, and so walks an index in list order through every row of every
+        account."""
+        if limit < 1:  # only the count
+            counted = select(func.count()).select_from(self.rows.subquery())
+            return Listing((), _count(session, counted))
+        everything = self.rows.add_columns(func.count().over().label("total")).subquery()
+        first = select(*everything.c).order_by(*self.order(everything.c)).limit(limit).subquery()
+        query = self.details(first).add_columns(first.c.total).order_by(*self.order(first.c))
+        found: Sequence[Any] = session.exec(query).all()
+        return Listing(
+            tuple(self.item(*row[:-1]) for row in found), int(found[0][-1]) if found else 0
+        )
+
+    def per_owner(self, session: Session, limit: int) -> dict[int, Listing[_T]]:
+        """What `first` gives for each CS owner alone, from one statement (owners with no rows
+        are left out). `merge_listings` of some owners' listings is `first` for those owners:
+        the rows are split by their account's CS owner, and every owner's first `limit` hold
+        the first `limit` of any team they are in."""
+        lean = self.rows.add_columns(self.owner.label("owner")).subquery()
+        rank = func.row_number().over(partition_by=lean.c.owner, order_by=self.order(lean.c))
+        total = func.count().over(partition_by=lean.c.owner)
+        ranked = select(*lean.c).add_columns(rank.label("rank"), total.label("total")).subquery()
+        first = select(*ranked.c).where(ranked.c.rank <= limit).subquery()
+        query = self.details(first).add_columns(first.c.owner, first.c.total)
+        items: dict[int, list[_T]] = defaultdict(list)
+        totals: dict[int, int] = {}
+        for *row, owner, total in session.exec(query.order_by(first.c.owner, first.c.rank)):
+            items[owner].append(self.item(*row))
+            totals[owner] = int(total)
+        return {owner: Listing(tuple(found), totals[owner]) for owner, found in items.items()}
+
+
+class Ranked(Protocol):
+    @property
+    def rank(self) -> tuple[Any, ...]: ...
+
+
+_R = TypeVar("_R", bound=Ranked)
+
+
+def merge_listings(listings: Iterable[Listing[_R]], limit: int) -> Listing[_R]:
+    """One listing of the items of `listings` (of different CS owners, from `per_owner`): the
+    first `limit` by their `rank`, the order their statement lists them in."""
+    parts = list(listings)
+    items = sorted((item for part in parts for item in part.items), key=lambda i: i.rank)
+    return Listing(tuple(items[:limit]), sum(part.total for part in parts))
+
+
+def bytewise(session: Session, text: Any) -> Any:
+    """`text` compared by code point, as Python compares strings (`merge_listings`): SQLite's
+    default; PostgreSQL's `C` collation, whatever the database's own."""
+    return text.collate("C") if session.get_bind().dialect.name == "postgresql" else text
 
 
 def _count(session: Session, query: Any) -> int:

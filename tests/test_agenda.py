@@ -506,3 +506,90 @@ def test_a_renewal_due_today_says_today(session: Session) -> None:
         text = "\n".join(sections(agenda(session, locale)))
         line = next(x for x in text.splitlines() if "Renews Today" in x)
         assert expected in line, line
+
+
+def _crowded_world(session: Session, rng: random.Random) -> list[int]:
+    """Six CS owners with accounts that tie on everything an agenda sorts by: a few names (in
+    cases and scripts whose order depends on the collation), renewal and due dates, creation
+    times; and closures of every kind in the week and the longer window. Returns the owners."""
+    sales = _person(session, "USALES", Role.SALES)
+    world = World(aiko=sales, ben=sales, kenji=sales)
+    owners = [_person(session, f"UCS{i}", Role.CS) for i in range(6)]
+    names = ["alpha", "Alpha", "ALPHA", "Ärzte", "アルファ", "ｱﾙﾌｧ", "株式会社アルファ", "🚀", "b"]
+    for i in range(240):
+        owner = rng.choice(owners)
+        made = END - rng.choice([1, 2, 30, 200]) * DAY
+        account = _account(
+            session,
+            rng.choice(names),
+            owner,
+            sales,
+            rng.choice(["high", "low", "tech"]),
+            rng.choice(["onboarding", "active", "at_risk", "renewed", "churned"]),
+            rng.randint(1, 9) * 1000,
+            rng.choice(["JPY", "USD"]),
+            date(2026, 11, 23) + rng.choice([0, 3, 3, 40, 100]) * DAY,
+            created=made,
+        )
+        if rng.random() < 0.5:
+            at = END - rng.choice([2, 20, 60]) * DAY
+            session.add(Touch(account_id=account, person_id=owner.id, note="call", at=at))
+        accepted = made + DAY if rng.random() < 0.5 else None
+        _handoff(session, account, world, owner, made, accepted if i % 7 else None)
+        for _ in range(3):
+            due = date(2026, 11, 23) + rng.choice([-20, -1, 0, 5, 5, 30]) * DAY
+            promise = _promise(session, account, owner, f"Promise {i}", due)
+            closing = rng.random()
+            if closing < 0.5:
+                continue
+            stored = session.get(Promise, promise)
+            assert stored is not None
+            at = END - DAY * rng.choice([1, 1, 3, 30]) - timedelta(hours=i % 2)
+            if closing < 0.6:
+                promises.keep_occurrence(
+                    session=session, promise=stored, next_due=due, note=None, actor=owner, at=at
+                )
+            else:
+                status = rng.choice([PromiseStatus.KEPT, PromiseStatus.BROKEN])
+                promises.close(
+                    session=session, promise=stored, status=status, note=None, actor=owner, at=at
+                )
+    session.flush()
+    return [o.id for o in owners if o.id is not None]
+
+
+def test_team_agendas_merged_from_per_owner_readings_are_the_teams_own(session: Session) -> None:
+    """A sweep reads its teams' lists and numbers per owner, once, and merges them per team:
+    every team's agenda is the one read for that team alone, item for item and in order."""
+    owners = _crowded_world(session, random.Random(11))
+    nobody = max(owners) + 100  # owns no account
+    teams = [(owners[0],), (owners[0], owners[1]), (owners[1], owners[3], owners[5]), (nobody,)]
+    teams += [(owners[2], nobody), tuple(owners)]
+    shared = SharedReadings(owners=[o for team in teams for o in team])
+    for team in teams:
+        scope = AgendaScope(end=END, silence_days=SILENCE, owners=team)
+        for locale in ("en", "ja"):
+            own = compose(session, Translator(locale, TOKYO), scope)
+            assert compose(session, Translator(locale, TOKYO), scope, shared) == own, team
+    everyone = AgendaScope(END, SILENCE, teams[-1])
+    lists = sections(compose(session, Translator("en", TOKYO), everyone))
+    more = [text for text in lists if "more" in text.splitlines()[-1]]
+    assert len(more) >= 5, "every list is cut, so the merge chooses what is shown"
+
+
+def test_a_sweeps_team_agendas_read_their_owners_once(session: Session) -> None:
+    owners = _crowded_world(session, random.Random(12))
+    teams = [(owners[0], owners[1]), (owners[1], owners[2]), (owners[3],)]
+    shared = SharedReadings(owners=[o for team in teams for o in team])
+    ran = statements(session)
+    asked = []
+    for team in teams:
+        before = len(ran)
+        compose(session, Translator("en", TOKYO), AgendaScope(END, SILENCE, team), shared)
+        asked.append(len(ran) - before)
+    # The first reads every owner's lists; the others only their median time to accept.
+    assert asked[0] > asked[1] == asked[2] == 1, asked
+    outsider = AgendaScope(END, SILENCE, (owners[0], owners[4]))  # not among the sweep's owners
+    before = len(ran)
+    compose(session, Translator("en", TOKYO), outsider, shared)
+    assert len(ran) - before == 9  # every question read for the team itself, as without sharing

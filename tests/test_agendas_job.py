@@ -101,17 +101,21 @@ def test_the_channels_language_or_the_default(engine: Engine) -> None:
 
 def test_channels_due_together_get_what_each_would_get_alone(engine: Engine) -> None:
     """One sweep shares what its agendas read: the two channels that follow every account read
-    it once, and the team's channel still gets its own accounts only."""
+    it once, the teams' lists are read per owner and merged, and each team's channel still gets
+    its own accounts only."""
     with session_scope(engine) as session:
         world = build_world(session)
-        ben = world.ben.id
-        assert ben is not None
+        aiko, ben = world.aiko.id, world.ben.id
+        assert aiko is not None and ben is not None
     subscribe(engine, "CALL", locale="en")
     subscribe(engine, "CALLJA", locale="ja")
     with session_scope(engine) as session:
         actor = get_or_create(session=session, user_id="USALES")
-        team = Schedule(0, time(9), "Asia/Tokyo", team=(ben,), locale="en")
-        stored.subscribe(session=session, channel_id="CBEN", schedule=team, actor=actor, at=NOW)
+        for channel, members in (("CBEN", (ben,)), ("CBOTH", (ben, aiko))):
+            team = Schedule(0, time(9), "Asia/Tokyo", team=members, locale="en")
+            stored.subscribe(
+                session=session, channel_id=channel, schedule=team, actor=actor, at=NOW
+            )
     Agendas(engine, "en", SILENCE).sweep(SLOT)
     written = {row.recipient: message_from_json(row.payload) for row in outbox(engine)}
     with Session(engine) as session:
@@ -123,6 +127,7 @@ def test_channels_due_together_get_what_each_would_get_alone(engine: Engine) -> 
         }
     assert written == alone
     assert "Alpha" in str(written["CALL"]) and "Alpha" not in str(written["CBEN"])
+    assert "Alpha" in str(written["CBOTH"]) and "Gamma" in str(written["CBOTH"])
 
 
 def test_due_slot_rules(engine: Engine) -> None:
