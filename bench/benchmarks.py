@@ -301,7 +301,8 @@ def weekly_agendas(run: Run) -> None:
         "7",
         f"weekly agenda for {len(ms)} channels over {run.profile.sizes.accounts:,} accounts",
         f"p50 {pct(ms, 50):.1f} ms, p95 {pct(ms, 95):.1f} ms "
-        f"(CPU p95 {pct(result['cpu_ms'], 95):.1f} ms)",
+        f"(CPU p95 {pct(result['cpu_ms'], 95):.1f} ms); slowest {max(ms) / 1000:.2f} s, "
+        f"all {len(ms)} {sum(ms) / 1000:.1f} s",
         "p95 ≤ 50 ms",
         pct(ms, 95) <= 50,
     )

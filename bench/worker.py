@@ -108,9 +108,7 @@ def agendas(
     with Session(engine) as session:
         subscriptions = session.exec(select(SyncSubscription)).all()
         ids = [s.id for s in subscriptions]
-        # As `jobs.agendas` shares them: every team's owners are read for at once.
-        teams = (owner for s in subscriptions for owner in s.team)
-        readings = SharedReadings(owners=teams) if shared else None
+        readings = SharedReadings(teams=[s.team for s in subscriptions]) if shared else None
     for subscription_id in ids:
         with Session(engine) as session:  # one per channel, as `jobs.agendas` composes them
             started, started_cpu = time.perf_counter(), time.thread_time()

@@ -66,18 +66,23 @@ class SharedReadings:
     the same questions — one storage function with the same arguments, the slot's instant and
     local date among them — so the first one reads the answer and the others reuse it.
 
-    Teams overlap rather than repeat: `owners` are the CS owners of every team the sweep's
-    agendas narrow to, and a team's lists and numbers are read for all of them at once, split
-    by owner (the `*_per_owner` functions), then merged for each team (`_PER_OWNER`). The first
-    team agenda of a sweep reads; the others only merge and write.
+    Teams overlap rather than repeat. Given the `teams` (CS owner ids) the sweep's agendas
+    narrow to, when there are different ones, a team's lists and numbers are read for all their
+    owners at once, split by owner (the `*_per_owner` functions), then merged for each team
+    (`_PER_OWNER`): the first team agenda of a sweep reads, the others only merge. (For a single
+    team, splitting would only cost more.)
 
     A sweep makes its own and drops it when it ends: nothing is reused beyond the seconds a
     sweep takes, and what changes meanwhile (a touch logged, a promise kept) shows from the
     next sweep on. Answers are never changed by their readers (frozen dataclasses and
     tuples)."""
 
-    def __init__(self, owners: Iterable[int] = ()) -> None:
-        self.owners = frozenset(owners)
+    def __init__(self, teams: Iterable[Iterable[int]] = ()) -> None:
+        different = {frozenset(team) for team in teams} - {frozenset()}
+        self.owners: frozenset[int] = (
+            frozenset().union(*different) if len(different) > 1 else frozenset()
+        )
+        """Whose lists are read per owner."""
         self._answers: dict[Hashable, object] = {}
 
     def answer(self, question: Hashable, read: Callable[[], _T]) -> _T:

@@ -565,7 +565,7 @@ def test_team_agendas_merged_from_per_owner_readings_are_the_teams_own(session: 
     nobody = max(owners) + 100  # owns no account
     teams = [(owners[0],), (owners[0], owners[1]), (owners[1], owners[3], owners[5]), (nobody,)]
     teams += [(owners[2], nobody), tuple(owners)]
-    shared = SharedReadings(owners=[o for team in teams for o in team])
+    shared = SharedReadings(teams=teams)
     for team in teams:
         scope = AgendaScope(end=END, silence_days=SILENCE, owners=team)
         for locale in ("en", "ja"):
@@ -580,7 +580,7 @@ def test_team_agendas_merged_from_per_owner_readings_are_the_teams_own(session: 
 def test_a_sweeps_team_agendas_read_their_owners_once(session: Session) -> None:
     owners = _crowded_world(session, random.Random(12))
     teams = [(owners[0], owners[1]), (owners[1], owners[2]), (owners[3],)]
-    shared = SharedReadings(owners=[o for team in teams for o in team])
+    shared = SharedReadings(teams=teams)
     ran = statements(session)
     asked = []
     for team in teams:
@@ -593,3 +593,6 @@ def test_a_sweeps_team_agendas_read_their_owners_once(session: Session) -> None:
     before = len(ran)
     compose(session, Translator("en", TOKYO), outsider, shared)
     assert len(ran) - before == 9  # every question read for the team itself, as without sharing
+    # One team, however many channels follow it, is read as a team: splitting would only cost.
+    assert SharedReadings(teams=[(2, 1), (1, 2), ()]).owners == frozenset()
+    assert SharedReadings(teams=[(2, 1), (3,)]).owners == {1, 2, 3}
