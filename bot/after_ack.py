@@ -35,9 +35,9 @@ anyway, so a steady stream of requests cannot starve it."""
 
 
 class _Waiting:
-    """A request in flight, until it is answered or its listener has acknowledged it."""
+    """A request in flight, until its answer is written."""
 
-    counted = True
+    answered = False
 
 
 _request: ContextVar[_Waiting | None] = ContextVar("after_ack_request", default=None)
@@ -67,35 +67,38 @@ class AfterAck:
             return await handler(request)
         finally:
             _request.reset(token)
-            self._answered(waiting)
-
-    def _answered(self, waiting: _Waiting) -> None:
-        with self._idle:
-            if waiting.counted:
-                waiting.counted = False
+            with self._idle:
+                waiting.answered = True
                 self._in_flight -= 1
                 if self._in_flight == 0:
                     self._idle.notify_all()
 
     async def run(self, work: Callable[..., T], *args: object) -> T:
-        """`work(*args)` on the pool, once no request is waiting for its answer (or after
-        `max_defer` seconds). Called by a listener after its acknowledgement: its own request
-        no longer counts (the answer Bolt is about to write need not hold up its own work)."""
+        """`work(*args)` on the pool, once no other request is in flight (or after `max_defer`
+        seconds). Called by a listener after its acknowledgement: its own request, which Bolt
+        holds open a few more milliseconds, need not hold up its own work; but every other
+        request does until its answer is written, or during a burst the work would start in the
+        moments when all the requests in flight have been acknowledged and none answered."""
         own = _request.get()
-        if own is not None:
-            self._answered(own)
         deadline = time.monotonic() + self.max_defer
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self._when_idle, deadline, work, args)
+        return await loop.run_in_executor(self._pool, self._when_idle, own, deadline, work, args)
 
-    def _when_idle(self, deadline: float, work: Callable[..., T], args: tuple[object, ...]) -> T:
+    def _when_idle(
+        self,
+        own: _Waiting | None,
+        deadline: float,
+        work: Callable[..., T],
+        args: tuple[object, ...],
+    ) -> T:
         with self._idle:
-            while not self._quiet() and time.monotonic() < deadline:
+            while not self._quiet(own) and time.monotonic() < deadline:
                 self._idle.wait(timeout=min(QUIET, max(0.0, deadline - time.monotonic())))
         return work(*args)
 
-    def _quiet(self) -> bool:
-        return self._in_flight == 0 and time.monotonic() - self._last_arrival >= QUIET
+    def _quiet(self, own: _Waiting | None) -> bool:
+        others = self._in_flight - (1 if own is not None and not own.answered else 0)
+        return others == 0 and time.monotonic() - self._last_arrival >= QUIET
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -103,3 +103,31 @@ async def test_a_listeners_own_work_does_not_wait_for_its_own_request() -> None:
         response = await asyncio.wait_for(http.get(url), timeout=5)
     assert response.text == "CARD"
     assert after_ack._in_flight == 0
+
+
+async def test_work_waits_for_other_acknowledged_requests_still_held_open() -> None:
+    """Bolt holds a request open a few milliseconds after its listener acknowledged it and went
+    on to `run` its work. Two such requests hold up each other's work until they are answered:
+    during a burst, work must not start in the gap when every request in flight was acknowledged
+    and none answered yet."""
+    after_ack = AfterAck(max_defer=60)
+    release = asyncio.Event()
+    ran: list[str] = []
+    listeners: list[asyncio.Task[None]] = []
+
+    async def acknowledged(request: web.Request) -> web.Response:
+        # The listener goes on in a task of its own, as Bolt's do (inheriting the request).
+        name = request.query["name"]
+        listeners.append(asyncio.create_task(after_ack.run(ran.append, name)))
+        await release.wait()  # the answer is not written yet
+        return web.Response(text="ok")
+
+    async with serving(after_ack, acknowledged) as url, httpx.AsyncClient() as http:
+        requests = [asyncio.create_task(http.get(f"{url}?name={name}")) for name in "ab"]
+        while len(listeners) < 2:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)
+        assert ran == []  # each waits for the other's answer
+        release.set()
+        await asyncio.wait_for(asyncio.gather(*requests, *listeners), timeout=5)
+    assert sorted(ran) == ["a", "b"]
