@@ -70,7 +70,7 @@ class AfterAck:
             with self._idle:
                 waiting.answered = True
                 self._in_flight -= 1
-                if self._in_flight == 0:
+                if self._in_flight <= 1:  # perhaps only the waiting work's own request is left
                     self._idle.notify_all()
 
     async def run(self, work: Callable[..., T], *args: object) -> T:
@@ -92,13 +92,19 @@ class AfterAck:
         args: tuple[object, ...],
     ) -> T:
         with self._idle:
-            while not self._quiet(own) and time.monotonic() < deadline:
-                self._idle.wait(timeout=min(QUIET, max(0.0, deadline - time.monotonic())))
+            while not self._quiet(own) and (left := deadline - time.monotonic()) > 0:
+                # While other requests are in flight, sleep until the last of them is answered
+                # (the middleware wakes it): waking up to check would take the interpreter from
+                # the event loop answering them. Then wait out the quiet spell.
+                self._idle.wait(timeout=left if self._others(own) else min(QUIET, left))
         return work(*args)
 
+    def _others(self, own: _Waiting | None) -> int:
+        """Requests in flight other than `own`."""
+        return self._in_flight - (1 if own is not None and not own.answered else 0)
+
     def _quiet(self, own: _Waiting | None) -> bool:
-        others = self._in_flight - (1 if own is not None and not own.answered else 0)
-        return others == 0 and time.monotonic() - self._last_arrival >= QUIET
+        return self._others(own) == 0 and time.monotonic() - self._last_arrival >= QUIET
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
