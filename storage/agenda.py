@@ -27,6 +27,7 @@ from storage.metrics import (
     Listing,
     Owners,
     closed_events,
+    first_rows,
     handoff_details,
     merge_listings,
     oldest_first,
@@ -259,11 +260,7 @@ def _first_closures(
         .where(*closed_events(long_since, now))
     )
     events = promise_events_of(rows, owners, long_since).subquery()
-    if not split:
-        return select(*events.c).order_by(*_week_first(events.c)).limit(limit).subquery()
-    rank = func.row_number().over(partition_by=events.c.owner, order_by=_week_first(events.c))
-    ranked = select(*events.c).add_columns(rank.label("rank")).subquery()
-    return select(*ranked.c).where(ranked.c.rank <= limit).subquery()
+    return first_rows(events, _week_first, limit, by="owner" if split else None)
 
 
 def _week_first(c: Any) -> tuple[Any, ...]:

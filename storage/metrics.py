@@ -864,7 +864,7 @@ class Lister(Generic[_T]):
             counted = select(func.count()).select_from(self.rows.subquery())
             return Listing((), _count(session, counted))
         everything = self.rows.add_columns(func.count().over().label("total")).subquery()
-        first = select(*everything.c).order_by(*self.order(everything.c)).limit(limit).subquery()
+        first = first_rows(everything, self.order, limit)
         query = self.details(first).add_columns(first.c.total).order_by(*self.order(first.c))
         found: Sequence[Any] = session.exec(query).all()
         return Listing(
@@ -876,11 +876,9 @@ class Lister(Generic[_T]):
         are left out). `merge_listings` of some owners' listings is `first` for those owners:
         the rows are split by their account's CS owner, and every owner's first `limit` hold
         the first `limit` of any team they are in."""
-        lean = self.rows.add_columns(self.owner.label("owner")).subquery()
-        rank = func.row_number().over(partition_by=lean.c.owner, order_by=self.order(lean.c))
-        total = func.count().over(partition_by=lean.c.owner)
-        ranked = select(*lean.c).add_columns(rank.label("rank"), total.label("total")).subquery()
-        first = select(*ranked.c).where(ranked.c.rank <= limit).subquery()
+        total = func.count().over(partition_by=self.owner)
+        lean = self.rows.add_columns(self.owner.label("owner"), total.label("total")).subquery()
+        first = first_rows(lean, self.order, limit, by="owner")
         query = self.details(first).add_columns(first.c.owner, first.c.total)
         items: dict[int, list[_T]] = defaultdict(list)
         totals: dict[int, int] = {}
@@ -888,6 +886,19 @@ class Lister(Generic[_T]):
             items[owner].append(self.item(*row))
             totals[owner] = int(total)
         return {owner: Listing(tuple(found), totals[owner]) for owner, found in items.items()}
+
+
+def first_rows(
+    rows: Any, order: Callable[[Any], Sequence[Any]], limit: int, by: str | None = None
+) -> Any:
+    """The first `limit` rows of the subquery `rows` in `order(its columns)`, as a subquery;
+    with `by`, the name of one of its columns, the first `limit` of each value of it, numbered
+    from 1 in the column `rank`."""
+    if by is None:
+        return select(*rows.c).order_by(*order(rows.c)).limit(limit).subquery()
+    rank = func.row_number().over(partition_by=rows.c[by], order_by=order(rows.c))
+    ranked = select(*rows.c).add_columns(rank.label("rank")).subquery()
+    return select(*ranked.c).where(ranked.c.rank <= limit).subquery()
 
 
 class Ranked(Protocol):
