@@ -42,7 +42,7 @@ from commands.worktime import WorkCalendar, WorkWeek
 from jobs.reminder_rules import REPEAT_DAYS, ReminderRules
 from storage import outbox
 from storage import reminders as stored
-from storage.accounts import Account, Stage
+from storage.accounts import Account, is_live
 from storage.db import session_scope
 from storage.handoffs import Handoff, HandoffStatus
 from storage.people import Person, Role
@@ -232,7 +232,7 @@ class Snapshot:
             .where(
                 col(Handoff.accepted_at)
                 >= self.now - timedelta(days=longest + LATE_LIMIT.days + 2),
-                _live(),
+                is_live(),
                 col(Account.cs_owner_id).in_(list(self.recipients)),
             )
         )
@@ -253,7 +253,7 @@ class Snapshot:
             .where(
                 is_open(),
                 col(Promise.due_date) <= horizon,
-                _live(),
+                is_live(),
                 owner.in_(list(self.recipients)),
             )
         )
@@ -265,7 +265,7 @@ class Snapshot:
         query = sa.select(
             col(Account.id), col(Account.cs_owner_id), col(Account.renewal_date)
         ).where(
-            _live(),
+            is_live(),
             col(Account.cs_owner_id).in_(list(self.recipients)),
             col(Account.renewal_date).between(
                 today - timedelta(days=1), today + timedelta(days=runway + 1)
@@ -282,15 +282,11 @@ class Snapshot:
             col(Account.created_at),
             col(Account.last_contact_at),
         ).where(
-            _live(),
+            is_live(),
             col(Account.cs_owner_id).in_(list(self.recipients)),
             _silent_long_enough(self.rules, self.now),
         )
         return self._rows(query, col(Account.id))
-
-
-def _live() -> Any:
-    return col(Account.stage) != Stage.CHURNED.value
 
 
 def _silent_long_enough(rules: ReminderRules, now: datetime) -> Any:
@@ -489,7 +485,7 @@ def silent_since(created: datetime, contact: datetime | None) -> datetime:
 def stale_recipients(fetched_before: datetime) -> SelectOfScalar[Person]:
     """People reminders may go to whose cached profile is older than `fetched_before`."""
     recipients = union(
-        select(Account.cs_owner_id).where(Account.stage != Stage.CHURNED.value),
+        select(Account.cs_owner_id).where(is_live()),
         select(Promise.owner_id).where(Promise.status == PromiseStatus.OPEN.value),
         select(Handoff.cs_owner_id).where(Handoff.status == HandoffStatus.PENDING.value),
         select(Person.id).where(Person.role == Role.MANAGER),

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, Numeric, column, func
+from sqlalchemy import Column, ColumnElement, Index, Numeric, column, func
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.types import UTCDateTime
@@ -58,6 +58,12 @@ class Account(SQLModel, table=True):
     last_contact_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     """The latest touch or handoff acceptance; kept by database triggers (migration
     0009_last_contact), never written here."""
+
+
+def is_live() -> ColumnElement[bool]:
+    """Accounts that have not churned: the ones reminders, renewals, silence and open promises
+    are about."""
+    return col(Account.stage) != Stage.CHURNED.value
 
 
 # Legal-form words, after NFKC (so ㈱ is already "(株)" and full-width letters are ASCII) and case

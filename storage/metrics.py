@@ -41,7 +41,7 @@ from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, tru
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from storage.accounts import Account, Stage
+from storage.accounts import Account, Stage, is_live
 from storage.audit import CLOSURE_ACTIONS, AuditEntry, closures
 from storage.handoffs import Handoff, HandoffStatus
 from storage.people import Person
@@ -280,7 +280,7 @@ def _groups(
     query = select(key, Account.currency, func.count(), func.sum(Account.arr)).select_from(Account)
     query = _scope(query, owners)
     if live_only:
-        query = query.where(_live())
+        query = query.where(is_live())
     return _grouped(session.exec(query.group_by(key, col(Account.currency))).all(), order)
 
 
@@ -372,7 +372,7 @@ def _upcoming_renewals(
 
 def _renewing(today: date, within_days: int) -> ColumnElement[bool]:
     return and_(
-        _live(),
+        is_live(),
         col(Account.renewal_date) >= today,
         col(Account.renewal_date) <= today + timedelta(days=within_days),
     )
@@ -401,7 +401,7 @@ def promise_counts(
         select(_sum_if(overdue), _sum_if(due_soon))
         .select_from(Promise)
         .join(Account, col(Account.id) == Promise.account_id)
-        .where(col(Promise.status) == PromiseStatus.OPEN.value, _live())
+        .where(col(Promise.status) == PromiseStatus.OPEN.value, is_live())
     )
     open_overdue, open_soon = session.exec(_scope(open_query, owners)).one()
     kept, broken = closed_counts(session=session, since=since, now=now, owners=owners)
@@ -483,7 +483,7 @@ def _due_promises(
         col(Promise.status) == PromiseStatus.OPEN.value,
         col(Promise.due_date) <= last_day,
         col(Promise.due_date) >= today if upcoming_only else true(),
-        _live(),
+        is_live(),
     )
     rows = (
         select(col(Promise.id), col(Promise.due_date))
@@ -552,7 +552,7 @@ def _pending_handoffs(owners: Owners) -> Lister[PendingHandoff]:
     rows = (
         select(col(Handoff.id), Handoff.created_at)
         .join(Account, col(Account.id) == Handoff.account_id)
-        .where(col(Handoff.status) == HandoffStatus.PENDING.value, _live())
+        .where(col(Handoff.status) == HandoffStatus.PENDING.value, is_live())
     )
 
     def pending(handoff: Handoff, name: str, sales_user: str, cs_user: str) -> PendingHandoff:
@@ -705,7 +705,7 @@ def _silent(
     ]
     query: Any = select(
         col(Account.id).label("account_id"), since.label("since"), Account.cs_owner_id, Account.name
-    ).where(_live(), or_(false(), *past_threshold))
+    ).where(is_live(), or_(false(), *past_threshold))
     return _scope(query, owners).subquery()
 
 
@@ -736,14 +736,17 @@ def owner_lines(
     no CS owner): accounts, value per currency, overdue promises, silent accounts. The owners
     with the most overdue promises and silent accounts come first."""
     owner = col(Account.cs_owner_id)
-    book_query = select(owner, Account.currency, func.count(), func.sum(Account.arr)).where(_live())
+    book_query = select(owner, Account.currency, func.count(), func.sum(Account.arr))
+    book_query = book_query.where(is_live())
     book = session.exec(_scope(book_query, owners).group_by(owner, col(Account.currency))).all()
     overdue_query = (
         select(owner, func.count())
         .select_from(Promise)
         .join(Account, col(Account.id) == Promise.account_id)
         .where(
-            col(Promise.status) == PromiseStatus.OPEN.value, col(Promise.due_date) < today, _live()
+            col(Promise.status) == PromiseStatus.OPEN.value,
+            col(Promise.due_date) < today,
+            is_live(),
         )
     )
     overdue = dict(session.exec(_scope(overdue_query, owners).group_by(owner)).all())
@@ -825,10 +828,6 @@ def portfolio(
 
 
 # ---- helpers ---------------------------------------------------------------------------------
-
-
-def _live() -> ColumnElement[bool]:
-    return col(Account.stage) != Stage.CHURNED.value
 
 
 def _scope(query: _Q, owners: Owners) -> _Q:
