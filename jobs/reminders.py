@@ -164,16 +164,16 @@ class Snapshot:
     oldest_due: datetime | None = None
     """Occurrences that came due before this are left out: too late to be worth sending."""
     first_days: dict[int, date] = field(default_factory=dict)
-    """Per recipient, `_first_day_in_time`, worked out once."""
+    """Per recipient, `first_day_in_time`, worked out once."""
 
     def in_time(self, comes_due: datetime) -> bool:
         return self.oldest_due is None or comes_due >= self.oldest_due
 
     def on_day_in_time(self, person_id: int, day: date) -> bool:
         """Whether a reminder due on this local day of the recipient's is not too late."""
-        return self.oldest_due is None or day >= self._first_day_in_time(person_id)
+        return self.oldest_due is None or day >= self.first_day_in_time(person_id)
 
-    def _first_day_in_time(self, person_id: int) -> date:
+    def first_day_in_time(self, person_id: int) -> date:
         """The recipient's first local day whose reminders come due at `oldest_due` or later
         (when a day's reminders come due never moves backwards as the day moves forwards)."""
         assert self.oldest_due is not None
@@ -380,30 +380,42 @@ def checkin_currents(snap: Snapshot) -> Iterator[Occurrence]:
 
 
 def promise_currents(snap: Snapshot) -> Iterator[Occurrence]:
+    """A sweep reads tens of thousands of promises and the recipients share a few clocks (a
+    zone's today and the first day still in time), so each clock works out the moment of each
+    due date once."""
     lead = snap.rules.promise_lead_days
+    per_clock: dict[tuple[date, date, date | None], dict[date, tuple[str, date, str] | None]] = {}
+    moments = {}
+    for owner, recipient in snap.recipients.items():
+        first = None if snap.oldest_due is None else snap.first_day_in_time(owner)
+        moments[owner] = per_clock.setdefault((recipient.today, recipient.due_by, first), {})
     for promise_id, account_id, owner_id, due in map(tuple, snap.promises()):
-        recipient = snap.recipients[owner_id]
-        moment = _promise_moment(due, recipient.today, recipient.due_by, lead)
-        if moment is not None and snap.on_day_in_time(owner_id, moment[1]):
-            detail, day, suffix = moment
+        known = moments[owner_id]
+        if due in known:
+            moment = known[due]
+        else:
+            recipient = snap.recipients[owner_id]
+            moment = _promise_moment(due, recipient.today, recipient.due_by, lead)
+            if moment is not None and not snap.on_day_in_time(owner_id, moment[1]):
+                moment = None
+            known[due] = moment
+        if moment is not None:
             yield Occurrence(
-                key=f"promise:{promise_id}:{suffix}",
+                key=f"promise:{promise_id}:{moment[2]}",
                 kind=ReminderKind.PROMISE,
-                detail=detail,
+                detail=moment[0],
                 person_id=owner_id,
                 account_id=account_id,
                 promise_id=promise_id,
-                due_on=day,
+                due_on=moment[1],
             )
 
 
-@lru_cache(maxsize=8192)
 def _promise_moment(
     due: date, today: date, due_by: date, lead_days: int
 ) -> tuple[str, date, str] | None:
     """The latest of a promise's "before", "due" and weekly "overdue" moments that has come
-    due, with its key's suffix. The same for every promise due that day of everyone in one
-    zone, so a sweep works out a few hundred, not one per promise."""
+    due, with its key's suffix."""
     moments = [("before", due - timedelta(days=lead_days))] if lead_days else []
     moments.append(("due", due))
     weeks = (today - due).days // REPEAT_DAYS

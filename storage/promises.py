@@ -36,12 +36,13 @@ class Promise(SQLModel, table=True):
         # An account's open promises by due date, and its promise ids, from the index alone: a
         # team's overdue promises are a few probes per account, not a walk of every due date.
         Index("ix_promises_account_status_due", "account_id", "status", "due_date", "id"),
-        # What the reminder sweep reads, from the index alone (migration 0008).
+        # What the reminder sweep reads, from the index alone (migrations 0008, 0011).
         Index(
             "ix_promises_open_due",
             "due_date",
             "account_id",
             "owner_id",
+            "id",
             sqlite_where=text("status = 'open'"),
             postgresql_where=text("status = 'open'"),
         ),

@@ -348,6 +348,27 @@ def test_one_dm_per_person_gathers_everything_due(engine: Engine) -> None:
     assert set(sweep(r, "2026-12-01T09:30-05:00")) == {"UCS2"}
 
 
+def test_the_same_due_date_comes_due_by_each_recipients_own_calendar(engine: Engine) -> None:
+    """One sweep works out a due date's moment once per clock (zone's today, first day in time):
+    in Tokyo it is already Tuesday, in Honolulu still Monday, so the same two due dates give
+    each their own reminder."""
+    tokyo = person(engine, "UCS")
+    honolulu = person(engine, "UCS2", tz="Pacific/Honolulu", locale="en-US")
+    found = {}
+    for rep in (tokyo, honolulu):
+        acme = account(engine, rep)
+        found[rep] = [promise(engine, acme, rep, date(2026, 12, d)) for d in (1, 8)]
+        found[rep].append(promise(engine, acme, rep, date(2026, 11, 24)))
+    # 09:30 on Tuesday in Tokyo is 14:30 on Monday in Honolulu: both windows are open. The
+    # promises due on 8 December are not due anywhere yet.
+    written = sweep(sweeper(engine), "2026-12-01T09:30+09:00")
+    [t1, _, t3], [h1, _, h3] = found[tokyo], found[honolulu]
+    assert written == {
+        "UCS": [f"promise:{t1}:2026-12-01:due", f"promise:{t3}:2026-11-24:overdue-1"],
+        "UCS2": [f"promise:{h3}:2026-11-24:due", f"promise:{h1}:2026-12-01:before"],
+    }
+
+
 def test_what_comes_due_outside_the_window_waits_for_the_recipients_morning(
     engine: Engine,
 ) -> None:
