@@ -43,7 +43,7 @@ from jobs.reminder_rules import REPEAT_DAYS, ReminderRules
 from storage import outbox
 from storage import reminders as stored
 from storage.accounts import Account, is_live
-from storage.db import session_scope
+from storage.db import as_date, plain_rows, session_scope
 from storage.handoffs import Handoff, HandoffStatus
 from storage.people import Person, Role
 from storage.promises import Promise, PromiseStatus, is_open
@@ -197,9 +197,11 @@ class Snapshot:
         return [i for i, r in self.recipients.items() if r.person.role == Role.MANAGER]
 
     def _rows(self, query: Any, account: Any) -> Sequence[Row[Any]]:
-        if self.account_id is not None:
-            query = query.where(account == self.account_id)
-        return self.session.execute(query).all()
+        return self.session.execute(self._about(query, account)).all()
+
+    def _about(self, query: Any, account: Any) -> Any:
+        """The query, about the snapshot's account only if it has one."""
+        return query if self.account_id is None else query.where(account == self.account_id)
 
     def pending_handoffs(self) -> Sequence[Row[Any]]:
         query = sa.select(
@@ -238,8 +240,9 @@ class Snapshot:
         )
         return self._rows(query, col(Handoff.account_id))
 
-    def promises(self) -> Sequence[Row[Any]]:
-        """Open promises due by a few days ahead, on live accounts, with who keeps them."""
+    def promises(self) -> list[tuple[Any, ...]]:
+        """Open promises due by a few days ahead, on live accounts, with who keeps them: (id,
+        account id, keeper's id, due date as `plain_rows` gives it)."""
         owner = func.coalesce(col(Promise.owner_id), col(Account.cs_owner_id))
         horizon = self.now.date() + timedelta(days=2 + self.rules.promise_lead_days)
         query = (
@@ -257,7 +260,7 @@ class Snapshot:
                 owner.in_(list(self.recipients)),
             )
         )
-        return self._rows(query, col(Promise.account_id))
+        return plain_rows(self.session, self._about(query, col(Promise.account_id)))
 
     def renewals(self) -> Sequence[Row[Any]]:
         runway = max(self.rules.renewal_days, default=0)
@@ -379,23 +382,27 @@ def checkin_currents(snap: Snapshot) -> Iterator[Occurrence]:
         )
 
 
+_Moment = tuple[str, date, str]
+"""A promise's moment: its detail, its local day and its key's suffix."""
+
+
 def promise_currents(snap: Snapshot) -> Iterator[Occurrence]:
     """A sweep reads tens of thousands of promises and the recipients share a few clocks (a
     zone's today and the first day still in time), so each clock works out the moment of each
     due date once."""
     lead = snap.rules.promise_lead_days
-    per_clock: dict[tuple[date, date, date | None], dict[date, tuple[str, date, str] | None]] = {}
+    per_clock: dict[tuple[date, date, date | None], dict[date | str, _Moment | None]] = {}
     moments = {}
     for owner, recipient in snap.recipients.items():
         first = None if snap.oldest_due is None else snap.first_day_in_time(owner)
         moments[owner] = per_clock.setdefault((recipient.today, recipient.due_by, first), {})
-    for promise_id, account_id, owner_id, due in map(tuple, snap.promises()):
+    for promise_id, account_id, owner_id, due in snap.promises():
         known = moments[owner_id]
         if due in known:
             moment = known[due]
         else:
             recipient = snap.recipients[owner_id]
-            moment = _promise_moment(due, recipient.today, recipient.due_by, lead)
+            moment = _promise_moment(as_date(due), recipient.today, recipient.due_by, lead)
             if moment is not None and not snap.on_day_in_time(owner_id, moment[1]):
                 moment = None
             known[due] = moment
@@ -411,9 +418,7 @@ def promise_currents(snap: Snapshot) -> Iterator[Occurrence]:
             )
 
 
-def _promise_moment(
-    due: date, today: date, due_by: date, lead_days: int
-) -> tuple[str, date, str] | None:
+def _promise_moment(due: date, today: date, due_by: date, lead_days: int) -> _Moment | None:
     """The latest of a promise's "before", "due" and weekly "overdue" moments that has come
     due, with its key's suffix."""
     moments = [("before", due - timedelta(days=lead_days))] if lead_days else []
