@@ -55,8 +55,11 @@ class Reminder(SQLModel, table=True):
     """Which occurrence: `90` (days before renewal), `due`, `overdue-2`, `14` (check-in day)."""
     person_id: int = Field(foreign_key="people.id", index=True)
     """Who it is for."""
-    account_id: int | None = Field(default=None, foreign_key="accounts.id", index=True)
-    promise_id: int | None = Field(default=None, foreign_key="promises.id")
+    account_id: int | None = Field(default=None, index=True)
+    promise_id: int | None = None
+    """The account and the promise are not foreign keys: PostgreSQL would lock the row each
+    points to, writing to its page, for every reminder a sweep writes (migration 0012). A
+    sweep writes them from rows it has just read, and nothing deletes accounts or promises."""
     handoff_id: int | None = Field(default=None, foreign_key="handoffs.id")
     due_on: date | None = None
     """The date the data names: renewal date, promise due date, check-in day, silent since."""
