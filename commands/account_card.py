@@ -7,7 +7,10 @@ However long an account's history, the card stays within chat limits: each list 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import date, datetime
+
+from sqlmodel import Session
 
 from commands.context import Context
 from commands.i18n import catalog
@@ -39,19 +42,37 @@ def today(ctx: Context) -> date:
     return ctx.now.astimezone(ctx.t.zone).date()
 
 
+@dataclass
+class _People:
+    """The Slack user IDs of the people a card mentions, each looked up once: most are the
+    account's owners, whom the card's facts look up first."""
+
+    session: Session
+    found: dict[int, str] = field(default_factory=dict)
+    asked: set[int | None] = field(default_factory=lambda: {None})
+
+    def __call__(self, person_ids: Iterable[int | None]) -> dict[int, str]:
+        wanted = set(person_ids) - self.asked
+        if wanted:
+            self.found |= user_ids(session=self.session, person_ids=wanted)
+            self.asked |= wanted
+        return self.found
+
+
 def card(ctx: Context, account: Account) -> Message:
     assert account.id is not None
     day = today(ctx)
+    people = _People(ctx.session)
     blocks: list[Block] = [
         Header(escape(clip(account.name, 150))),
-        Section("", fields=_facts(ctx, account, day)),
+        Section("", fields=_facts(ctx, account, day, people)),
         Section(_last_touch(ctx, account.id)),
         Divider(),
-        Section(_promises(ctx, account.id, day)),
+        Section(_promises(ctx, account.id, day, people)),
         Divider(),
-        *_handoff(ctx, account.id),
+        *_handoff(ctx, account.id, people),
         Divider(),
-        Section(_changes(ctx, account.id)),
+        Section(_changes(ctx, account.id, people)),
         Actions(
             (
                 Button(
@@ -65,9 +86,9 @@ def card(ctx: Context, account: Account) -> Message:
     return Message(text=ctx.t("account.card.text", account=account.name), blocks=tuple(blocks))
 
 
-def _facts(ctx: Context, account: Account, day: date) -> tuple[str, ...]:
+def _facts(ctx: Context, account: Account, day: date, people: _People) -> tuple[str, ...]:
     t = ctx.t
-    owners = user_ids(session=ctx.session, person_ids={account.cs_owner_id, account.sales_owner_id})
+    owners = people((account.cs_owner_id, account.sales_owner_id))
 
     def person(person_id: int | None) -> Safe:
         user_id = owners.get(person_id or 0)
@@ -121,14 +142,15 @@ def _last_touch(ctx: Context, account_id: int) -> Safe:
 # ---- promises -------------------------------------------------------------------------------
 
 
-def _promises(ctx: Context, account_id: int, day: date) -> Safe:
+def _promises(ctx: Context, account_id: int, day: date, people: _People) -> Safe:
     shown = promises.open_promises(session=ctx.session, account_id=account_id, limit=PROMISES_SHOWN)
-    total = promises.count_open(session=ctx.session, account_id=account_id)
-    overdue = promises.count_open(session=ctx.session, account_id=account_id, due_before=day)
+    total, overdue = promises.count_open_overdue(
+        session=ctx.session, account_id=account_id, day=day
+    )
     title = ctx.t("account.promises.title", count=total, overdue=overdue)
     if not shown:
         return Safe(title + "\n" + ctx.t("account.promises.none"))
-    owners = user_ids(session=ctx.session, person_ids={p.owner_id for p in shown})
+    owners = people(p.owner_id for p in shown)
     lines = [_promise(ctx, p, owners.get(p.owner_id or 0), day) for p in shown]
     return bounded(ctx, title, lines, total)
 
@@ -156,11 +178,11 @@ def _promise(ctx: Context, promise: Promise, owner: str | None, day: date) -> Sa
 # ---- the handoff ----------------------------------------------------------------------------
 
 
-def _handoff(ctx: Context, account_id: int) -> list[Block]:
+def _handoff(ctx: Context, account_id: int, people: _People) -> list[Block]:
     handoff = handoffs.latest_for_account(session=ctx.session, account_id=account_id)
     if handoff is None:
         return [Section(ctx.t("account.handoff.none"))]
-    blocks: list[Block] = [Section(_handoff_status(ctx, handoff))]
+    blocks: list[Block] = [Section(_handoff_status(ctx, handoff, people))]
     for name, text in (
         ("goals", handoff.goals),
         ("problems", handoff.problems),
@@ -169,15 +191,12 @@ def _handoff(ctx: Context, account_id: int) -> list[Block]:
         if text:
             blocks.append(Section(ctx.t(f"account.handoff.{name}", text=clip(text, FACT_LIMIT))))
     blocks.extend(_contacts(ctx, handoff))
-    blocks.extend(_thread(ctx, handoff))
+    blocks.extend(_thread(ctx, handoff, people))
     return blocks
 
 
-def _handoff_status(ctx: Context, handoff: Handoff) -> Safe:
-    who = user_ids(
-        session=ctx.session,
-        person_ids={handoff.sales_rep_id, handoff.cs_owner_id, handoff.accepted_by_id},
-    )
+def _handoff_status(ctx: Context, handoff: Handoff, people: _People) -> Safe:
+    who = people((handoff.sales_rep_id, handoff.cs_owner_id, handoff.accepted_by_id))
 
     def person(person_id: int | None) -> Safe:
         user_id = who.get(person_id or 0)
@@ -216,13 +235,13 @@ def _contacts(ctx: Context, handoff: Handoff) -> list[Block]:
     return [Section(bounded(ctx, ctx.t("account.handoff.contacts"), lines, len(found)))]
 
 
-def _thread(ctx: Context, handoff: Handoff) -> list[Block]:
+def _thread(ctx: Context, handoff: Handoff, people: _People) -> list[Block]:
     """Questions and answers, newest first."""
     thread = handoffs.thread_of(session=ctx.session, handoff_id=handoff.id)
     if not thread:
         return []
     newest = thread[: -THREAD_SHOWN - 1 : -1]
-    authors = user_ids(session=ctx.session, person_ids={m.author_id for m in newest})
+    authors = people(m.author_id for m in newest)
     lines = [
         ctx.t(
             "account.thread.answer" if m.kind == MessageKind.ANSWER else "account.thread.question",
@@ -248,13 +267,13 @@ _HIDDEN_FIELDS = {"account_id", "message_id"}
 """Audit fields that say nothing to a reader of this card."""
 
 
-def _changes(ctx: Context, account_id: int) -> Safe:
+def _changes(ctx: Context, account_id: int, people: _People) -> Safe:
     shown, total = recent_changes(session=ctx.session, account_id=account_id, limit=CHANGES_SHOWN)
     title = ctx.t("account.changes.title")
     if not shown:
         return Safe(title + "\n" + ctx.t("account.changes.none"))
-    people = user_ids(session=ctx.session, person_ids=_person_ids(e for e, _ in shown))
-    lines = [_change(ctx, entry, who, people) for entry, who in shown]
+    mentioned = people(_person_ids(e for e, _ in shown))
+    lines = [_change(ctx, entry, who, mentioned) for entry, who in shown]
     return bounded(ctx, title, lines, total)
 
 

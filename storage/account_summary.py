@@ -146,14 +146,26 @@ def recent_changes(
 ) -> tuple[list[tuple[AuditEntry, str | None]], int]:
     """Audit entries about the account, its promises and its handoffs, newest first, with the
     Slack user ID of who made each change (None: the system, e.g. an import), and the total."""
-    # The ids are fetched first: with subqueries inside the OR, PostgreSQL scanned the whole
-    # audit trail; with plain lists, each branch is a lookup on ix_audit_entries_entity.
-    promise_ids = session.exec(select(Promise.id).where(Promise.account_id == account_id)).all()
-    handoff_ids = session.exec(select(Handoff.id).where(Handoff.account_id == account_id)).all()
+    # The ids are fetched first, in one statement: with subqueries inside the OR, PostgreSQL
+    # scanned the whole audit trail; with plain lists, each branch is a lookup on
+    # ix_audit_entries_entity.
+    ids = sa.union_all(
+        sa.select(sa.literal("promise"), col(Promise.id)).where(
+            col(Promise.account_id) == account_id
+        ),
+        sa.select(sa.literal("handoff"), col(Handoff.id)).where(
+            col(Handoff.account_id) == account_id
+        ),
+    )
+    listed: dict[str, list[int]] = {"promise": [], "handoff": []}
+    for entity, entity_id in session.execute(ids):
+        listed[entity].append(entity_id)
     about = or_(
         and_(col(AuditEntry.entity) == "account", col(AuditEntry.entity_id) == account_id),
-        and_(col(AuditEntry.entity) == "promise", col(AuditEntry.entity_id).in_(promise_ids)),
-        and_(col(AuditEntry.entity) == "handoff", col(AuditEntry.entity_id).in_(handoff_ids)),
+        *(
+            and_(col(AuditEntry.entity) == entity, col(AuditEntry.entity_id).in_(entity_ids))
+            for entity, entity_ids in listed.items()
+        ),
     )
     rows = session.exec(
         select(AuditEntry, Person.user_id)

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import Column, ColumnElement, Index, Numeric, column, func
+from sqlalchemy import Column, ColumnElement, Index, Numeric, case, column, func, or_
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.types import UTCDateTime
@@ -134,14 +134,18 @@ def match(*, session: Session, query: str) -> Match:
 
 
 def _by_external_id(session: Session, query: str) -> Account | None:
-    """Exactly as stored, else ignoring case and full width (`crm-001`, `ＣＲＭ－００１`)."""
-    exact = session.exec(select(Account).where(Account.external_id == query)).first()
-    if exact is not None:
-        return exact
+    """Exactly as stored, else ignoring case and full width (`crm-001`, `ＣＲＭ－００１`): one
+    statement, the exact one first."""
     folded = unicodedata.normalize("NFKC", query).casefold()
+    exact = col(Account.external_id) == query
     found = session.exec(
-        select(Account).where(func.lower(Account.external_id) == folded).limit(2)
+        select(Account)
+        .where(or_(exact, func.lower(Account.external_id) == folded))
+        .order_by(case((exact, 0), else_=1))
+        .limit(3)
     ).all()
+    if found and found[0].external_id == query:
+        return found[0]
     return found[0] if len(found) == 1 else None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 
@@ -50,7 +51,7 @@ def get_or_create(*, session: Session, user_id: str) -> Person:
     return person
 
 
-def user_ids(*, session: Session, person_ids: set[int | None]) -> dict[int, str]:
+def user_ids(*, session: Session, person_ids: Iterable[int | None]) -> dict[int, str]:
     """Person id → Slack user ID, in one query."""
     wanted = {i for i in person_ids if i is not None}
     if not wanted:

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, ColumnElement, Index, func, literal_column, or_, text
+from sqlalchemy import Column, ColumnElement, Index, case, func, literal_column, or_, text
 from sqlmodel import Field, Session, SQLModel, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -158,6 +158,16 @@ def count_open(
 ) -> int:
     query = select(func.count()).select_from(Promise)
     return int(session.exec(_open_where(query, account_id, person_id, due_before)).one())
+
+
+def count_open_overdue(*, session: Session, account_id: int, day: date) -> tuple[int, int]:
+    """An account's open promises and, of those, the ones due before `day`: one statement."""
+    overdue = func.count(case((col(Promise.due_date) < day, 1)))
+    query = select(func.count(), overdue).where(
+        Promise.status == PromiseStatus.OPEN.value, Promise.account_id == account_id
+    )
+    total, late = session.exec(query).one()
+    return int(total), int(late)
 
 
 def _open_where(

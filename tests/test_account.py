@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlmodel import Session, col, select
 
 from commands.account import (
@@ -262,9 +262,18 @@ async def test_the_card_shows_the_account_at_a_glance(server: SlackServer, engin
         )
         session.commit()
 
+    ran: list[str] = []
+
+    def statement(*args: Any) -> None:
+        ran.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", statement)
     reply = await account_command(server, "acme", "USALES")  # kenji reads English
+    event.remove(engine, "before_cursor_execute", statement)
     text = shown(reply)
     assert reply["response_type"] == "ephemeral"
+    # Everyone the card mentions is an owner of the account: their user IDs are read once.
+    assert sum(s.startswith("SELECT people.id, people.user_id \nFROM") for s in ran) == 1
     assert reply["blocks"][0] == {
         "type": "header",
         "text": {"type": "plain_text", "text": "株式会社ACME"},

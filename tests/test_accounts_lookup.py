@@ -98,6 +98,22 @@ def test_names_and_crm_ids_find_their_account(stored: Session, typed: str, expec
     assert found.found.name == expected
 
 
+def test_a_crm_id_as_stored_wins_over_those_that_differ_only_in_case(session: Session) -> None:
+    variants = ["crm-7", "CRM-7", "Crm-7", "cRm-7"]  # more than one statement's three rows
+    for n, crm in enumerate(variants):
+        name = f"Variant {n}"
+        session.add(
+            Account(
+                name=name, name_key=fold_name(name), external_id=crm, created_at=NOW, updated_at=NOW
+            )
+        )
+    session.flush()
+    for typed in variants:
+        found = match(session=session, query=typed).found
+        assert found is not None and found.external_id == typed
+    assert match(session=session, query="ＣＲＭ－７").found is None  # four ignoring width: none
+
+
 @pytest.mark.parametrize("typed", ["hooli", "HOOLI", "Hooli Inc.", "フーリ", "Hooli Co., Ltd."])
 def test_several_matches_are_listed_not_guessed(stored: Session, typed: str) -> None:
     found = match(session=stored, query=typed)
