@@ -341,13 +341,13 @@ def stop(ctx: Context) -> Safe:
 
 def preview(ctx: Context) -> Message:
     """What the channel would get now (its team, language and zone); in a channel without a
-    schedule, the whole portfolio in the caller's own language and zone."""
+    schedule or a DM, the whole portfolio in the caller's own language and zone."""
     channel = _channel(ctx)
     subscription = stored.get(session=ctx.session, channel_id=channel) if channel else None
     days = silence_days(ctx)
     if subscription is None:
         agenda = compose(ctx.session, ctx.t, AgendaScope(end=ctx.now, silence_days=days))
-        note = ctx.t("sync.preview.unscheduled")
+        note = ctx.t("sync.preview.unscheduled" if channel else "sync.preview.direct")
     else:
         agenda = channel_agenda(
             ctx.session,

@@ -163,6 +163,11 @@ async def test_preview_is_only_for_the_caller(
         "Weekly Sales × CS sync · Nov 16, 2026 – Nov 23, 2026"
     )
     assert "プレビューです" in shown(reply)  # the note speaks to mika in Japanese
+    # In a DM: the portfolio in the caller's own language, and where agendas go.
+    reply = await sync(server, "preview", "USALES", channel_id="D0001")
+    assert reply["response_type"] == "ephemeral"
+    assert "Agendas are posted to channels" in shown(reply) and "This channel" not in shown(reply)
+    assert reply["blocks"][1]["text"]["text"].startswith("Weekly Sales × CS sync")
     assert slack.calls_to("chat.postMessage") == []
     assert slack.rejections == []
     with Session(engine) as session:
