@@ -3,7 +3,8 @@
 /promise                                       the Add promise form
 /promise ACCOUNT: TEXT [by DATE] [every week|every month]
 /promise list [ACCOUNT|@person|overdue]        open promises, due first
-/promise kept|broken|waive P-N [note]          closes one (broken and waive need a note)
+/promise kept|broken|waive P-N [note]          closes one (broken and waive need a note; also
+                                                守った|履行, 守れなかった|不履行, 免除)
 
 `add_promise_form(ctx, account)` is the form the account card's **Add promise** button opens.
 """
@@ -50,8 +51,10 @@ class Verdict(StrEnum):
 
 CLOSE_WORDS = {
     "kept": Verdict.KEPT, "keep": Verdict.KEPT, "done": Verdict.KEPT,
+    "守った": Verdict.KEPT, "履行": Verdict.KEPT,
     "broken": Verdict.BROKEN, "broke": Verdict.BROKEN,
-    "waive": Verdict.WAIVE, "waived": Verdict.WAIVE,
+    "守れなかった": Verdict.BROKEN, "不履行": Verdict.BROKEN,
+    "waive": Verdict.WAIVE, "waived": Verdict.WAIVE, "免除": Verdict.WAIVE,
 }  # fmt: skip
 LIST_WORDS = {"list", "ls", "一覧"}
 OVERDUE_WORDS = {"overdue", "late", "期限切れ", "遅延"}

@@ -68,6 +68,11 @@ WEEK, MONTH = Recurrence.WEEK, Recurrence.MONTH
         ("kept p12 delivered on site", ClosePromise(12, Verdict.KEPT, "delivered on site")),
         ("ｋｅｐｔ　Ｐ－１２", ClosePromise(12, Verdict.KEPT, None)),
         ("broken P-3 trainer ill", ClosePromise(3, Verdict.BROKEN, "trainer ill")),
+        ("守った P-12", ClosePromise(12, Verdict.KEPT, None)),
+        ("守れなかった　Ｐ－３　講師が急病", ClosePromise(3, Verdict.BROKEN, "講師が急病")),
+        ("免除 #3 不要になった", ClosePromise(3, Verdict.WAIVE, "不要になった")),
+        ("不履行 P-3", Problem("promise.close.need_note", {"verb": "broken"})),
+        ("履行 P-7", ClosePromise(7, Verdict.KEPT, None)),
         (
             "waive #3 customer: no longer needed",
             ClosePromise(3, Verdict.WAIVE, "customer: no longer needed"),
