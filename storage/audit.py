@@ -14,7 +14,9 @@ from storage.types import UTCDateTime
 CLOSURE_ACTIONS = ("kept", "kept_occurrence", "broken")
 """Actions of the entries about a promise kept or broken (`storage.promises.close` and
 `keep_occurrence`)."""
-_CLOSURE = "entity = 'promise' AND action IN ('kept', 'kept_occurrence', 'broken')"
+_CLOSURE = "entity = 'promise' AND action IN ({})".format(
+    ", ".join(f"'{action}'" for action in CLOSURE_ACTIONS)
+)
 
 
 class AuditEntry(SQLModel, table=True):
