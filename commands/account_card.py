@@ -143,9 +143,8 @@ def _last_touch(ctx: Context, account_id: int) -> Safe:
 
 
 def _promises(ctx: Context, account_id: int, day: date, people: _People) -> Safe:
-    shown = promises.open_promises(session=ctx.session, account_id=account_id, limit=PROMISES_SHOWN)
-    total, overdue = promises.count_open_overdue(
-        session=ctx.session, account_id=account_id, day=day
+    shown, total, overdue = promises.first_open(
+        session=ctx.session, account_id=account_id, day=day, limit=PROMISES_SHOWN
     )
     title = ctx.t("account.promises.title", count=total, overdue=overdue)
     if not shown:

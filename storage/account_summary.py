@@ -168,11 +168,11 @@ def recent_changes(
         ),
     )
     rows = session.exec(
-        select(AuditEntry, Person.user_id)
+        select(AuditEntry, Person.user_id, func.count().over())
         .outerjoin(Person, col(Person.id) == AuditEntry.actor_id)
         .where(about)
         .order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
         .limit(limit)
     ).all()
-    total = session.exec(select(func.count()).select_from(AuditEntry).where(about)).one()
-    return [(e, who) for e, who in rows], int(total)
+    total = rows[0][2] if rows else 0
+    return [(e, who) for e, who, _ in rows], int(total)

@@ -143,9 +143,7 @@ def open_promises(
 ) -> list[Promise]:
     """Open promises, due first (undated last); narrowed to an account, to a person (who owns or
     made them), or to those due before a day (overdue)."""
-    query = _open_where(select(Promise), account_id, person_id, due_before).order_by(
-        col(Promise.due_date).is_(None), col(Promise.due_date), col(Promise.id)
-    )
+    query = _open_where(select(Promise), account_id, person_id, due_before).order_by(*_due_first())
     return list(session.exec(query.limit(limit)).all())
 
 
@@ -160,14 +158,25 @@ def count_open(
     return int(session.exec(_open_where(query, account_id, person_id, due_before)).one())
 
 
-def count_open_overdue(*, session: Session, account_id: int, day: date) -> tuple[int, int]:
-    """An account's open promises and, of those, the ones due before `day`: one statement."""
-    overdue = func.count(case((col(Promise.due_date) < day, 1)))
-    query = select(func.count(), overdue).where(
-        Promise.status == PromiseStatus.OPEN.value, Promise.account_id == account_id
+def first_open(
+    *, session: Session, account_id: int, day: date, limit: int
+) -> tuple[list[Promise], int, int]:
+    """An account's first open promises (as `open_promises` orders them), with how many are
+    open and how many of those are due before `day`: one statement."""
+    overdue = func.count(case((col(Promise.due_date) < day, 1))).over()
+    query = (
+        select(Promise, func.count().over(), overdue)
+        .where(Promise.status == PromiseStatus.OPEN.value, Promise.account_id == account_id)
+        .order_by(*_due_first())
     )
-    total, late = session.exec(query).one()
-    return int(total), int(late)
+    rows = session.exec(query.limit(limit)).all()
+    total, late = (rows[0][1], rows[0][2]) if rows else (0, 0)
+    return [row[0] for row in rows], int(total), int(late)
+
+
+def _due_first() -> tuple[Any, ...]:
+    """Due first, undated last."""
+    return col(Promise.due_date).is_(None), col(Promise.due_date), col(Promise.id)
 
 
 def _open_where(
