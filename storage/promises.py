@@ -6,14 +6,14 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, ColumnElement, Index, case, func, literal_column, or_, text
+from sqlalchemy import Column, ColumnElement, Index, Select, case, func, literal_column, or_, text
 from sqlmodel import Field, Session, SQLModel, col, select
-from sqlmodel.sql.expression import SelectOfScalar
 
 from storage.audit import AuditEntry, record
 from storage.types import UTCDateTime
 
-_T = TypeVar("_T")
+_Query = TypeVar("_Query", bound="Select[*tuple[Any, ...]]")
+"""A select of promises: whole rows, one column, or several."""
 
 
 class PromiseStatus(StrEnum):
@@ -164,12 +164,8 @@ def first_open(
     """An account's first open promises (as `open_promises` orders them), with how many are
     open and how many of those are due before `day`: one statement."""
     overdue = func.count(case((col(Promise.due_date) < day, 1))).over()
-    query = (
-        select(Promise, func.count().over(), overdue)
-        .where(Promise.status == PromiseStatus.OPEN.value, Promise.account_id == account_id)
-        .order_by(*_due_first())
-    )
-    rows = session.exec(query.limit(limit)).all()
+    query = _open_where(select(Promise, func.count().over(), overdue), account_id, None, None)
+    rows = session.exec(query.order_by(*_due_first()).limit(limit)).all()
     total, late = (rows[0][1], rows[0][2]) if rows else (0, 0)
     return [row[0] for row in rows], int(total), int(late)
 
@@ -180,14 +176,11 @@ def _due_first() -> tuple[Any, ...]:
 
 
 def _open_where(
-    query: SelectOfScalar[_T],
-    account_id: int | None,
-    person_id: int | None,
-    due_before: date | None,
-) -> SelectOfScalar[_T]:
-    query = query.where(Promise.status == PromiseStatus.OPEN.value)
+    query: _Query, account_id: int | None, person_id: int | None, due_before: date | None
+) -> _Query:
+    query = query.where(col(Promise.status) == PromiseStatus.OPEN.value)
     if account_id is not None:
-        query = query.where(Promise.account_id == account_id)
+        query = query.where(col(Promise.account_id) == account_id)
     if person_id is not None:
         query = query.where(
             or_(col(Promise.owner_id) == person_id, col(Promise.promised_by_id) == person_id)
