@@ -49,7 +49,7 @@ class _People:
 
     session: Session
     found: dict[int, str] = field(default_factory=dict)
-    asked: set[int | None] = field(default_factory=lambda: {None})
+    asked: set[int | None] = field(default_factory=set)
 
     def __call__(self, person_ids: Iterable[int | None]) -> dict[int, str]:
         wanted = set(person_ids) - self.asked
