@@ -7,7 +7,7 @@ However long an account's history, the card stays within chat limits: each list 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlmodel import Session
@@ -20,9 +20,10 @@ from storage import handoffs, promises
 from storage.account_summary import AccountSummary, last_touch, recent_changes
 from storage.accounts import Account
 from storage.audit import AuditEntry
-from storage.handoffs import Handoff, MessageKind
+from storage.handoffs import Contact, Handoff, HandoffMessage, MessageKind
 from storage.people import user_ids
 from storage.promises import Promise
+from storage.touches import Touch
 
 SECTION_LIMIT = 3000
 """Longest section text (Slack's limit)."""
@@ -42,37 +43,73 @@ def today(ctx: Context) -> date:
     return ctx.now.astimezone(ctx.t.zone).date()
 
 
-@dataclass
-class _People:
-    """The Slack user IDs of the people a card mentions, each looked up once: most are the
-    account's owners, whom the card's facts look up first."""
+@dataclass(frozen=True)
+class _Read:
+    """Everything the card shows, read before anyone on it is named: then the people it mentions
+    are looked up in one statement."""
 
-    session: Session
-    found: dict[int, str] = field(default_factory=dict)
-    asked: set[int | None] = field(default_factory=set)
+    touch: tuple[Touch, str | None] | None
+    promises: list[Promise]
+    open_count: int
+    overdue_count: int
+    handoff: Handoff | None
+    contacts: list[Contact]
+    thread: list[HandoffMessage]
+    """The newest questions and answers, newest first."""
+    thread_count: int
+    changes: list[tuple[AuditEntry, str | None]]
+    change_count: int
 
-    def __call__(self, person_ids: Iterable[int | None]) -> dict[int, str]:
-        wanted = set(person_ids) - self.asked
-        if wanted:
-            self.found |= user_ids(session=self.session, person_ids=wanted)
-            self.asked |= wanted
-        return self.found
+    @classmethod
+    def of(cls, session: Session, account_id: int, day: date) -> _Read:
+        touch = last_touch(session=session, account_id=account_id)
+        shown, total, overdue = promises.first_open(
+            session=session, account_id=account_id, day=day, limit=PROMISES_SHOWN
+        )
+        handoff = handoffs.latest_for_account(session=session, account_id=account_id)
+        contacts = handoffs.contacts_of(session=session, handoff_id=handoff.id) if handoff else []
+        thread = handoffs.thread_of(session=session, handoff_id=handoff.id) if handoff else []
+        changes, change_count = recent_changes(
+            session=session, account_id=account_id, limit=CHANGES_SHOWN
+        )
+        return cls(
+            touch=touch,
+            promises=shown,
+            open_count=total,
+            overdue_count=overdue,
+            handoff=handoff,
+            contacts=contacts,
+            thread=thread[: -THREAD_SHOWN - 1 : -1],
+            thread_count=len(thread),
+            changes=changes,
+            change_count=change_count,
+        )
+
+    def person_ids(self, account: Account) -> set[int | None]:
+        found = {account.cs_owner_id, account.sales_owner_id}
+        found.update(p.owner_id for p in self.promises)
+        if self.handoff is not None:
+            h = self.handoff
+            found.update((h.sales_rep_id, h.cs_owner_id, h.accepted_by_id))
+        found.update(m.author_id for m in self.thread)
+        return found | _person_ids(e for e, _ in self.changes)
 
 
 def card(ctx: Context, account: Account) -> Message:
     assert account.id is not None
     day = today(ctx)
-    people = _People(ctx.session)
+    read = _Read.of(ctx.session, account.id, day)
+    people = user_ids(session=ctx.session, person_ids=read.person_ids(account))
     blocks: list[Block] = [
         Header(escape(clip(account.name, 150))),
         Section("", fields=_facts(ctx, account, day, people)),
-        Section(_last_touch(ctx, account.id)),
+        Section(_last_touch(ctx, read.touch)),
         Divider(),
-        Section(_promises(ctx, account.id, day, people)),
+        Section(_promises(ctx, read, day, people)),
         Divider(),
-        *_handoff(ctx, account.id, people),
+        *_handoff(ctx, read, people),
         Divider(),
-        Section(_changes(ctx, account.id, people)),
+        Section(_changes(ctx, read, people)),
         Actions(
             (
                 Button(
@@ -86,19 +123,19 @@ def card(ctx: Context, account: Account) -> Message:
     return Message(text=ctx.t("account.card.text", account=account.name), blocks=tuple(blocks))
 
 
-def _facts(ctx: Context, account: Account, day: date, people: _People) -> tuple[str, ...]:
+def _someone(ctx: Context, people: dict[int, str], person_id: int | None) -> Safe:
+    """A person as a mention, or "nobody"."""
+    user_id = people.get(person_id or 0)
+    return mention(user_id) if user_id else ctx.t("account.nobody")
+
+
+def _facts(ctx: Context, account: Account, day: date, people: dict[int, str]) -> tuple[str, ...]:
     t = ctx.t
-    owners = people((account.cs_owner_id, account.sales_owner_id))
-
-    def person(person_id: int | None) -> Safe:
-        user_id = owners.get(person_id or 0)
-        return mention(user_id) if user_id else t("account.nobody")
-
     values = {
         "stage": t(f"account.stage.{account.stage}"),
         "touch_model": t(f"account.touch_model.{account.touch_model}"),
-        "cs_owner": person(account.cs_owner_id),
-        "sales_owner": person(account.sales_owner_id),
+        "cs_owner": _someone(ctx, people, account.cs_owner_id),
+        "sales_owner": _someone(ctx, people, account.sales_owner_id),
         "plan": escape(clip(account.plan, 500)) if account.plan else t("account.nobody"),
         "value": t.money(account.arr, account.currency),
         "start": _date(ctx, account.contract_start),
@@ -125,8 +162,7 @@ def _date(ctx: Context, value: date | None) -> Safe:
     return ctx.t.date(value) if value else ctx.t("account.nobody")
 
 
-def _last_touch(ctx: Context, account_id: int) -> Safe:
-    found = last_touch(session=ctx.session, account_id=account_id)
+def _last_touch(ctx: Context, found: tuple[Touch, str | None] | None) -> Safe:
     if found is None:
         return ctx.t("account.last_touch.none")
     touch, by = found
@@ -142,19 +178,15 @@ def _last_touch(ctx: Context, account_id: int) -> Safe:
 # ---- promises -------------------------------------------------------------------------------
 
 
-def _promises(ctx: Context, account_id: int, day: date, people: _People) -> Safe:
-    shown, total, overdue = promises.first_open(
-        session=ctx.session, account_id=account_id, day=day, limit=PROMISES_SHOWN
-    )
-    title = ctx.t("account.promises.title", count=total, overdue=overdue)
-    if not shown:
+def _promises(ctx: Context, read: _Read, day: date, people: dict[int, str]) -> Safe:
+    title = ctx.t("account.promises.title", count=read.open_count, overdue=read.overdue_count)
+    if not read.promises:
         return Safe(title + "\n" + ctx.t("account.promises.none"))
-    owners = people(p.owner_id for p in shown)
-    lines = [_promise(ctx, p, owners.get(p.owner_id or 0), day) for p in shown]
-    return bounded(ctx, title, lines, total)
+    lines = [_promise(ctx, p, people, day) for p in read.promises]
+    return bounded(ctx, title, lines, read.open_count)
 
 
-def _promise(ctx: Context, promise: Promise, owner: str | None, day: date) -> Safe:
+def _promise(ctx: Context, promise: Promise, people: dict[int, str], day: date) -> Safe:
     """Due first, so the overdue ones lead the list; each is marked."""
     due = (
         ctx.t("account.promise.due", date=ctx.t.date(promise.due_date))
@@ -170,15 +202,15 @@ def _promise(ctx: Context, promise: Promise, owner: str | None, day: date) -> Sa
         id=promise.id,
         text=clip(promise.text, LINE_LIMIT),
         due=due,
-        owner=mention(owner) if owner else ctx.t("account.nobody"),
+        owner=_someone(ctx, people, promise.owner_id),
     )
 
 
 # ---- the handoff ----------------------------------------------------------------------------
 
 
-def _handoff(ctx: Context, account_id: int, people: _People) -> list[Block]:
-    handoff = handoffs.latest_for_account(session=ctx.session, account_id=account_id)
+def _handoff(ctx: Context, read: _Read, people: dict[int, str]) -> list[Block]:
+    handoff = read.handoff
     if handoff is None:
         return [Section(ctx.t("account.handoff.none"))]
     blocks: list[Block] = [Section(_handoff_status(ctx, handoff, people))]
@@ -189,22 +221,16 @@ def _handoff(ctx: Context, account_id: int, people: _People) -> list[Block]:
     ):
         if text:
             blocks.append(Section(ctx.t(f"account.handoff.{name}", text=clip(text, FACT_LIMIT))))
-    blocks.extend(_contacts(ctx, handoff))
-    blocks.extend(_thread(ctx, handoff, people))
+    blocks.extend(_contacts(ctx, read.contacts))
+    blocks.extend(_thread(ctx, read, people))
     return blocks
 
 
-def _handoff_status(ctx: Context, handoff: Handoff, people: _People) -> Safe:
-    who = people((handoff.sales_rep_id, handoff.cs_owner_id, handoff.accepted_by_id))
-
-    def person(person_id: int | None) -> Safe:
-        user_id = who.get(person_id or 0)
-        return mention(user_id) if user_id else ctx.t("account.nobody")
-
+def _handoff_status(ctx: Context, handoff: Handoff, people: dict[int, str]) -> Safe:
     if handoff.accepted_at is not None:
         status = ctx.t(
             "account.handoff.accepted",
-            who=person(handoff.accepted_by_id),
+            who=_someone(ctx, people, handoff.accepted_by_id),
             when=ctx.t.datetime(handoff.accepted_at),
         )
     else:
@@ -213,13 +239,12 @@ def _handoff_status(ctx: Context, handoff: Handoff, people: _People) -> Safe:
         "account.handoff.title",
         id=handoff.id,
         status=status,
-        sales=person(handoff.sales_rep_id),
-        cs=person(handoff.cs_owner_id),
+        sales=_someone(ctx, people, handoff.sales_rep_id),
+        cs=_someone(ctx, people, handoff.cs_owner_id),
     )
 
 
-def _contacts(ctx: Context, handoff: Handoff) -> list[Block]:
-    found = handoffs.contacts_of(session=ctx.session, handoff_id=handoff.id)
+def _contacts(ctx: Context, found: list[Contact]) -> list[Block]:
     if not found:
         return []
     lines = [
@@ -234,25 +259,20 @@ def _contacts(ctx: Context, handoff: Handoff) -> list[Block]:
     return [Section(bounded(ctx, ctx.t("account.handoff.contacts"), lines, len(found)))]
 
 
-def _thread(ctx: Context, handoff: Handoff, people: _People) -> list[Block]:
+def _thread(ctx: Context, read: _Read, people: dict[int, str]) -> list[Block]:
     """Questions and answers, newest first."""
-    thread = handoffs.thread_of(session=ctx.session, handoff_id=handoff.id)
-    if not thread:
+    if not read.thread:
         return []
-    newest = thread[: -THREAD_SHOWN - 1 : -1]
-    authors = people(m.author_id for m in newest)
     lines = [
         ctx.t(
             "account.thread.answer" if m.kind == MessageKind.ANSWER else "account.thread.question",
-            who=mention(authors[m.author_id])
-            if m.author_id in authors
-            else ctx.t("account.nobody"),
+            who=_someone(ctx, people, m.author_id),
             when=ctx.t.datetime(m.at),
             text=clip(m.text, LINE_LIMIT),
         )
-        for m in newest
+        for m in read.thread
     ]
-    return [Section(bounded(ctx, ctx.t("account.handoff.thread"), lines, len(thread)))]
+    return [Section(bounded(ctx, ctx.t("account.handoff.thread"), lines, read.thread_count))]
 
 
 # ---- the audit trail ------------------------------------------------------------------------
@@ -266,14 +286,12 @@ _HIDDEN_FIELDS = {"account_id", "message_id"}
 """Audit fields that say nothing to a reader of this card."""
 
 
-def _changes(ctx: Context, account_id: int, people: _People) -> Safe:
-    shown, total = recent_changes(session=ctx.session, account_id=account_id, limit=CHANGES_SHOWN)
+def _changes(ctx: Context, read: _Read, people: dict[int, str]) -> Safe:
     title = ctx.t("account.changes.title")
-    if not shown:
+    if not read.changes:
         return Safe(title + "\n" + ctx.t("account.changes.none"))
-    mentioned = people(_person_ids(e for e, _ in shown))
-    lines = [_change(ctx, entry, who, mentioned) for entry, who in shown]
-    return bounded(ctx, title, lines, total)
+    lines = [_change(ctx, entry, who, people) for entry, who in read.changes]
+    return bounded(ctx, title, lines, read.change_count)
 
 
 def _person_ids(entries: Iterable[AuditEntry]) -> set[int | None]:

@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, and_, case, func, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
 from storage.accounts import Account
 from storage.audit import AuditEntry
@@ -146,33 +148,36 @@ def recent_changes(
 ) -> tuple[list[tuple[AuditEntry, str | None]], int]:
     """Audit entries about the account, its promises and its handoffs, newest first, with the
     Slack user ID of who made each change (None: the system, e.g. an import), and the total."""
-    # The ids are fetched first, in one statement: with subqueries inside the OR, PostgreSQL
-    # scanned the whole audit trail; with plain lists, each branch is a lookup on
-    # ix_audit_entries_entity.
-    ids = sa.union_all(
-        sa.select(sa.literal("promise"), col(Promise.id)).where(
-            col(Promise.account_id) == account_id
-        ),
-        sa.select(sa.literal("handoff"), col(Handoff.id)).where(
-            col(Handoff.account_id) == account_id
-        ),
-    )
-    listed: dict[str, list[int]] = {"promise": [], "handoff": []}
-    for entity, entity_id in session.execute(ids):
-        listed[entity].append(entity_id)
-    about = or_(
-        and_(col(AuditEntry.entity) == "account", col(AuditEntry.entity_id) == account_id),
-        *(
-            and_(col(AuditEntry.entity) == entity, col(AuditEntry.entity_id).in_(entity_ids))
-            for entity, entity_ids in listed.items()
-        ),
-    )
-    rows = session.exec(
-        select(AuditEntry, Person.user_id, func.count().over())
-        .outerjoin(Person, col(Person.id) == AuditEntry.actor_id)
-        .where(about)
-        .order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
-        .limit(limit)
-    ).all()
+    rows = session.exec(_changes_query(limit), params={"account_id": account_id}).all()
     total = rows[0][2] if rows else 0
     return [(e, who) for e, who, _ in rows], int(total)
+
+
+@cache
+def _changes_query(limit: int) -> Select[AuditEntry, str, int]:
+    """`recent_changes`' statement, for any account (`account_id`): built once, as building it
+    took as long as running it."""
+    # Each branch is a lookup on ix_audit_entries_entity (the promises and handoffs found by
+    # account first): with subqueries inside one OR instead, PostgreSQL scanned the whole trail.
+    account_id = sa.bindparam("account_id", type_=sa.Integer())
+    ids = sa.union_all(
+        sa.select(col(AuditEntry.id)).where(
+            col(AuditEntry.entity) == "account", col(AuditEntry.entity_id) == account_id
+        ),
+        *(
+            sa.select(col(entry.id))
+            .join(model, and_(col(entry.entity) == entity, col(entry.entity_id) == col(model.id)))
+            .where(col(model.account_id) == account_id)
+            for entity, model, entry in (
+                ("promise", Promise, aliased(AuditEntry)),
+                ("handoff", Handoff, aliased(AuditEntry)),
+            )
+        ),
+    ).subquery()
+    return (
+        select(AuditEntry, Person.user_id, func.count().over())
+        .join(ids, ids.c.id == AuditEntry.id)
+        .outerjoin(Person, col(Person.id) == AuditEntry.actor_id)
+        .order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
+        .limit(limit)
+    )

@@ -242,6 +242,16 @@ async def test_the_card_shows_the_account_at_a_glance(server: SlackServer, engin
                 at=NOW - timedelta(1),
             )
         )
+        support = session.exec(select(Person).where(Person.user_id == "USUPPORT")).one()
+        session.add(
+            HandoffMessage(
+                handoff_id=handoff.id or 0,
+                author_id=support.id or 0,
+                kind="question",
+                text="Which SSO?",
+                at=NOW - timedelta(2),
+            )
+        )
         session.add(
             HandoffMessage(
                 handoff_id=handoff.id or 0,
@@ -272,7 +282,8 @@ async def test_the_card_shows_the_account_at_a_glance(server: SlackServer, engin
     event.remove(engine, "before_cursor_execute", statement)
     text = shown(reply)
     assert reply["response_type"] == "ephemeral"
-    # Everyone the card mentions is an owner of the account: their user IDs are read once.
+    # The owners, the promises' owners, the thread's authors (one of them in none of those
+    # roles) and the changes' people: their user IDs are read in one statement.
     assert sum(s.startswith("SELECT people.id, people.user_id \nFROM") for s in ran) == 1
     assert reply["blocks"][0] == {
         "type": "header",
@@ -309,7 +320,7 @@ async def test_the_card_shows_the_account_at_a_glance(server: SlackServer, engin
     assert "Already kept" not in text and "<!channel>" not in text
     assert "(every month)" in promises
     # The thread, newest first.
-    assert text.index("A · <@USALES>") < text.index("Q · <@UCS>")
+    assert text.index("A · <@USALES>") < text.index("Q · <@UCS>") < text.index("Q · <@USUPPORT>")
     buttons = reply["blocks"][-1]["elements"]
     assert [b["text"]["text"] for b in buttons] == ["Log touch", "Add promise"]
     assert {b["value"] for b in buttons} == {str(ids["acme"])}
