@@ -13,14 +13,17 @@ pool stays free for what must run before the acknowledgement (form validation, t
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -45,11 +48,13 @@ _request: ContextVar[_Waiting | None] = ContextVar("after_ack_request", default=
 
 
 class AfterAck:
-    """Counts the requests in flight (`middleware`) and runs work (`run`) when there are none."""
+    """Counts the requests in flight (`middleware`), starts what a listener does after its
+    acknowledgement (`later`) and runs work (`run`) when no request is in flight."""
 
     def __init__(self, workers: int = WORKERS, max_defer: float = MAX_DEFER) -> None:
         self.max_defer = max_defer
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="after-ack")
+        self._tasks: set[asyncio.Task[None]] = set()
         self._idle = threading.Condition()
         self._in_flight = 0
         self._last_arrival = 0.0
@@ -72,6 +77,19 @@ class AfterAck:
                 self._in_flight -= 1
                 if self._in_flight <= 1:  # perhaps only the waiting work's own request is left
                     self._idle.notify_all()
+
+    def later(self, answer: Coroutine[Any, Any, None]) -> None:
+        """Starts `answer`, what a listener does after acknowledging, as a task of its own: the
+        listener returns and Bolt (`process_before_response`) sends the acknowledgement at once,
+        instead of finding it by polling every 10 ms. A failure is logged."""
+        task = asyncio.get_running_loop().create_task(answer)
+        self._tasks.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("the work after an acknowledgement failed", exc_info=error)
 
     async def run(self, work: Callable[..., T], *args: object) -> T:
         """`work(*args)` on the pool, once no other request is in flight (or after `max_defer`

@@ -1,8 +1,8 @@
 """The Slack adapter: Bolt listeners that only convert types, and the HTTP / Socket Mode server.
 
-Listeners acknowledge at once; the command runs in a worker thread (the database is synchronous),
-after the requests waiting for their acknowledgement (`bot.after_ack`), so the event loop never
-waits on it; the reply goes back through `response_url` or the Web API.
+Listeners acknowledge at once and return; the command then runs in a worker thread (the database
+is synchronous), after the requests waiting for their acknowledgement (`bot.after_ack`), so the
+event loop never waits on it; the reply goes back through `response_url` or the Web API.
 """
 
 from __future__ import annotations
@@ -81,7 +81,9 @@ def build_app(
         client=client,
         signing_secret=secret.get_secret_value() if secret else "",
         request_verification_enabled=settings.http_mode,
-        process_before_response=False,
+        # Listeners return once they have acknowledged (the rest is `AfterAck.later`): the
+        # acknowledgement goes out as they return, not when Bolt's 10 ms poll finds it.
+        process_before_response=True,
         raise_error_for_unhandled_request=False,
     )
     for name in runtime.registry.commands:
@@ -99,21 +101,25 @@ def _command_listener(runtime: Runtime, work: AfterAck, name: str) -> Any:
         ack: Any, body: dict[str, Any], respond: Any, client: AsyncWebClient
     ) -> None:
         await ack()
-        outcome = await work.run(
-            runtime.run_command,
-            body["user_id"],
-            name,
-            body.get("text") or "",
-            body.get("channel_id"),
-        )
-        await _show(
-            outcome,
-            respond=respond,
-            client=client,
-            trigger_id=body.get("trigger_id"),
-            channel_id=body.get("channel_id"),
-        )
-        await publish_homes(runtime, work, client, outcome.home_changed)
+
+        async def answer() -> None:
+            outcome = await work.run(
+                runtime.run_command,
+                body["user_id"],
+                name,
+                body.get("text") or "",
+                body.get("channel_id"),
+            )
+            await _show(
+                outcome,
+                respond=respond,
+                client=client,
+                trigger_id=body.get("trigger_id"),
+                channel_id=body.get("channel_id"),
+            )
+            await publish_homes(runtime, work, client, outcome.home_changed)
+
+        work.later(answer())
 
     return on_command
 
@@ -125,21 +131,25 @@ def _action_listener(runtime: Runtime, work: AfterAck, action_id: str) -> Any:
         await ack()
         channel_id = (body.get("channel") or {}).get("id")
         user_id = body["user"]["id"]
-        outcome = await work.run(
-            runtime.press, user_id, action_id, action.get("value") or "", channel_id
-        )
-        if (body.get("view") or {}).get("type") == "home":
-            await _show_on_home(outcome, client=client, user_id=user_id, body=body)
-            await publish_homes(runtime, work, client, outcome.home_changed | {user_id})
-            return
-        await _show(
-            outcome,
-            respond=respond,
-            client=client,
-            trigger_id=body.get("trigger_id"),
-            channel_id=channel_id,
-        )
-        await publish_homes(runtime, work, client, outcome.home_changed)
+
+        async def answer() -> None:
+            outcome = await work.run(
+                runtime.press, user_id, action_id, action.get("value") or "", channel_id
+            )
+            if (body.get("view") or {}).get("type") == "home":
+                await _show_on_home(outcome, client=client, user_id=user_id, body=body)
+                await publish_homes(runtime, work, client, outcome.home_changed | {user_id})
+                return
+            await _show(
+                outcome,
+                respond=respond,
+                client=client,
+                trigger_id=body.get("trigger_id"),
+                channel_id=channel_id,
+            )
+            await publish_homes(runtime, work, client, outcome.home_changed)
+
+        work.later(answer())
 
     return on_action
 
@@ -165,14 +175,18 @@ def _form_listener(runtime: Runtime, work: AfterAck, callback_id: str) -> Any:
             )
         else:
             await ack()
-        if outcome.reply:
-            await _tell(
-                client,
-                user_id=user_id,
-                channel_id=channel_id,
-                message=blockkit.message_kwargs(outcome.reply),
-            )
-        await publish_homes(runtime, work, client, outcome.home_changed)
+
+        async def answer() -> None:
+            if outcome.reply:
+                await _tell(
+                    client,
+                    user_id=user_id,
+                    channel_id=channel_id,
+                    message=blockkit.message_kwargs(outcome.reply),
+                )
+            await publish_homes(runtime, work, client, outcome.home_changed)
+
+        work.later(answer())
 
     return on_submit
 
@@ -180,7 +194,7 @@ def _form_listener(runtime: Runtime, work: AfterAck, callback_id: str) -> Any:
 def _home_listener(runtime: Runtime, work: AfterAck) -> Any:
     async def on_home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
         if event.get("tab", "home") == "home" and event.get("user"):
-            await publish_homes(runtime, work, client, {event["user"]})
+            work.later(publish_homes(runtime, work, client, {event["user"]}))
 
     return on_home_opened
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import httpx
+import pytest
 from aiohttp import web
 
 from bot.after_ack import AfterAck
@@ -131,3 +132,22 @@ async def test_work_waits_for_other_acknowledged_requests_still_held_open() -> N
         release.set()
         await asyncio.wait_for(asyncio.gather(*requests, *listeners), timeout=5)
     assert sorted(ran) == ["a", "b"]
+
+
+async def test_work_started_later_runs_on_its_own_and_a_failure_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    after_ack = AfterAck()
+    done = asyncio.Event()
+
+    async def fails() -> None:
+        done.set()
+        raise ValueError("card went wrong")
+
+    after_ack.later(fails())
+    await asyncio.wait_for(done.wait(), timeout=5)
+    while after_ack._tasks:
+        await asyncio.sleep(0.01)
+    assert "the work after an acknowledgement failed" in caplog.text
+    assert "card went wrong" in caplog.text
+    after_ack.shutdown()

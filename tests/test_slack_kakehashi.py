@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
+from typing import Any
 
+import pytest
 from sqlmodel import Session, select
 
+from bot.runtime import Runtime
+from commands.ui import Outcome
 from storage.audit import AuditEntry
 from storage.people import Person
 from tests.conftest import SlackServer
@@ -134,3 +140,26 @@ async def test_unreachable_database_gives_a_short_reply(runtime, slack) -> None:
         )
         health = await server.http.get(f"{server.url}/healthz")
         assert health.status_code == 503
+
+
+async def test_the_acknowledgement_does_not_wait_for_the_answer(
+    server: SlackServer, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The listener returns once it has acknowledged: Bolt answers the request then (it does not
+    poll for the acknowledgement) while the command is still being answered in the background."""
+    release = threading.Event()
+    answering = runtime.run_command
+
+    def held(*args: Any) -> Outcome:
+        assert release.wait(timeout=10)
+        return answering(*args)
+
+    monkeypatch.setattr(runtime, "run_command", held)
+    url = server.slack.new_response_url()
+    response = await asyncio.wait_for(
+        server.post(slash_command_body("/kakehashi", "help", "UCS", response_url=url)), timeout=5
+    )
+    assert response.status_code == 200
+    assert not [c for c in server.slack.calls if url.endswith(c.path)]  # nothing answered yet
+    release.set()
+    assert "/kakehashi" in reply_text(await server.reply_to(url))
