@@ -58,6 +58,7 @@ class AfterAck:
         self._idle = threading.Condition()
         self._in_flight = 0
         self._last_arrival = 0.0
+        self._quiet_check: asyncio.TimerHandle | None = None
 
     @web.middleware
     async def middleware(
@@ -75,8 +76,24 @@ class AfterAck:
             with self._idle:
                 waiting.answered = True
                 self._in_flight -= 1
-                if self._in_flight <= 1:  # perhaps only the waiting work's own request is left
-                    self._idle.notify_all()
+                idle = self._in_flight <= 1  # perhaps only the waiting work's own request is left
+            if idle and self._quiet_check is None:
+                self._check_quiet()
+
+    def _check_quiet(self) -> None:
+        """On the event loop, once requests stop: wakes the waiting work when no request has
+        come for `QUIET` seconds, else checks again then. A timer rather than threads that
+        wake up to look, which during a burst would take the interpreter from the event loop
+        after every request."""
+        self._quiet_check = None
+        with self._idle:
+            if self._in_flight > 1:
+                return  # the next answer checks again
+            wait = QUIET - (time.monotonic() - self._last_arrival)
+            if wait <= 0:
+                self._idle.notify_all()
+                return
+        self._quiet_check = asyncio.get_running_loop().call_later(wait, self._check_quiet)
 
     def later(self, answer: Coroutine[Any, Any, None]) -> None:
         """Starts `answer`, what a listener does after acknowledging, as a task of its own: the
@@ -99,6 +116,8 @@ class AfterAck:
         moments when all the requests in flight have been acknowledged and none answered."""
         own = _request.get()
         deadline = time.monotonic() + self.max_defer
+        if self._quiet_check is None:  # when only its own request is left, nothing else checks
+            self._check_quiet()
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self._when_idle, own, deadline, work, args)
 
@@ -111,10 +130,7 @@ class AfterAck:
     ) -> T:
         with self._idle:
             while not self._quiet(own) and (left := deadline - time.monotonic()) > 0:
-                # While other requests are in flight, sleep until the last of them is answered
-                # (the middleware wakes it): waking up to check would take the interpreter from
-                # the event loop answering them. Then wait out the quiet spell.
-                self._idle.wait(timeout=left if self._others(own) else min(QUIET, left))
+                self._idle.wait(timeout=left)  # until `_check_quiet` finds it quiet
         return work(*args)
 
     def _others(self, own: _Waiting | None) -> int:
@@ -125,4 +141,6 @@ class AfterAck:
         return self._others(own) == 0 and time.monotonic() - self._last_arrival >= QUIET
 
     def shutdown(self) -> None:
+        if self._quiet_check is not None:
+            self._quiet_check.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -151,3 +151,42 @@ async def test_work_started_later_runs_on_its_own_and_a_failure_is_logged(
     assert "the work after an acknowledgement failed" in caplog.text
     assert "card went wrong" in caplog.text
     after_ack.shutdown()
+
+
+class _CountedCondition(threading.Condition):
+    """Counts how often a waiting thread woke up."""
+
+    wakeups = 0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        woken = super().wait(timeout)
+        self.wakeups += 1
+        return woken
+
+
+async def test_waiting_work_sleeps_through_a_stream_of_requests() -> None:
+    """Requests answered one after another, closer than the quiet spell: the work waits for them
+    without its thread waking after each one (it would take the interpreter from the event loop
+    answering them), and runs once they stop."""
+    after_ack = AfterAck(max_defer=60)
+    after_ack._idle = condition = _CountedCondition()
+
+    async def quick(_request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async with serving(after_ack, quick) as url, httpx.AsyncClient() as http:
+        answered = 0
+
+        async def stream() -> None:
+            nonlocal answered
+            while answered < 300:
+                assert (await http.get(url)).text == "ok"
+                answered += 1
+
+        streaming = asyncio.create_task(stream())
+        while answered < 5:
+            await asyncio.sleep(0.001)
+        work = asyncio.create_task(after_ack.run(str.upper, "card"))
+        await streaming
+        assert await asyncio.wait_for(work, timeout=5) == "CARD"
+    assert condition.wakeups <= 3, condition.wakeups
