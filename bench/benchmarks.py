@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,9 @@ class Profile:
     channels: int = 500
     warm_up: int = 50
     settle_seconds: float = 2.0
+    bursts: int = 3
+    """Benchmark 1's bursts per server, Bolt's and ours in turn: one burst's p99 is its 20
+    slowest requests, so a single stall of the machine moves it."""
 
 
 FULL = Profile("full", Sizes(100_000, 500_000, 1_000_000))
@@ -72,6 +75,7 @@ SMOKE = Profile(
     channels=5,
     warm_up=5,
     settle_seconds=0.2,
+    bursts=2,
 )
 
 
@@ -163,33 +167,41 @@ def worker(what: str, url: str, *args: str) -> dict[str, Any]:
 def commands_under_load(run: Run) -> None:
     profile, data = run.profile, run.data_set()
     url = run.copy_of_data("commands")
+    bolt_bursts: list[Latency] = []
+    our_bursts: list[Latency] = []
+    drained: list[float] = []
     with TimedSlack() as slack:
         add_people(slack, data.user_ids)
-        with running(start_minimal_bolt(slack, run.workdir)) as bolt:
-            baseline, _ = _ack_latency(bolt, slack, data, profile, drain=False)
+        bolt = start_minimal_bolt(slack, run.workdir)
         kakehashi = start_kakehashi(url, slack, run.workdir, f"commands-{run.backend}")
-        with running(kakehashi):
+        with running(bolt), running(kakehashi):
             time.sleep(profile.settle_seconds)
             idle, _ = kakehashi.memory()
-            ours, drained = _ack_latency(kakehashi, slack, data, profile, drain=True)
+            for _ in range(profile.bursts):  # in turn, so both meet the machine's same moods
+                bolt_bursts.append(_ack_latency(bolt, slack, data, profile, drain=False)[0])
+                ours, seconds = _ack_latency(kakehashi, slack, data, profile, drain=True)
+                our_bursts.append(ours)
+                drained.append(seconds)
             _, peak = kakehashi.memory()
             cards = _card_latency(kakehashi, slack, data, profile)
         errors = [c for c in slack.calls_to("response_url") if "account" not in json.dumps(c)]
+    baseline, ours = _median_burst(bolt_bursts), _median_burst(our_bursts)
     limit = min(250.0, 2 * baseline.p99_ms)
     run.row(
         "1",
         f"ack latency, /account NAME, {profile.requests} requests at {profile.in_flight} in "
-        "flight (minimal Bolt app in the same run)",
-        f"p50 {ours.p50_ms:.0f} ms, p99 {ours.p99_ms:.0f} ms (Bolt: p50 {baseline.p50_ms:.0f}, "
-        f"p99 {baseline.p99_ms:.0f}); {ours.errors} errors; "
+        f"flight (minimal Bolt app in the same run), median of {profile.bursts} bursts each",
+        f"p50 {ours.p50_ms:.0f} ms, p99 {ours.p99_ms:.0f} ms (bursts' p99: "
+        f"{_each(our_bursts)}; Bolt: p50 {baseline.p50_ms:.0f}, p99 {baseline.p99_ms:.0f}, "
+        f"bursts' p99: {_each(bolt_bursts)}); {sum(b.errors for b in our_bursts)} errors; "
         + (
-            f"every card delivered {drained:.1f} s after the last ack"
-            if drained != float("inf")
+            f"every card delivered {max(drained):.1f} s after the last ack at most"
+            if max(drained) != float("inf")
             else "cards still being built 600 s after the last ack"
         ),
         "p99 ≤ 250 ms; p50, p99 ≤ 2× Bolt",
-        ours.errors == 0
-        and drained != float("inf")
+        all(b.errors == 0 and b.p99_ms <= 250 for b in our_bursts)
+        and max(drained) != float("inf")
         and ours.p99_ms <= limit
         and ours.p50_ms <= 2 * baseline.p50_ms
         and not errors,
@@ -216,6 +228,16 @@ def commands_under_load(run: Run) -> None:
     )
 
 
+def _median_burst(bursts: list[Latency]) -> Latency:
+    """The bursts' median p50 and median p99 (each of its own burst)."""
+    p50s, p99s = sorted(b.p50_ms for b in bursts), sorted(b.p99_ms for b in bursts)
+    return replace(bursts[0], p50_ms=p50s[len(bursts) // 2], p99_ms=p99s[len(bursts) // 2])
+
+
+def _each(bursts: list[Latency]) -> str:
+    return ", ".join(f"{b.p99_ms:.0f}" for b in bursts)
+
+
 def _names(data: DataSet, count: int) -> list[str]:
     step = max(1, len(data.account_names) // count)
     return list(data.account_names[::step][:count])
@@ -228,18 +250,21 @@ def _ack_latency(
     until every acknowledged command's card has reached Slack and returns how long that took
     after the last acknowledgement."""
     events = server.url + "/slack/events"
+    before = len(slack.calls_to("response_url"))
     body, headers = signed_command(
         "/account", data.account_names[0], data.manager, slack.new_response_url(), SECRET
     )
     warm = replay(events, body, headers, requests=profile.warm_up, connections=4)
     if drain:  # the warm-up's cards too: the first ones warm the caches the cards need
         wait_until(
-            lambda: len(slack.calls_to("response_url")) >= warm.requests, "warm-up cards", 60
+            lambda: len(slack.calls_to("response_url")) >= before + warm.requests,
+            "warm-up cards",
+            60,
         )
     result = replay(events, body, headers, requests=profile.requests, connections=profile.in_flight)
     if not drain:
         return result, 0.0
-    expected = warm.requests + result.requests
+    expected = before + warm.requests + result.requests
     try:
         seconds = wait_until(
             lambda: len(slack.calls_to("response_url")) >= expected, "every card posted", 600
