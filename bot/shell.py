@@ -163,7 +163,8 @@ class Shell:
         todo = list(form.fields)
         while True:
             for field in todo:
-                answer = self._ask(field)
+                # Asked again, what was typed is the default, as Slack keeps it in the modal.
+                answer = self._ask(field, values.get(field.id) or field.initial)
                 if answer is _CANCEL:
                     self.note("shell.cancelled")
                     return
@@ -178,19 +179,19 @@ class Shell:
                 self.say(f"  ✗ {self._label(form, field_id)}: {self._text(message)}")
             todo = [f for f in form.fields if f.id in outcome.errors]
 
-    def _ask(self, field: ui.FormField) -> str | object | None:
+    def _ask(self, field: ui.FormField, default: str | None) -> str | object | None:
         mark = "*" if field.required else self.t("shell.optional")
         self.say(f"{self._text(field.label)}{mark}")
         if field.hint:
             self.say(f"  ({self._text(field.hint)})")
         for number, (_value, label) in enumerate(field.options, 1):
             self.say(f"  [{number}] {self._text(label)}")
-        if field.initial:
-            self.note("shell.default", value=self._text(field.initial), indent="  ")
+        if default:
+            self.note("shell.default", value=self._text(default), indent="  ")
         answer = self._read_field(field)
         if answer is None or answer.strip() == ":cancel":
             return _CANCEL
-        answer = answer.strip() or (field.initial or "")
+        answer = answer.strip() or (default or "")
         return self._field_value(field, answer) or None
 
     def _read_field(self, field: ui.FormField) -> str | None:
