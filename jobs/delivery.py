@@ -32,6 +32,8 @@ is done while the pacer would wait anyway, so the workspace rate is what limits 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -235,6 +237,8 @@ class Delivery:
     """Per kind: (key, message as written, now) → the message as it should be sent now, or
     None when it is no longer worth sending; for messages built from data that may change while
     they wait, such as reminders."""
+    holder: str = field(default_factory=lambda: this_process())
+    """Who claims: written with each claim, so a claim of a process that is gone is known."""
     _state: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _running: bool = field(default=False, repr=False)
     _again: bool = field(default=False, repr=False)
@@ -344,7 +348,7 @@ class Delivery:
                         col(OutboxMessage.status) == OutboxStatus.PENDING.value,
                         free,
                     )
-                    .values(claimed_until=claim.held_until)
+                    .values(claimed_until=claim.held_until, claimed_by=self.holder)
                 )
                 if taken.rowcount == 1:  # type: ignore[attr-defined]
                     claims.append(claim)
@@ -614,17 +618,48 @@ def failed_messages(*, session: Session) -> list[OutboxMessage]:
     )
 
 
-def expire_claims(*, engine: Engine, now: datetime) -> int:
-    """Ends every claim at once: for a SQLite database, where one process sends, at its start-up
-    (a claim still held then belongs to a process that died). The rows keep a non-null
-    `claimed_until`, so they are looked for on the platform before being sent again."""
+def this_process() -> str:
+    """`host:pid`, naming the process that holds a claim."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}"
+
+
+def process_gone(holder: str) -> bool:
+    """Whether the claim holder `host:pid` is certainly gone: a process of this host that no
+    longer runs, or whose pid this process now has (a container restarted). A holder on another
+    host, or unnamed (an older version), cannot be known gone."""
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname()[:40] or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # it runs, as another user
+        return False
+    return False
+
+
+def expire_claims(
+    *, engine: Engine, now: datetime, gone: Callable[[str], bool] = process_gone
+) -> int:
+    """Ends the claims of processes that are gone: for a SQLite database, where every sender
+    runs on one host, at start-up. A claim of a live process (a `jobs run-due` sending at the
+    same moment) is left until it expires. The rows keep a non-null `claimed_until`, so they
+    are looked for on the platform before being sent again."""
+    held = (
+        col(OutboxMessage.status) == OutboxStatus.PENDING.value,
+        col(OutboxMessage.claimed_until) >= now,
+    )
     with session_scope(engine) as session:
+        holders = session.exec(select(OutboxMessage.claimed_by).where(*held).distinct()).all()
+        dead = [holder for holder in holders if holder is not None and gone(holder)]
+        if not dead:
+            return 0
         result = session.execute(
             update(OutboxMessage)
-            .where(
-                col(OutboxMessage.status) == OutboxStatus.PENDING.value,
-                col(OutboxMessage.claimed_until) >= now,
-            )
+            .where(*held, col(OutboxMessage.claimed_by).in_(dead))
             .values(claimed_until=now - timedelta(microseconds=1))
         )
         count: int = result.rowcount  # type: ignore[attr-defined]

@@ -1,6 +1,7 @@
 """Every table, imported in one place so `SQLModel.metadata` and Alembic see them all."""
 
 from storage.accounts import Account
+from storage.acknowledged import AcknowledgedRequest
 from storage.audit import AuditEntry
 from storage.handoffs import Contact, Handoff, HandoffMessage
 from storage.outbox import OutboxMessage
@@ -12,6 +13,7 @@ from storage.touches import Touch
 
 __all__ = [
     "Account",
+    "AcknowledgedRequest",
     "AuditEntry",
     "Contact",
     "Handoff",

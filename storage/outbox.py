@@ -47,6 +47,9 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     claimed_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    claimed_by: str | None = Field(default=None, max_length=64)
+    """The process holding the claim (`host:pid`): on SQLite, where every sender runs on one
+    host, a claim whose process is gone is taken over at once, others only when they expire."""
 
 
 def enqueue(

@@ -12,16 +12,16 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlmodel import Session, col, func, select
 
 from commands.ui import Message, message_to_json
-from jobs.delivery import DELIVERY_EVENT
+from jobs.delivery import DELIVERY_EVENT, this_process
 from storage.db import make_engine, session_scope, upgrade
 from storage.outbox import OutboxMessage, enqueue
 from tests.conftest import PG_URL, SECRET, TOKEN, free_port, pg_url
@@ -213,4 +213,51 @@ def test_two_processes_sharing_postgresql_send_each_message_once(
             for proc in procs:
                 stop(proc)
         assert delivered(slack) == Counter({f"reminder:{i}": 1 for i in range(COUNT)})
+    engine.dispose()
+
+
+def test_start_up_on_sqlite_leaves_the_claims_of_a_live_sender_alone(workdir: Path) -> None:
+    """`kakehashi run` starting while `kakehashi jobs run-due` sends: the rows that process
+    holds are not taken over (they would go twice), only those of a process that is gone."""
+    url = f"sqlite:///{workdir / 'kakehashi.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    now = datetime.now(UTC)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    host = this_process().rpartition(":")[0]
+    holders = {"reminder:live": f"{host}:{live.pid}", "reminder:gone": f"{host}:{gone.pid}"}
+    with session_scope(engine) as session:
+        for i, key in enumerate([*holders, "reminder:free"]):
+            enqueue(
+                session=session,
+                key=key,
+                kind="reminder",
+                recipient=USERS[i],
+                payload=message_to_json(Message.plain(key)),
+                at=now,
+            )
+        for key, holder in holders.items():
+            session.execute(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.key) == key)
+                .values(claimed_until=now + timedelta(seconds=60), claimed_by=holder)
+            )
+    try:
+        with FakeSlack() as slack:
+            proc = start(url, slack, workdir, "run")
+            try:
+                wait_until(
+                    lambda: pending(engine) == 1, "the free rows", 30, [proc], workdir, engine
+                )
+                time.sleep(2)  # two more ticks
+            finally:
+                stop(proc)
+            assert [m["text"] for m in slack.messages(USERS[0])] == []
+            assert [m["text"] for m in slack.messages(USERS[1])] == ["reminder:gone"]
+            assert [m["text"] for m in slack.messages(USERS[2])] == ["reminder:free"]
+    finally:
+        live.kill()
+        live.wait()
     engine.dispose()
