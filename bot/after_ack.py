@@ -59,6 +59,9 @@ class AfterAck:
         self._in_flight = 0
         self._last_arrival = 0.0
         self._quiet_check: asyncio.TimerHandle | None = None
+        self.answering: set[int] = set()
+        """Acknowledged requests (`storage.acknowledged`) this process is running or answering:
+        not taken up again behind its back."""
 
     @web.middleware
     async def middleware(
@@ -139,6 +142,14 @@ class AfterAck:
 
     def _quiet(self, own: _Waiting | None) -> bool:
         return self._others(own) == 0 and time.monotonic() - self._last_arrival >= QUIET
+
+    async def drain(self, timeout: float) -> bool:
+        """Waits for the work started after acknowledgements (and what it starts) to end, at
+        most `timeout` seconds; False when some was still running then."""
+        deadline = time.monotonic() + timeout
+        while self._tasks and (left := deadline - time.monotonic()) > 0:
+            await asyncio.wait(set(self._tasks), timeout=left)
+        return not self._tasks
 
     def shutdown(self) -> None:
         if self._quiet_check is not None:

@@ -11,7 +11,8 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, event
 from sqlmodel import Session
@@ -21,8 +22,16 @@ from commands import home, policy
 from commands.context import Clock, Context, Directory, apply_profile
 from commands.i18n import Translator, translator_for, warm_catalogs
 from commands.registry import Registry
-from commands.ui import FormValues, Message, Outcome, Section, View
-from storage import people
+from commands.ui import (
+    FormValues,
+    Message,
+    Outcome,
+    Section,
+    View,
+    answer_from_json,
+    answer_to_json,
+)
+from storage import acknowledged, people
 from storage.db import DatabaseUnavailable, session_scope
 from storage.outbox import OutboxMessage
 from storage.people import Person
@@ -30,6 +39,9 @@ from storage.people import Person
 log = logging.getLogger(__name__)
 
 PROFILE_MAX_AGE = timedelta(days=1)
+KEEP_ANSWERED = timedelta(days=1)
+MAX_TRIES = 10
+"""Times an acknowledged request is taken up again before it is given up (and logged)."""
 _OUTBOX_WRITTEN = "kakehashi.outbox_written"
 
 
@@ -41,6 +53,13 @@ def watch_outbox(session: Session) -> None:
             flushing.info[_OUTBOX_WRITTEN] = True
 
     event.listen(session, "before_flush", note)
+
+
+class AlreadyDone(Exception):
+    """The acknowledged request was done by another run of it (a replica, a restart)."""
+
+
+Handler = Callable[[Context], Outcome]
 
 
 @dataclass
@@ -59,16 +78,12 @@ class Runtime:
     def run_command(
         self, user_id: str, name: str, text: str, channel_id: str | None = None
     ) -> Outcome:
-        spec = self.registry.commands[name]
-        return self._handle(
-            user_id, channel_id, f"/{name}", lambda ctx: spec.run(ctx, text.strip())
-        )
+        return self._handle(user_id, channel_id, *self._command(name, text))
 
     def press(
         self, user_id: str, action_id: str, value: str, channel_id: str | None = None
     ) -> Outcome:
-        handler = self.registry.actions[action_id]
-        return self._handle(user_id, channel_id, action_id, lambda ctx: handler(ctx, value))
+        return self._handle(user_id, channel_id, *self._action(action_id, value))
 
     def submit(
         self,
@@ -77,19 +92,94 @@ class Runtime:
         values: FormValues,
         metadata: str,
         channel_id: str | None = None,
+        *,
+        record: dict[str, Any] | None = None,
     ) -> Outcome:
+        """A form's submission; with `record`, the request is written down in the same unit of
+        work (done, with the answer it owes: `outcome.request_id`)."""
         handler = self.registry.forms[callback_id]
         return self._handle(
-            user_id, channel_id, callback_id, lambda ctx: handler(ctx, values, metadata)
+            user_id,
+            channel_id,
+            callback_id,
+            lambda ctx: handler(ctx, values, metadata),
+            record=record,
         )
+
+    def _command(self, name: str, text: str) -> tuple[str, Handler]:
+        spec = self.registry.commands[name]
+        return f"/{name}", lambda ctx: spec.run(ctx, text.strip())
+
+    def _action(self, action_id: str, value: str) -> tuple[str, Handler]:
+        handler = self.registry.actions[action_id]
+        return action_id, lambda ctx: handler(ctx, value)
+
+    # ---- requests acknowledged before they were run (`storage.acknowledged`) ----------------
+
+    def receive(self, request: dict[str, Any]) -> int:
+        """Writes a command or a button press down before it is acknowledged."""
+        with self.session() as session:
+            return acknowledged.record(session=session, request=request, at=self.clock.now())
+
+    def run_acknowledged(self, request_id: int) -> Outcome | None:
+        """Runs a request written down by `receive`, once: None when it is done already, or
+        the database is unavailable (it is taken up again later)."""
+        with self.session() as session:
+            row = acknowledged.get(session=session, request_id=request_id)
+            request = dict(row.request) if row is not None and row.done_at is None else None
+        if request is None:
+            return None
+        if request["kind"] == "command":
+            listener, handler = self._command(request["name"], request["text"])
+        else:
+            listener, handler = self._action(request["action_id"], request["value"])
+        try:
+            return self._handle(
+                request["user_id"], request.get("channel_id"), listener, handler, done=request_id
+            )
+        except (AlreadyDone, DatabaseUnavailable):
+            return None
+
+    def take_up_again(self, request_id: int) -> tuple[dict[str, Any], Outcome | None] | None:
+        """A request left unanswered (a crash, an error on the way to the person): run, or
+        its stored answer; None once it was tried `MAX_TRIES` times, or done elsewhere."""
+        with self.session() as session:
+            tries = acknowledged.take_up_again(session=session, request_id=request_id)
+            row = acknowledged.get(session=session, request_id=request_id)
+            assert row is not None
+            request, answer = dict(row.request), row.answer
+            if tries > MAX_TRIES:
+                log.error("acknowledged request %d given up after %d tries", request_id, tries)
+                acknowledged.answered(session=session, request_id=request_id, at=self.clock.now())
+                return None
+        if answer is not None:
+            return request, answer_from_json(answer, request_id)
+        return request, self.run_acknowledged(request_id)
+
+    def answered(self, request_id: int) -> None:
+        with self.session() as session:
+            acknowledged.answered(session=session, request_id=request_id, at=self.clock.now())
+
+    def unanswered(self, received_before: datetime, limit: int = 100) -> list[int]:
+        with self.session() as session:
+            acknowledged.forget_answered(session=session, before=received_before - KEEP_ANSWERED)
+            return acknowledged.unanswered(
+                session=session, received_before=received_before, limit=limit
+            )
 
     def _handle(
         self,
         user_id: str,
         channel_id: str | None,
         listener: str,
-        handler: Callable[[Context], Outcome],
+        handler: Handler,
+        *,
+        done: int | None = None,
+        record: dict[str, Any] | None = None,
     ) -> Outcome:
+        """Runs `handler` in one unit of work. `done`: the acknowledged request it runs, marked
+        done in that unit (`AlreadyDone` when it was); `record`: a request to write down with
+        its answer."""
         try:
             with self.session() as session:
                 watch_outbox(session)
@@ -101,13 +191,37 @@ class Runtime:
                     session.rollback()
                 else:
                     outcome.home_changed = home.changed_people(session)
+                    self._note_done(session, outcome, done=done, record=record)
         except DatabaseUnavailable as exc:
             log.error("database unavailable: %s", exc.__class__.__name__)
+            if done is not None:
+                raise  # not done: taken up again once the database is back
             t = Translator(self.settings.locale)
             return Outcome(reply=Message.plain(t("error.unavailable")))
         if session.info.get(_OUTBOX_WRITTEN) and not outcome.errors and self.on_outbox:
             self.on_outbox()  # deliver now: Slack in a worker thread, the shell in line
         return outcome
+
+    def _note_done(
+        self,
+        session: Session,
+        outcome: Outcome,
+        *,
+        done: int | None,
+        record: dict[str, Any] | None,
+    ) -> None:
+        now = self.clock.now()
+        if done is not None:
+            outcome.request_id = done
+            if not acknowledged.finish(
+                session=session, request_id=done, at=now, answer=answer_to_json(outcome)
+            ):
+                session.rollback()
+                raise AlreadyDone
+        elif record is not None:
+            outcome.request_id = acknowledged.record(
+                session=session, request=record, at=now, answer=answer_to_json(outcome)
+            )
 
     def home(self, user_id: str) -> View:
         """The person's Home tab, as it is now."""

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import signal
+from datetime import timedelta
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -17,7 +18,7 @@ from bot.delivery import deliver_in_background, slack_delivery
 from bot.jobs_main import sweeps
 from bot.runtime import Runtime
 from bot.settings import Settings, SettingsError
-from bot.slack import SlackDirectory, build_app, web_app
+from bot.slack import SETTLE, SlackDirectory, build_app, keep_answering, web_app
 from commands.context import SystemClock
 from commands.registry import build_registry
 from jobs.delivery import Delivery, expire_claims
@@ -29,6 +30,10 @@ from storage.people import seed_managers
 log = logging.getLogger(__name__)
 
 GC_THRESHOLDS = (20_000, 10, 10)
+ZERO = timedelta()
+DRAIN_SECONDS = 20.0
+"""On SIGTERM, how long the work of acknowledged requests may take to finish before the process
+exits anyway (what is left is taken up again at the next start)."""
 
 
 def check_slack_settings(settings: Settings) -> None:
@@ -77,9 +82,14 @@ async def serve(settings: Settings, *, port: int, host: str = "0.0.0.0") -> None
     after_ack = AfterAck()
     app = build_app(runtime, client, after_ack)
     runner = web.AppRunner(
-        web_app(runtime, app if settings.http_mode else None, after_ack), access_log=None
+        web_app(runtime, app if settings.http_mode else None, after_ack),
+        access_log=None,
+        shutdown_timeout=5.0,
     )
     await runner.setup()
+    # At start-up, on SQLite (one process), every unanswered request is a dead predecessor's;
+    # replicas sharing PostgreSQL leave each other's recent ones alone.
+    since = runtime.clock.now() - (SETTLE if runtime.engine.dialect.name != "sqlite" else ZERO)
     await web.TCPSite(runner, host, port).start()
     socket_mode = None
     if settings.slack_app_token is not None:
@@ -104,14 +114,23 @@ async def serve(settings: Settings, *, port: int, host: str = "0.0.0.0") -> None
         port,
         "HTTP mode" if socket_mode is None else "Socket Mode, health check only on HTTP",
     )
+    answering = asyncio.get_running_loop().create_task(
+        keep_answering(runtime, after_ack, client, every=settings.tick_seconds, since=since)
+    )
     try:
         await _until_stopped()
     finally:
-        delivery.stop()
-        scheduler.shutdown(wait=False)
+        log.info("stopping: no new requests; finishing those acknowledged")
+        answering.cancel()
         if socket_mode is not None:
             await socket_mode.close_async()  # type: ignore[no-untyped-call]
-        await runner.cleanup()
+        await runner.cleanup()  # stops listening, then waits for the requests being read
+        if not await after_ack.drain(DRAIN_SECONDS):
+            log.warning(
+                "stopped before every acknowledged request was answered: the next start will"
+            )
+        delivery.stop()
+        scheduler.shutdown(wait=False)
         after_ack.shutdown()
         runtime.engine.dispose()
 

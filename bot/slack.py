@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientError, web
 from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -24,7 +26,7 @@ from bot.runtime import Runtime
 from commands.context import ChannelInfo, UserProfile
 from commands.text import plain
 from commands.ui import Outcome
-from storage.db import is_reachable
+from storage.db import DatabaseUnavailable, is_reachable
 
 log = logging.getLogger(__name__)
 
@@ -100,26 +102,21 @@ def _command_listener(runtime: Runtime, work: AfterAck, name: str) -> Any:
     async def on_command(
         ack: Any, body: dict[str, Any], respond: Any, client: AsyncWebClient
     ) -> None:
+        request = {
+            "kind": "command",
+            "user_id": body["user_id"],
+            "name": name,
+            "text": body.get("text") or "",
+            "channel_id": body.get("channel_id"),
+            "response_url": body.get("response_url"),
+        }
+        request_id = await _receive(runtime, request)  # before the acknowledgement
         await ack()
-
-        async def answer() -> None:
-            outcome = await work.run(
-                runtime.run_command,
-                body["user_id"],
-                name,
-                body.get("text") or "",
-                body.get("channel_id"),
+        work.later(
+            _run_and_answer(
+                runtime, work, client, request, request_id, body.get("trigger_id"), respond
             )
-            await _show(
-                outcome,
-                respond=respond,
-                client=client,
-                trigger_id=body.get("trigger_id"),
-                channel_id=body.get("channel_id"),
-            )
-            await publish_homes(runtime, work, client, outcome.home_changed)
-
-        work.later(answer())
+        )
 
     return on_command
 
@@ -128,30 +125,149 @@ def _action_listener(runtime: Runtime, work: AfterAck, action_id: str) -> Any:
     async def on_action(
         ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any, client: AsyncWebClient
     ) -> None:
+        request = {
+            "kind": "action",
+            "user_id": body["user"]["id"],
+            "action_id": action_id,
+            "value": action.get("value") or "",
+            "channel_id": (body.get("channel") or {}).get("id"),
+            "response_url": body.get("response_url"),
+            "home": (body.get("view") or {}).get("type") == "home",
+        }
+        request_id = await _receive(runtime, request)  # before the acknowledgement
         await ack()
-        channel_id = (body.get("channel") or {}).get("id")
-        user_id = body["user"]["id"]
-
-        async def answer() -> None:
-            outcome = await work.run(
-                runtime.press, user_id, action_id, action.get("value") or "", channel_id
+        work.later(
+            _run_and_answer(
+                runtime, work, client, request, request_id, body.get("trigger_id"), respond
             )
-            if (body.get("view") or {}).get("type") == "home":
-                await _show_on_home(outcome, client=client, user_id=user_id, body=body)
-                await publish_homes(runtime, work, client, outcome.home_changed | {user_id})
-                return
+        )
+
+    return on_action
+
+
+async def _receive(runtime: Runtime, request: dict[str, Any]) -> int | None:
+    """Writes the request down before it is acknowledged, so that a crash cannot lose it;
+    None when the database is unavailable (it then runs as before, and says so)."""
+    try:
+        return await asyncio.to_thread(runtime.receive, request)
+    except DatabaseUnavailable:
+        return None
+
+
+async def _run_and_answer(
+    runtime: Runtime,
+    work: AfterAck,
+    client: AsyncWebClient,
+    request: dict[str, Any],
+    request_id: int | None,
+    trigger_id: str | None,
+    respond: Any,
+) -> None:
+    if request_id is None:
+        outcome: Outcome | None = await work.run(_run_unrecorded, runtime, request)
+    else:
+        work.answering.add(request_id)
+        outcome = await work.run(runtime.run_acknowledged, request_id)
+    try:
+        if outcome is not None:  # else done elsewhere, or taken up again later
+            await _answer(runtime, work, client, request, outcome, trigger_id, respond)
+    finally:
+        if request_id is not None:
+            work.answering.discard(request_id)
+
+
+def _run_unrecorded(runtime: Runtime, request: dict[str, Any]) -> Outcome:
+    user_id, channel_id = request["user_id"], request.get("channel_id")
+    if request["kind"] == "command":
+        return runtime.run_command(user_id, request["name"], request["text"], channel_id)
+    return runtime.press(user_id, request["action_id"], request["value"], channel_id)
+
+
+async def _answer(
+    runtime: Runtime,
+    work: AfterAck,
+    client: AsyncWebClient,
+    request: dict[str, Any],
+    outcome: Outcome,
+    trigger_id: str | None,
+    respond: Any,
+) -> None:
+    """Shows the outcome to the person, then records that it was answered; an error on the
+    way leaves it unanswered, to be answered again (`finish_acknowledged`)."""
+    user_id = request["user_id"]
+    try:
+        if request["kind"] == "form":
+            if outcome.reply:
+                message = blockkit.message_kwargs(outcome.reply)
+                channel_id = request.get("channel_id")
+                await _tell(client, user_id=user_id, channel_id=channel_id, message=message)
+        elif request.get("home"):
+            await _show_on_home(outcome, client=client, user_id=user_id, trigger_id=trigger_id)
+        else:
             await _show(
                 outcome,
                 respond=respond,
                 client=client,
-                trigger_id=body.get("trigger_id"),
-                channel_id=channel_id,
+                trigger_id=trigger_id,
+                channel_id=request.get("channel_id"),
             )
-            await publish_homes(runtime, work, client, outcome.home_changed)
+    except (SlackApiError, ClientError, AnswerRefused) as exc:
+        log.warning("answer to request %s not delivered: %s", outcome.request_id, _reason(exc))
+        return
+    if outcome.request_id is not None:  # at once: a crash before this repeats the answer
+        await asyncio.to_thread(runtime.answered, outcome.request_id)
+    home_changed = outcome.home_changed | ({user_id} if request.get("home") else set())
+    await publish_homes(runtime, work, client, home_changed)
 
-        work.later(answer())
 
-    return on_action
+class AnswerRefused(Exception):
+    """`response_url` did not take the answer (rate-limited, expired, Slack down)."""
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error"))
+    return str(exc) if isinstance(exc, AnswerRefused) else exc.__class__.__name__
+
+
+SETTLE = timedelta(seconds=30)
+"""How old an unanswered request must be before it is taken up again: by then the process that
+acknowledged it has run and answered it, unless it died or its answer met an error."""
+
+
+async def keep_answering(
+    runtime: Runtime, work: AfterAck, client: AsyncWebClient, *, every: float, since: datetime
+) -> None:
+    """`finish_acknowledged` at start-up for what was acknowledged before `since` (a killed
+    predecessor's requests), then every `every` seconds for what is `SETTLE` old."""
+    before = since
+    while True:
+        try:
+            await finish_acknowledged(runtime, work, client, received_before=before)
+        except DatabaseUnavailable as exc:
+            log.warning("acknowledged requests not checked: database unavailable (%s)", exc)
+        await asyncio.sleep(every)
+        before = runtime.clock.now() - SETTLE
+
+
+async def finish_acknowledged(
+    runtime: Runtime, work: AfterAck, client: AsyncWebClient, *, received_before: datetime
+) -> None:
+    """Runs, or answers again, the requests acknowledged before the instant and not answered:
+    those of a process that was killed, or whose answer met an error. Those this process is
+    answering right now are left to it."""
+    for request_id in await work.run(runtime.unanswered, received_before):
+        if request_id in work.answering:
+            continue
+        taken = await work.run(runtime.take_up_again, request_id)
+        if taken is None:
+            continue
+        request, outcome = taken
+        if outcome is None:
+            continue
+        url = request.get("response_url")
+        respond = AsyncRespond(response_url=url) if url else None
+        await _answer(runtime, work, client, request, outcome, None, respond)
 
 
 def _form_listener(runtime: Runtime, work: AfterAck, callback_id: str) -> Any:
@@ -160,9 +276,18 @@ def _form_listener(runtime: Runtime, work: AfterAck, callback_id: str) -> Any:
     ) -> None:
         metadata, channel_id = blockkit.read_metadata(view.get("private_metadata") or "")
         user_id = body["user"]["id"]
-        # Before the acknowledgement, which carries the field errors: not deferred.
+        request = {"kind": "form", "user_id": user_id, "channel_id": channel_id}
+        # Before the acknowledgement, which carries the field errors: not deferred. The answer
+        # it owes is written down with its work, so that an error on the way to the person (a
+        # 429) leaves it to be answered again.
         outcome = await asyncio.to_thread(
-            runtime.submit, user_id, callback_id, blockkit.read_state(view), metadata, channel_id
+            runtime.submit,
+            user_id,
+            callback_id,
+            blockkit.read_state(view),
+            metadata,
+            channel_id,
+            record=request,
         )
         if outcome.errors:
             # Slack shows field errors as plain text: no markup, no escaping.
@@ -175,18 +300,7 @@ def _form_listener(runtime: Runtime, work: AfterAck, callback_id: str) -> Any:
             )
         else:
             await ack()
-
-        async def answer() -> None:
-            if outcome.reply:
-                await _tell(
-                    client,
-                    user_id=user_id,
-                    channel_id=channel_id,
-                    message=blockkit.message_kwargs(outcome.reply),
-                )
-            await publish_homes(runtime, work, client, outcome.home_changed)
-
-        work.later(answer())
+        work.later(_answer(runtime, work, client, request, outcome, None, None))
 
     return on_submit
 
@@ -212,11 +326,10 @@ async def publish_homes(
 
 
 async def _show_on_home(
-    outcome: Outcome, *, client: AsyncWebClient, user_id: str, body: dict[str, Any]
+    outcome: Outcome, *, client: AsyncWebClient, user_id: str, trigger_id: str | None
 ) -> None:
     """A button on the Home tab: forms open as usual; a reply goes to the person's DM with the
     bot; a redrawn message is not needed, as the Home tab is republished."""
-    trigger_id = body.get("trigger_id")
     if outcome.form and trigger_id:
         await client.views_open(trigger_id=trigger_id, view=blockkit.modal(outcome.form))
     if outcome.reply:
@@ -236,13 +349,25 @@ async def _show(
             trigger_id=trigger_id, view=blockkit.modal(outcome.form, channel_id=channel_id)
         )
     if outcome.replace_original:
-        await respond(replace_original=True, **blockkit.message_kwargs(outcome.replace_original))
+        await _respond(
+            respond, replace_original=True, **blockkit.message_kwargs(outcome.replace_original)
+        )
     if outcome.reply:
-        await respond(
+        await _respond(
+            respond,
             response_type="ephemeral",
             replace_original=False,
             **blockkit.message_kwargs(outcome.reply),
         )
+
+
+async def _respond(respond: Any, **message: Any) -> None:
+    """Posts to the request's `response_url`; `AnswerRefused` when it did not take it."""
+    if respond is None:
+        raise AnswerRefused("no response_url")
+    response = await respond(**message)
+    if response.status_code != 200:
+        raise AnswerRefused(f"response_url: HTTP {response.status_code}")
 
 
 async def _tell(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class Style(StrEnum):
@@ -124,6 +125,8 @@ class Outcome:
     """Form submissions only: field id → message shown on the field; nothing was saved."""
     home_changed: frozenset[str] = frozenset()
     """Slack user IDs whose Home tab shows data this request changed (set by the runtime)."""
+    request_id: int | None = None
+    """The acknowledged request this answers (`storage.acknowledged`; set by the runtime)."""
 
 
 # ---- storage form: the outbox keeps messages platform-neutral as JSON ----------------------
@@ -140,6 +143,28 @@ _NAMES = {cls: name for name, cls in _BLOCKS.items()}
 
 def message_to_json(message: Message) -> dict[str, object]:
     return {"text": message.text, "blocks": [_block_to_json(b) for b in message.blocks]}
+
+
+def answer_to_json(outcome: Outcome) -> dict[str, object]:
+    """What an outcome owes the person once its request is done: a form cannot be opened
+    later (its trigger lasts seconds), the rest can."""
+    return {
+        "reply": message_to_json(outcome.reply) if outcome.reply else None,
+        "replace_original": (
+            message_to_json(outcome.replace_original) if outcome.replace_original else None
+        ),
+        "home_changed": sorted(outcome.home_changed),
+    }
+
+
+def answer_from_json(data: dict[str, Any], request_id: int) -> Outcome:
+    reply, replace = data.get("reply"), data.get("replace_original")
+    return Outcome(
+        reply=message_from_json(reply) if reply else None,
+        replace_original=message_from_json(replace) if replace else None,
+        home_changed=frozenset(data.get("home_changed") or ()),
+        request_id=request_id,
+    )
 
 
 def message_from_json(data: dict[str, object]) -> Message:

@@ -69,7 +69,9 @@ def enqueue_all(engine: Engine) -> None:
             )
 
 
-def start(database_url: str, slack: FakeSlack, workdir: Path, name: str) -> subprocess.Popen[bytes]:
+def start(
+    database_url: str, slack: FakeSlack, workdir: Path, name: str, port: int | None = None
+) -> subprocess.Popen[bytes]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -86,7 +88,7 @@ def start(database_url: str, slack: FakeSlack, workdir: Path, name: str) -> subp
     )
     log = (workdir / f"{name}.log").open("wb")
     return subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "run", "--port", str(free_port())],
+        [sys.executable, "-m", "bot.cli", "run", "--port", str(port or free_port())],
         cwd=workdir,
         env=env,
         stdout=log,

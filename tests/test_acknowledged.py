@@ -1,0 +1,146 @@
+"""Nothing acknowledged is lost: a burst of signed `/promise` commands into the real `kakehashi
+run` process, which is then stopped (SIGTERM) or killed (SIGKILL) and started again; every
+command Slack got a 200 for is done exactly once and answered."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from storage.accounts import Account, fold_name
+from storage.db import make_engine, upgrade
+from storage.people import Person, Role
+from storage.promises import Promise
+from tests.conftest import NOW, PG_URL, SECRET, free_port, pg_url
+from tests.fake_slack import FakeSlack
+from tests.signing import signed_headers, slash_command_body
+from tests.test_delivery_process import start, stop, wait_until
+
+BURST = 30
+
+
+def seed(engine: Engine) -> None:
+    with Session(engine) as session:
+        aiko = Person(user_id="UCS", name="aiko", role=Role.CS.value)
+        kenji = Person(user_id="USALES", name="kenji", role=Role.SALES.value)
+        session.add_all([aiko, kenji])
+        session.flush()
+        session.add(
+            Account(name="ACME", name_key=fold_name("ACME"), cs_owner_id=aiko.id,
+                    sales_owner_id=kenji.id, created_at=NOW, updated_at=NOW)
+        )  # fmt: skip
+        session.commit()
+
+
+def promises(engine: Engine) -> Counter[str]:
+    with Session(engine) as session:
+        return Counter(session.exec(select(Promise.text).where(col(Promise.text).like("P%"))))
+
+
+def replies(slack: FakeSlack, urls: dict[int, str]) -> Counter[int]:
+    paths = {url.removeprefix(slack.url): i for i, url in urls.items()}
+    return Counter(paths[c.path] for c in slack.calls if c.path in paths)
+
+
+async def burst(port: int, urls: dict[int, str]) -> list[int]:
+    """Sends the commands at once; the numbers of those acknowledged (200)."""
+
+    async def one(http: httpx.AsyncClient, i: int) -> int | None:
+        body = slash_command_body("/promise", f"ACME: P{i:02d}", "USALES", response_url=urls[i])
+        try:
+            response = await http.post(
+                f"http://127.0.0.1:{port}/slack/events",
+                content=body.encode(),
+                headers=signed_headers(body, SECRET),
+            )
+        except httpx.HTTPError:
+            return None
+        return i if response.status_code == 200 else None
+
+    async with httpx.AsyncClient(timeout=10) as http:
+        done = await asyncio.gather(*(one(http, i) for i in urls))
+    return [i for i in done if i is not None]
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes], workdir: Path, engine: Engine) -> None:
+    def ready() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(ready, "start-up", 30, [proc], workdir, engine)
+
+
+@pytest.fixture(params=["sqlite", *(["postgresql"] if PG_URL else [])])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'kakehashi.db'}"
+        upgrade(make_engine(url))
+        yield url
+        return
+    from tests.conftest import _truncate
+
+    pg_engine = request.getfixturevalue("pg_engine")
+    _truncate(pg_engine)
+    yield pg_url()
+    _truncate(pg_engine)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_every_acknowledged_command_is_done_exactly_once_across_a_stop_and_a_restart(
+    database: str, tmp_path: Path, sig: signal.Signals
+) -> None:
+    engine = make_engine(database)
+    seed(engine)
+    with FakeSlack() as slack:
+        slack.add_user("USALES", name="kenji", tz="Asia/Tokyo", locale="en-US")
+        urls = {i: slack.new_response_url() for i in range(BURST)}
+        port = free_port()
+        first = start(database, slack, tmp_path, "first", port)
+        try:
+            wait_ready(port, first, tmp_path, engine)
+            acknowledged = asyncio.run(burst(port, urls))
+            first.send_signal(sig)
+            first.wait(30)
+        finally:
+            stop(first)
+        assert len(acknowledged) == BURST
+        if sig == signal.SIGTERM:  # it finished what it had acknowledged before it exited
+            assert first.returncode == 0
+            assert promises(engine) == Counter({f"P{i:02d}": 1 for i in acknowledged})
+            assert replies(slack, urls) == Counter(dict.fromkeys(acknowledged, 1))
+
+        second = start(database, slack, tmp_path, "second", free_port())
+        try:
+            wait_until(
+                lambda: set(replies(slack, urls)) == set(acknowledged),
+                "every acknowledged command answered",
+                60,
+                [second],
+                tmp_path,
+                engine,
+            )
+            time.sleep(1.5)  # a tick more: nothing is run or answered again
+        finally:
+            stop(second)
+
+        assert promises(engine) == Counter({f"P{i:02d}": 1 for i in acknowledged})
+        answered = replies(slack, urls)
+        # A kill between a reply and the record of it repeats that reply (Slack cannot be asked
+        # whether an ephemeral reply arrived): at most one per worker thread.
+        assert sum(answered.values()) - len(acknowledged) <= (0 if sig == signal.SIGTERM else 2)
+        for i in acknowledged:
+            reply = next(c.body for c in slack.calls if c.path == urls[i].removeprefix(slack.url))
+            assert f"P{i:02d}" in str(reply)
+    engine.dispose()
