@@ -5,23 +5,32 @@ command Slack got a 200 for is done exactly once and answered."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from bot.after_ack import AfterAck
+from bot.runtime import Runtime
+from bot.slack import SETTLE, finish_acknowledged
+from commands.context import FixedClock
 from storage.accounts import Account, fold_name
 from storage.db import make_engine, upgrade
 from storage.people import Person, Role
 from storage.promises import Promise
-from tests.conftest import NOW, PG_URL, SECRET, free_port, pg_url
+from tests import test_promise
+from tests.conftest import NOW, PG_URL, SECRET, TOKEN, SlackServer, free_port, pg_url
 from tests.fake_slack import FakeSlack
 from tests.signing import signed_headers, slash_command_body
 from tests.test_delivery_process import start, stop, wait_until
@@ -144,3 +153,74 @@ def test_every_acknowledged_command_is_done_exactly_once_across_a_stop_and_a_res
             reply = next(c.body for c in slack.calls if c.path == urls[i].removeprefix(slack.url))
             assert f"P{i:02d}" in str(reply)
     engine.dispose()
+
+
+# ---- an answer that met an error is given again (the Bolt app in process) ---------------------
+
+
+async def answer_again(runtime: Runtime, slack: FakeSlack, clock: FixedClock) -> None:
+    """What `kakehashi run` does every tick: the requests `SETTLE` old and unanswered."""
+    clock.at += SETTLE + timedelta(seconds=1)
+    client = AsyncWebClient(token=TOKEN, base_url=slack.api_url)
+    await finish_acknowledged(runtime, AfterAck(), client, received_before=clock.now() - SETTLE)
+
+
+def chat(slack: FakeSlack) -> list[tuple[str, int]]:
+    return [(c.method, c.status) for c in slack.calls if c.method.startswith("chat.")]
+
+
+async def test_a_form_reply_that_met_a_rate_limit_is_sent_again(
+    server: SlackServer, engine: Engine, runtime: Runtime, clock: FixedClock
+) -> None:
+    test_promise.seed(engine)
+    server.slack.fail_next("chat.postEphemeral")
+    server.slack.fail_next("chat.postMessage")  # the DM it falls back to
+    await test_promise.submit(server, "USALES", "", account="globex", text="Quarterly review")
+    await server.slack.await_for("chat.postMessage")
+    assert chat(server.slack) == [("chat.postEphemeral", 429), ("chat.postMessage", 429)]
+
+    await answer_again(runtime, server.slack, clock)
+    await answer_again(runtime, server.slack, clock)  # once is enough
+
+    assert chat(server.slack)[2:] == [("chat.postEphemeral", 200)]
+    [sent] = [c for c in server.slack.calls if c.method.startswith("chat.") and c.status == 200]
+    assert "Recorded *P-1* for *Globex Inc.*" in json.dumps(sent.body, ensure_ascii=False)
+    assert test_promise.promise_row(engine, 1).text == "Quarterly review"
+
+
+async def test_a_command_reply_that_met_a_rate_limit_is_sent_again_and_the_command_not_rerun(
+    server: SlackServer, engine: Engine, runtime: Runtime, clock: FixedClock
+) -> None:
+    test_promise.seed(engine)
+    url = server.slack.new_response_url()
+    server.slack.fail_next("response_url")
+    await server.post(
+        slash_command_body("/promise", "Globex: Workshop", "USALES", response_url=url)
+    )
+    await server.slack.await_for("response_url")
+
+    await answer_again(runtime, server.slack, clock)
+    await answer_again(runtime, server.slack, clock)
+
+    path = url.removeprefix(server.slack.url)
+    answers = [c for c in server.slack.calls if c.path == path]
+    assert [c.status for c in answers] == [429, 200]
+    assert "Recorded *P-1* for *Globex Inc.*" in json.dumps(answers[1].body, ensure_ascii=False)
+    with Session(engine) as session:
+        assert list(session.exec(select(Promise.text))) == ["Workshop"]
+
+
+def test_a_request_taken_up_by_two_processes_at_once_is_done_once(
+    engine: Engine, runtime: Runtime
+) -> None:
+    """A replica's start-up and the replica that acknowledged it, both running it: one runs it,
+    the other is told it is done (None) and its work rolled back."""
+    test_promise.seed(engine)
+    request = {"kind": "command", "user_id": "USALES", "name": "promise", "text": "Globex: Demo"}
+    request_id = runtime.receive(request)
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(lambda _: runtime.run_acknowledged(request_id), range(4)))
+
+    assert len([o for o in outcomes if o is not None]) == 1
+    with Session(engine) as session:
+        assert list(session.exec(select(Promise.text))) == ["Demo"]
