@@ -392,9 +392,10 @@ def close_promise(ctx: Context, promise_id: int, outcome: Verdict, note: str | N
         Verdict.BROKEN: PromiseStatus.BROKEN,
         Verdict.WAIVE: PromiseStatus.WAIVED,
     }[outcome]
-    promises.close(
+    if not promises.close(
         session=ctx.session, promise=promise, status=status, note=note, actor=ctx.actor, at=ctx.now
-    )
+    ):
+        return _already_closed(ctx, promise)
     return ctx.t(
         f"promise.closed.{status.value}",
         number=number(promise),
@@ -406,17 +407,20 @@ def close_promise(ctx: Context, promise_id: int, outcome: Verdict, note: str | N
 def _keep_occurrence(
     ctx: Context, promise: Promise, recurrence: Recurrence, account: Account, note: str | None
 ) -> Safe:
+    if (already := _occurrence_already_kept(ctx, promise)) is not None:
+        return already
     first = promises.first_due_date(session=ctx.session, promise=promise)
     due = promise.due_date or today(ctx)
     following = next_occurrence(due, recurrence, anchor_day=first.day if first else None)
-    promises.keep_occurrence(
+    if not promises.keep_occurrence(
         session=ctx.session,
         promise=promise,
         next_due=following,
         note=note,
         actor=ctx.actor,
         at=ctx.now,
-    )
+    ):  # kept (or closed) by a press at the same moment
+        return _occurrence_already_kept(ctx, promise) or _already_closed(ctx, promise)
     return ctx.t(
         "promise.kept_occurrence",
         number=number(promise),
@@ -424,6 +428,27 @@ def _keep_occurrence(
         text=clip(promise.text, LINE_TEXT),
         count=promise.kept_count,
         next=ctx.t.date(following),
+    )
+
+
+def _occurrence_already_kept(ctx: Context, promise: Promise) -> Safe | None:
+    """Keeping applies to the occurrence that is due: once one is kept, the next can be kept
+    only after the kept one's day has passed, so a second press (or a second `/promise kept`)
+    does not count the next occurrence too. None when the current occurrence may be kept."""
+    if promise.status != PromiseStatus.OPEN.value:
+        return None
+    last = promises.last_kept_occurrence(session=ctx.session, promise=promise)
+    kept_due = (last.changes.get("due_date") or [None])[0] if last else None
+    if last is None or not isinstance(kept_due, str) or date.fromisoformat(kept_due) < today(ctx):
+        return None
+    by = _user_id(ctx, last.actor_id)
+    return ctx.t(
+        "promise.already.kept_occurrence",
+        number=number(promise),
+        due=ctx.t.date(date.fromisoformat(kept_due)),
+        who=mention(by) if by else ctx.t("promise.nobody"),
+        when=ctx.t.datetime(last.at),
+        next=ctx.t.date(promise.due_date) if promise.due_date else "",
     )
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, Index, text
+from sqlalchemy import Column, Index, text, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage import promises
@@ -205,13 +205,17 @@ def hand_off(
 
 
 def accept(*, session: Session, handoff: Handoff, by: Person, at: datetime) -> bool:
-    """False (nothing recorded) when it was already accepted."""
-    if handoff.status == HandoffStatus.ACCEPTED.value:
+    """False (nothing recorded) when it was already accepted: `handoff` then says by whom.
+    A compare-and-set, so that of presses at the same moment only one accepts (on PostgreSQL
+    the others wait for it, then find the handoff accepted)."""
+    taken = session.execute(
+        update(Handoff)
+        .where(col(Handoff.id) == handoff.id, col(Handoff.status) == HandoffStatus.PENDING.value)
+        .values(status=HandoffStatus.ACCEPTED.value, accepted_at=at, accepted_by_id=by.id)
+    )
+    session.refresh(handoff)  # as it is now, with whoever accepted it
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
         return False
-    handoff.status = HandoffStatus.ACCEPTED.value
-    handoff.accepted_at = at
-    handoff.accepted_by_id = by.id
-    session.add(handoff)
     record(
         session=session,
         actor=by,

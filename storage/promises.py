@@ -6,7 +6,18 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, ColumnElement, Index, Select, case, func, literal_column, or_, text
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Index,
+    Select,
+    case,
+    func,
+    literal_column,
+    or_,
+    text,
+    update,
+)
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.audit import AuditEntry, record
@@ -198,8 +209,22 @@ def close(
     note: str | None,
     actor: Any,
     at: datetime,
-) -> None:
-    """Kept, broken or waived: the promise is no longer open."""
+) -> bool:
+    """Kept, broken or waived: the promise is no longer open. False (nothing recorded) when it
+    was closed already, by a press at the same moment: `promise` then says by whom."""
+    closed = session.execute(
+        update(Promise)
+        .where(col(Promise.id) == promise.id, col(Promise.status) == PromiseStatus.OPEN.value)
+        .values(
+            status=status.value,
+            closed_at=at,
+            closed_by_id=actor.id if actor is not None else None,
+            close_note=note,
+        )
+    )
+    session.refresh(promise)
+    if closed.rowcount != 1:  # type: ignore[attr-defined]
+        return False
     record(
         session=session,
         actor=actor,
@@ -207,14 +232,10 @@ def close(
         entity="promise",
         entity_id=promise.id,
         action=status.value,
-        changes={"status": [promise.status, status.value]},
+        changes={"status": [PromiseStatus.OPEN.value, status.value]},
         note=note,
     )
-    promise.status = status.value
-    promise.closed_at = at
-    promise.closed_by_id = actor.id if actor is not None else None
-    promise.close_note = note
-    session.add(promise)
+    return True
 
 
 def keep_occurrence(
@@ -225,14 +246,27 @@ def keep_occurrence(
     note: str | None,
     actor: Any,
     at: datetime,
-) -> None:
-    """One occurrence of a recurring promise was kept: counted, and the next one falls due."""
+) -> bool:
+    """One occurrence of a recurring promise was kept: counted, and the next one falls due.
+    False (nothing recorded) when that occurrence was kept, or the promise closed, by a press at
+    the same moment: a compare-and-set on the due date."""
+    due = promise.due_date
+    same_due = col(Promise.due_date).is_(None) if due is None else col(Promise.due_date) == due
+    kept = session.execute(
+        update(Promise)
+        .where(
+            col(Promise.id) == promise.id,
+            col(Promise.status) == PromiseStatus.OPEN.value,
+            same_due,
+        )
+        .values(kept_count=Promise.kept_count + 1, due_date=next_due)
+    )
+    session.refresh(promise)
+    if kept.rowcount != 1:  # type: ignore[attr-defined]
+        return False
     changes = {
-        "due_date": [
-            promise.due_date.isoformat() if promise.due_date else None,
-            next_due.isoformat(),
-        ],
-        "kept_count": [promise.kept_count, promise.kept_count + 1],
+        "due_date": [due.isoformat() if due else None, next_due.isoformat()],
+        "kept_count": [promise.kept_count - 1, promise.kept_count],
     }
     record(
         session=session,
@@ -244,9 +278,21 @@ def keep_occurrence(
         changes=changes,
         note=note,
     )
-    promise.kept_count += 1
-    promise.due_date = next_due
-    session.add(promise)
+    return True
+
+
+def last_kept_occurrence(*, session: Session, promise: Promise) -> AuditEntry | None:
+    """The audit entry of the latest occurrence kept (its `changes["due_date"][0]` is the
+    occurrence's due date)."""
+    return session.exec(
+        select(AuditEntry)
+        .where(
+            AuditEntry.entity == "promise",
+            AuditEntry.entity_id == promise.id,
+            AuditEntry.action == "kept_occurrence",
+        )
+        .order_by(col(AuditEntry.id).desc())
+    ).first()
 
 
 def first_due_date(*, session: Session, promise: Promise) -> date | None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
+from commands.context import FixedClock
 from commands.promise import (
     AddPromise,
     ClosePromise,
@@ -368,7 +369,7 @@ async def test_only_owner_maker_or_manager_may_close_and_refusal_changes_nothing
 
 
 async def test_recurring_promises_count_each_kept_occurrence(
-    server: SlackServer, engine: Engine
+    server: SlackServer, engine: Engine, clock: FixedClock
 ) -> None:
     ids = seed(engine)
     with Session(engine) as session:
@@ -381,6 +382,14 @@ async def test_recurring_promises_count_each_kept_occurrence(
         promise_id = made.id or 0
     first = await promise_command(server, f"kept P-{promise_id}", "USALES")
     assert first.endswith("Kept 1 so far; next due Feb 28, 2027.")
+    # Keeping applies to the occurrence that is due: the next one only once Jan 31 has passed.
+    again = await promise_command(server, f"kept P-{promise_id}", "USALES")
+    assert again == (
+        f"*P-{promise_id}*: the occurrence due Jan 31, 2027 was already kept (<@USALES>, "
+        "Nov 23, 2026 10:00 AM); nothing changed. The next is due Feb 28, 2027."
+    )
+    assert promise_row(engine, promise_id).kept_count == 1
+    clock.at = datetime(2027, 2, 1, 1, 0, tzinfo=UTC)
     second = await promise_command(server, f"kept P-{promise_id} sent on time", "USALES")
     assert second.endswith("Kept 2 so far; next due Mar 31, 2027.")  # back to the 31st
     row = promise_row(engine, promise_id)
