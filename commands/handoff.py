@@ -100,9 +100,9 @@ def submit_handoff(ctx: Context, values: FormValues, metadata: str) -> Outcome:
                 cs_owner=cs_owner,
                 at=ctx.now,
             )
-    except IntegrityError:
+    except (IntegrityError, handoffs.AccountTaken) as exc:
         # Someone else's handoff of this account was saved while this form was being checked.
-        account = request.account
+        account = exc.account if isinstance(exc, handoffs.AccountTaken) else request.account
         refusal = pending_refusal(ctx, account) if account is not None else None
         return Outcome(errors={Field.ACCOUNT: refusal or ctx.t("handoff.error.try_again")})
     _announce_new(ctx, load_view(session=ctx.session, handoff=handoff))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -299,6 +300,9 @@ def _account_for_handoff(
         "stage": Stage.ONBOARDING.value,
     }
     if account is None:
+        _one_at_a_time(session, f"account:{fold_name(facts.name)}")
+        if (taken := _account_named(session, facts.name)) is not None:
+            raise AccountTaken(taken)
         account = Account(
             name=facts.name, name_key=fold_name(facts.name), created_at=at, updated_at=at, **values
         )
@@ -328,6 +332,32 @@ def _account_for_handoff(
         note="handoff",
     )
     return account
+
+
+class AccountTaken(Exception):
+    """A handoff of a new account found an account of that name made by a handoff submitted
+    at the same moment: it is not made twice."""
+
+    def __init__(self, account: Account) -> None:
+        super().__init__(account.name)
+        self.account = account
+
+
+def _one_at_a_time(session: Session, key: str) -> None:
+    """Until the transaction ends, the other transactions that ask for `key` wait: on PostgreSQL
+    an advisory lock; SQLite lets one transaction write at a time, and a write that changes
+    nothing still takes the turn."""
+    if session.get_bind().dialect.name == "postgresql":
+        digest = hashlib.sha256(key.encode()).digest()[:8]
+        lock = int.from_bytes(digest, "big", signed=True)
+        session.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": lock})
+    else:
+        session.execute(update(Account).where(text("0 = 1")).values(name=Account.name))
+
+
+def _account_named(session: Session, name: str) -> Account | None:
+    query = select(Account).where(Account.name_key == fold_name(name))
+    return session.exec(query.order_by(col(Account.id))).first()
 
 
 def _plain(value: object) -> object:

@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import Column
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.audit import record
@@ -45,9 +47,18 @@ def get_by_user_id(*, session: Session, user_id: str) -> Person | None:
 def get_or_create(*, session: Session, user_id: str) -> Person:
     person = get_by_user_id(session=session, user_id=user_id)
     if person is None:
-        person = Person(user_id=user_id)
-        session.add(person)
-        session.flush()
+        # Two requests naming a new person at once: the second finds the first one's row
+        # (on PostgreSQL it waits for it) instead of failing on the unique user ID.
+        insert = (
+            postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        )
+        session.execute(
+            insert(Person)
+            .values(user_id=user_id, name="", is_bot=False)
+            .on_conflict_do_nothing(index_elements=["user_id"])
+        )
+        person = get_by_user_id(session=session, user_id=user_id)
+        assert person is not None
     return person
 
 

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from storage.audit import AuditEntry
 from storage.promises import Recurrence
-from tests import test_promise, test_slack_handoff
+from tests import handoff_data, test_promise, test_slack_handoff
 from tests.conftest import NOW, SlackServer
 from tests.handoff_data import form_values
 from tests.signing import slash_command_body
@@ -83,3 +83,18 @@ async def test_six_kept_commands_at_once_count_one_occurrence_of_a_recurring_pro
     already = [r for r in replies if "the occurrence due Nov 27, 2026 was already kept" in r]
     assert len(already) == 5
     assert NOW.date() < date(2026, 11, 27)  # kept early: the next one is not due yet
+
+
+async def test_six_handoffs_of_one_new_account_at_once_make_one_account_and_one_handoff(
+    server: SlackServer, engine: Engine
+) -> None:
+    view = await test_slack_handoff.open_form(server, "Initech <@UCS|aiko>")
+    submits = [test_slack_handoff.submit(server, view, form_values()) for _ in range(6)]
+    answers = await asyncio.gather(*submits)
+
+    assert len([a for a in answers if a == {}]) == 1  # saved, the form closes
+    refused = [a["errors"]["account"] for a in answers if a != {}]
+    assert len(refused) == 5
+    assert all(r.startswith("Initech K.K. already has a pending handoff, H-1 to") for r in refused)
+    counts = handoff_data.counts(engine)
+    assert (counts["Account"], counts["Handoff"]) == (1, 1)
