@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from enum import StrEnum
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from commands.context import Context
@@ -261,8 +262,23 @@ def _redrawn(ctx: Context, item: ReminderItem, snoozing: int | None = None) -> O
 def _handle(
     ctx: Context, reminder: Reminder, status: ReminderStatus, snoozed_until: datetime | None = None
 ) -> None:
-    """Records what the person did with an open (or snoozed) reminder, in the audit trail."""
-    changes: dict[str, object] = {"status": [reminder.status, status.value]}
+    """Records what the person did with an open (or snoozed) reminder, in the audit trail. A
+    compare-and-set: of presses at the same moment, only the first is recorded."""
+    previous = reminder.status
+    handled = ctx.session.execute(
+        update(Reminder)
+        .where(col(Reminder.id) == reminder.id, col(Reminder.status).in_(_OPEN))
+        .values(
+            status=status.value,
+            snoozed_until=snoozed_until,
+            handled_at=ctx.now,
+            handled_by_id=ctx.actor.id,
+        )
+    )
+    ctx.session.refresh(reminder)
+    if handled.rowcount != 1:  # type: ignore[attr-defined]
+        return
+    changes: dict[str, object] = {"status": [previous, status.value]}
     if snoozed_until is not None:
         changes["snoozed_until"] = snoozed_until.isoformat()
     record(
@@ -275,11 +291,9 @@ def _handle(
         changes=changes,
         note=reminder.key,
     )
-    reminder.status = status.value
-    reminder.snoozed_until = snoozed_until
-    reminder.handled_at = ctx.now
-    reminder.handled_by_id = ctx.actor.id
-    ctx.session.add(reminder)
+
+
+_OPEN = (ReminderStatus.SENT.value, ReminderStatus.SNOOZED.value)
 
 
 def _is_open(reminder: Reminder) -> bool:

@@ -12,12 +12,14 @@ from datetime import date
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from bot.runtime import Runtime
+from commands.context import FixedClock
 from storage.audit import AuditEntry
 from storage.promises import Recurrence
-from tests import handoff_data, test_promise, test_slack_handoff
+from tests import handoff_data, test_promise, test_reminders, test_slack_handoff
 from tests.conftest import NOW, SlackServer
 from tests.handoff_data import form_values
-from tests.signing import slash_command_body
+from tests.signing import block_actions_body, slash_command_body
 
 
 def audited(engine: Engine, entity: str) -> Counter[str]:
@@ -98,3 +100,27 @@ async def test_six_handoffs_of_one_new_account_at_once_make_one_account_and_one_
     assert all(r.startswith("Initech K.K. already has a pending handoff, H-1 to") for r in refused)
     counts = handoff_data.counts(engine)
     assert (counts["Account"], counts["Handoff"]) == (1, 1)
+
+
+async def test_six_kept_presses_on_a_reminder_at_once_close_the_promise_once(
+    server: SlackServer, runtime: Runtime, engine: Engine, clock: FixedClock
+) -> None:
+    pid = test_reminders.tokyo_rep_with_a_promise(engine, date(2026, 11, 30))
+    test_reminders.deliver_due(runtime, "2026-11-30T09:05+09:00")
+    [dm] = server.slack.calls_to("chat.postMessage")
+    item = test_reminders.buttons(dm)["reminders.kept"][0]
+    clock.at = test_reminders.at("2026-11-30T11:00+09:00")
+
+    urls = [server.slack.new_response_url() for _ in range(6)]
+    bodies = [
+        block_actions_body("UCS", "reminders.kept", item, channel_id="DUCS", response_url=url)
+        for url in urls
+    ]
+    responses = await asyncio.gather(*(server.post(body) for body in bodies))
+    assert [r.status_code for r in responses] == [200] * 6
+    for url in urls:
+        await server.reply_to(url)
+
+    assert audited(engine, "promise")["kept"] == 1
+    assert audited(engine, "reminder")["kept"] <= 1
+    assert test_promise.promise_row(engine, pid).status == "kept"
