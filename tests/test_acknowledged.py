@@ -224,3 +224,34 @@ def test_a_request_taken_up_by_two_processes_at_once_is_done_once(
     assert len([o for o in outcomes if o is not None]) == 1
     with Session(engine) as session:
         assert list(session.exec(select(Promise.text))) == ["Demo"]
+
+
+def test_a_database_of_the_previous_version_upgrades_with_its_outbox_intact(
+    tmp_path: Path,
+) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from storage.db import alembic_config
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    command.upgrade(alembic_config(engine), "0012_reminders_without_row_locks")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO outbox (key, kind, recipient, payload, status, attempts, not_before,"
+                " created_at, claimed_until) VALUES ('reminder:1', 'reminder', 'UCS', '{}',"
+                " 'pending', 2, '2026-11-23 01:00:00', '2026-11-23 01:00:00',"
+                " '2026-11-23 01:01:00')"
+            )
+        )
+
+    upgrade(engine)
+
+    with engine.connect() as connection:
+        row = connection.execute(
+            text("SELECT key, attempts, claimed_until, claimed_by FROM outbox")
+        ).one()
+        assert tuple(row) == ("reminder:1", 2, "2026-11-23 01:01:00", None)
+        assert connection.execute(text("SELECT count(*) FROM acknowledged_requests")).scalar() == 0
+    engine.dispose()
