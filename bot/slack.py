@@ -1,8 +1,10 @@
 """The Slack adapter: Bolt listeners that only convert types, and the HTTP / Socket Mode server.
 
-Listeners acknowledge at once and return; the command then runs in a worker thread (the database
-is synchronous), after the requests waiting for their acknowledgement (`bot.after_ack`), so the
-event loop never waits on it; the reply goes back through `response_url` or the Web API.
+Listeners write the request down (`storage.acknowledged`: so that a crash cannot lose it),
+acknowledge and return; the command then runs in a worker thread (the database is synchronous),
+after the requests waiting for their acknowledgement (`bot.after_ack`), so the event loop never
+waits on it; the reply goes back through `response_url` or the Web API. What was left undone or
+unanswered is taken up again by `finish_acknowledged`.
 """
 
 from __future__ import annotations
@@ -259,15 +261,26 @@ async def finish_acknowledged(
     for request_id in await work.run(runtime.unanswered, received_before):
         if request_id in work.answering:
             continue
-        taken = await work.run(runtime.take_up_again, request_id)
-        if taken is None:
-            continue
-        request, outcome = taken
-        if outcome is None:
-            continue
-        url = request.get("response_url")
-        respond = AsyncRespond(response_url=url) if url else None
-        await _answer(runtime, work, client, request, outcome, None, respond)
+        try:
+            await _take_up_again(runtime, work, client, request_id)
+        except DatabaseUnavailable:
+            raise
+        except Exception:  # a bug in one request must not stop the others; it is tried again
+            log.exception("acknowledged request %d failed again", request_id)
+
+
+async def _take_up_again(
+    runtime: Runtime, work: AfterAck, client: AsyncWebClient, request_id: int
+) -> None:
+    taken = await work.run(runtime.take_up_again, request_id)
+    if taken is None:  # given up
+        return
+    request, outcome = taken
+    if outcome is None:  # done and answered elsewhere, or the database is down again
+        return
+    url = request.get("response_url")
+    respond = AsyncRespond(response_url=url) if url else None
+    await _answer(runtime, work, client, request, outcome, None, respond)
 
 
 def _form_listener(runtime: Runtime, work: AfterAck, callback_id: str) -> Any:

@@ -255,3 +255,21 @@ def test_a_database_of_the_previous_version_upgrades_with_its_outbox_intact(
         assert tuple(row) == ("reminder:1", 2, "2026-11-23 01:01:00", None)
         assert connection.execute(text("SELECT count(*) FROM acknowledged_requests")).scalar() == 0
     engine.dispose()
+
+
+async def test_a_request_that_fails_again_does_not_hold_up_the_others(
+    server: SlackServer, engine: Engine, runtime: Runtime, clock: FixedClock
+) -> None:
+    test_promise.seed(engine)
+    url = server.slack.new_response_url()
+    broken = {"kind": "command", "user_id": "USALES", "name": "gone", "text": ""}
+    runtime.receive(broken)  # e.g. a command a newer version no longer has
+    runtime.receive(
+        {"kind": "command", "user_id": "USALES", "name": "promise", "text": "Globex: Demo",
+         "response_url": url}
+    )  # fmt: skip
+
+    await answer_again(runtime, server.slack, clock)
+
+    reply = await server.reply_to(url)
+    assert "Recorded *P-1* for *Globex Inc.*" in json.dumps(reply, ensure_ascii=False)
