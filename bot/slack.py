@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import blockkit
 from bot.after_ack import AfterAck
 from bot.runtime import Runtime
+from bot.slack_ingress import RejectionLog, slack_ingress
 from commands.context import ChannelInfo, UserProfile
 from commands.text import plain
 from commands.ui import Outcome
@@ -265,6 +266,12 @@ def web_app(
     503 when not). In Socket Mode (`app` None) only the health check is served. `after_ack` (the
     one given to `build_app`) counts the requests in flight."""
     server = app.web_app(path="/slack/events") if app is not None else web.Application()
+    secret = runtime.settings.slack_signing_secret
+    if app is not None:
+        # First: nothing reaches Bolt, or any other middleware, before its signature is checked.
+        server.middlewares.insert(
+            0, slack_ingress(secret.get_secret_value() if secret else None, RejectionLog())
+        )
     if after_ack is not None:
         server.middlewares.append(after_ack.middleware)
 
