@@ -23,7 +23,7 @@ from commands.i18n import Translator, translator_for, warm_catalogs
 from commands.registry import Registry
 from commands.ui import FormValues, Message, Outcome, Section, View
 from storage import people
-from storage.db import DatabaseUnavailable, session_scope
+from storage.db import DatabaseUnavailable, session_scope, without_control_characters
 from storage.outbox import OutboxMessage
 from storage.people import Person
 
@@ -60,14 +60,14 @@ class Runtime:
         self, user_id: str, name: str, text: str, channel_id: str | None = None
     ) -> Outcome:
         spec = self.registry.commands[name]
-        return self._handle(
-            user_id, channel_id, f"/{name}", lambda ctx: spec.run(ctx, text.strip())
-        )
+        text = without_control_characters(text).strip()
+        return self._handle(user_id, channel_id, f"/{name}", lambda ctx: spec.run(ctx, text))
 
     def press(
         self, user_id: str, action_id: str, value: str, channel_id: str | None = None
     ) -> Outcome:
         handler = self.registry.actions[action_id]
+        value = without_control_characters(value)
         return self._handle(user_id, channel_id, action_id, lambda ctx: handler(ctx, value))
 
     def submit(
@@ -79,6 +79,8 @@ class Runtime:
         channel_id: str | None = None,
     ) -> Outcome:
         handler = self.registry.forms[callback_id]
+        values = _without_control_characters(values)
+        metadata = without_control_characters(metadata)
         return self._handle(
             user_id, channel_id, callback_id, lambda ctx: handler(ctx, values, metadata)
         )
@@ -154,3 +156,10 @@ class Runtime:
 
     def translator_for(self, person: Person) -> Translator:
         return translator_for(person, self.settings.locale, self.settings.zone)
+
+
+def _without_control_characters(values: FormValues) -> FormValues:
+    """What a person typed, as it will be stored: every copy of it (the record, its audit entry,
+    the messages about it) reads the same."""
+    cleaned = {field: without_control_characters(value or "") for field, value in values.items()}
+    return {field: value if value.strip() else None for field, value in cleaned.items()}
