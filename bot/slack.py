@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blockkit
 from bot.after_ack import AfterAck
+from bot.response_url import ResponseUrls
 from bot.runtime import Runtime
 from bot.slack_ingress import RejectionLog, slack_ingress
 from commands.context import ChannelInfo, UserProfile
@@ -87,21 +88,21 @@ def build_app(
         process_before_response=True,
         raise_error_for_unhandled_request=False,
     )
+    responses = ResponseUrls(settings.slack_api_url)
     for name in runtime.registry.commands:
-        app.command(f"/{name}")(_command_listener(runtime, work, name))
+        app.command(f"/{name}")(_command_listener(runtime, work, responses, name))
     for action_id in runtime.registry.actions:
-        app.action(action_id)(_action_listener(runtime, work, action_id))
+        app.action(action_id)(_action_listener(runtime, work, responses, action_id))
     for callback_id in runtime.registry.forms:
         app.view(callback_id)(_form_listener(runtime, work, callback_id))
     app.event("app_home_opened")(_home_listener(runtime, work))
     return app
 
 
-def _command_listener(runtime: Runtime, work: AfterAck, name: str) -> Any:
-    async def on_command(
-        ack: Any, body: dict[str, Any], respond: Any, client: AsyncWebClient
-    ) -> None:
+def _command_listener(runtime: Runtime, work: AfterAck, responses: ResponseUrls, name: str) -> Any:
+    async def on_command(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
+        respond = responses.responder(body.get("response_url"))
 
         async def answer() -> None:
             outcome = await work.run(
@@ -125,11 +126,14 @@ def _command_listener(runtime: Runtime, work: AfterAck, name: str) -> Any:
     return on_command
 
 
-def _action_listener(runtime: Runtime, work: AfterAck, action_id: str) -> Any:
+def _action_listener(
+    runtime: Runtime, work: AfterAck, responses: ResponseUrls, action_id: str
+) -> Any:
     async def on_action(
-        ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any, client: AsyncWebClient
+        ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
     ) -> None:
         await ack()
+        respond = responses.responder(body.get("response_url"))
         channel_id = (body.get("channel") or {}).get("id")
         user_id = body["user"]["id"]
 
