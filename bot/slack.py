@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blockkit
 from bot.after_ack import AfterAck
+from bot.connections import DEFAULT_LIMITS, ConnectionLimits
 from bot.response_url import ResponseUrls
 from bot.runtime import Runtime
 from bot.slack_ingress import RejectionLog, slack_ingress
@@ -264,7 +265,10 @@ async def _tell(
 
 
 def web_app(
-    runtime: Runtime, app: AsyncApp | None, after_ack: AfterAck | None = None
+    runtime: Runtime,
+    app: AsyncApp | None,
+    after_ack: AfterAck | None = None,
+    limits: ConnectionLimits = DEFAULT_LIMITS,
 ) -> web.Application:
     """`POST /slack/events` (Bolt, HTTP mode) and `GET /healthz` (200 when the database answers,
     503 when not). In Socket Mode (`app` None) only the health check is served. `after_ack` (the
@@ -273,9 +277,9 @@ def web_app(
     secret = runtime.settings.slack_signing_secret
     if app is not None:
         # First: nothing reaches Bolt, or any other middleware, before its signature is checked.
-        server.middlewares.insert(
-            0, slack_ingress(secret.get_secret_value() if secret else None, RejectionLog())
-        )
+        signing_secret = secret.get_secret_value() if secret else None
+        ingress = slack_ingress(signing_secret, RejectionLog(), body_seconds=limits.idle_seconds)
+        server.middlewares.insert(0, ingress)
     if after_ack is not None:
         server.middlewares.append(after_ack.middleware)
 

@@ -8,6 +8,7 @@ Never a 500. Rejections are logged as one bounded line, at most one every few se
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -72,15 +73,18 @@ class Signature:
         return hmac.compare_digest(expected, signature)
 
 
-def slack_ingress(signing_secret: str | None, rejections: RejectionLog) -> Any:
-    """aiohttp middleware guarding `EVENTS_PATH`; other paths pass untouched."""
+def slack_ingress(
+    signing_secret: str | None, rejections: RejectionLog, *, body_seconds: float = 15.0
+) -> Any:
+    """aiohttp middleware guarding `EVENTS_PATH`; other paths pass untouched. A body that has
+    not all arrived after `body_seconds` is refused (408)."""
     verifier = Signature(signing_secret) if signing_secret else None
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path != EVENTS_PATH or request.method != "POST":
             return await handler(request)
-        refusal = await _refusal(request, verifier)
+        refusal = await _refusal(request, verifier, body_seconds)
         if refusal is not None:
             status, reason = refusal
             rejections.note(status, reason, request.content_length)
@@ -90,16 +94,21 @@ def slack_ingress(signing_secret: str | None, rejections: RejectionLog) -> Any:
     return guard
 
 
-async def _refusal(request: web.Request, verifier: Signature | None) -> tuple[int, str] | None:
+async def _refusal(
+    request: web.Request, verifier: Signature | None, body_seconds: float
+) -> tuple[int, str] | None:
     """(status, reason) when the request must not reach Bolt."""
     timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
     signature = request.headers.get("X-Slack-Signature", "")
     if verifier is None or not _well_formed(timestamp, signature):
         return 401, "unsigned request"
     try:
-        body = await request.read()  # bounded by the application's client_max_size
+        async with asyncio.timeout(body_seconds):
+            body = await request.read()  # bounded by the application's client_max_size
     except web.HTTPRequestEntityTooLarge:
         return 413, "request body too large"
+    except TimeoutError:
+        return 408, "request body too slow"
     if not verifier.is_valid(body, timestamp, signature):
         return 401, "invalid signature"
     if not _readable(body, request.headers.get("Content-Type", "")):
