@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -70,22 +70,38 @@ def _clean_text_parameters(
     """Every statement, ORM or Core, from any source (a person, Slack's profiles, a CSV file):
     the one place where text is stored."""
     if executemany and isinstance(parameters, list | tuple):
+        if not _CONTROL_CHARACTERS.search("".join(_texts(parameters))):
+            return statement, parameters  # the usual case, seen in one pass
         return statement, [_clean(row) for row in parameters]
     return statement, _clean(parameters)
 
 
+def _texts(rows: list[Any] | tuple[Any, ...]) -> Iterator[str]:
+    for row in rows:
+        if isinstance(row, dict):
+            row = row.values()
+        elif not isinstance(row, list | tuple):
+            row = (row,)
+        yield from (v for v in row if isinstance(v, str))
+
+
 def _clean(parameters: Any) -> Any:
-    if isinstance(parameters, dict):
+    """One statement's values; the same object when no text in it needs cleaning."""
+    if isinstance(parameters, str):
+        return _clean_value(parameters)
+    if isinstance(parameters, dict) and _has_control(parameters.values()):
         return {k: _clean_value(v) for k, v in parameters.items()}
-    if isinstance(parameters, list | tuple):
+    if isinstance(parameters, list | tuple) and _has_control(parameters):
         return type(parameters)(_clean_value(v) for v in parameters)
     return parameters
 
 
+def _has_control(values: Iterable[Any]) -> bool:
+    return any(isinstance(v, str) and _CONTROL_CHARACTERS.search(v) for v in values)
+
+
 def _clean_value(value: Any) -> Any:
-    if isinstance(value, str) and _CONTROL_CHARACTERS.search(value):
-        return without_control_characters(value)
-    return value
+    return without_control_characters(value) if isinstance(value, str) else value
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
