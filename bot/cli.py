@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot.redact import install_log_redaction, mask_credentials
 from bot.settings import Settings, SettingsError, load_settings
 from storage.db import DatabaseUnavailable
 
@@ -65,14 +66,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.command == "run" else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    install_log_redaction()  # every log line: one line, no credentials (PRODUCT §11)
     try:
         settings = load_settings()
         return dispatch(args, settings)
     except (SettingsError, UsageError) as exc:
-        print(f"kakehashi: {exc}", file=sys.stderr)
+        print(f"kakehashi: {mask_credentials(str(exc))}", file=sys.stderr)
         return 2
     except DatabaseUnavailable as exc:
-        print(f"kakehashi: the database cannot be reached ({exc})", file=sys.stderr)
+        reason = mask_credentials(str(exc))
+        print(f"kakehashi: the database cannot be reached ({reason})", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -32,7 +32,7 @@ from commands.ui import (
     answer_to_json,
 )
 from storage import acknowledged, people
-from storage.db import DatabaseUnavailable, session_scope
+from storage.db import DatabaseUnavailable, session_scope, without_control_characters
 from storage.outbox import OutboxMessage
 from storage.people import Person
 
@@ -98,6 +98,8 @@ class Runtime:
         """A form's submission; with `record`, the request is written down in the same unit of
         work (done, with the answer it owes: `outcome.request_id`)."""
         handler = self.registry.forms[callback_id]
+        values = _without_control_characters(values)
+        metadata = without_control_characters(metadata)
         return self._handle(
             user_id,
             channel_id,
@@ -108,16 +110,23 @@ class Runtime:
 
     def _command(self, name: str, text: str) -> tuple[str, Handler]:
         spec = self.registry.commands[name]
-        return f"/{name}", lambda ctx: spec.run(ctx, text.strip())
+        text = without_control_characters(text).strip()
+        return f"/{name}", lambda ctx: spec.run(ctx, text)
 
     def _action(self, action_id: str, value: str) -> tuple[str, Handler]:
         handler = self.registry.actions[action_id]
+        value = without_control_characters(value)
         return action_id, lambda ctx: handler(ctx, value)
 
     # ---- requests acknowledged before they were run (`storage.acknowledged`) ----------------
 
     def receive(self, request: dict[str, Any]) -> int:
-        """Writes a command or a button press down before it is acknowledged."""
+        """Writes a command or a button press down before it is acknowledged (as it will be
+        stored: without control characters, which PostgreSQL's JSON refuses)."""
+        request = {
+            name: without_control_characters(value) if isinstance(value, str) else value
+            for name, value in request.items()
+        }
         with self.session() as session:
             return acknowledged.record(session=session, request=request, at=self.clock.now())
 
@@ -268,3 +277,10 @@ class Runtime:
 
     def translator_for(self, person: Person) -> Translator:
         return translator_for(person, self.settings.locale, self.settings.zone)
+
+
+def _without_control_characters(values: FormValues) -> FormValues:
+    """What a person typed, as it will be stored: every copy of it (the record, its audit entry,
+    the messages about it) reads the same."""
+    cleaned = {field: without_control_characters(value or "") for field, value in values.items()}
+    return {field: value if value.strip() else None for field, value in cleaned.items()}

@@ -8,12 +8,12 @@ import logging
 import signal
 from datetime import timedelta
 
-from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk import WebClient
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.after_ack import AfterAck
+from bot.connections import DEFAULT_LIMITS, CappedSite, ConnectionLimits, app_runner
 from bot.delivery import deliver_in_background, slack_delivery
 from bot.jobs_main import sweeps
 from bot.runtime import Runtime
@@ -74,23 +74,27 @@ def start_delivery(settings: Settings, runtime: Runtime) -> Delivery:
     return delivery
 
 
-async def serve(settings: Settings, *, port: int, host: str = "0.0.0.0") -> None:
+async def serve(
+    settings: Settings,
+    *,
+    port: int,
+    host: str = "0.0.0.0",
+    limits: ConnectionLimits = DEFAULT_LIMITS,
+) -> None:
     check_slack_settings(settings)
     runtime = await asyncio.to_thread(build_runtime, settings)
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
     after_ack = AfterAck()
     app = build_app(runtime, client, after_ack)
-    runner = web.AppRunner(
-        web_app(runtime, app if settings.http_mode else None, after_ack),
-        access_log=None,
-        shutdown_timeout=5.0,
+    runner = app_runner(
+        web_app(runtime, app if settings.http_mode else None, after_ack, limits), limits
     )
     await runner.setup()
     # At start-up, on SQLite (one process), every unanswered request is a dead predecessor's;
     # replicas sharing PostgreSQL leave each other's recent ones alone.
     since = runtime.clock.now() - (SETTLE if runtime.engine.dialect.name != "sqlite" else ZERO)
-    await web.TCPSite(runner, host, port).start()
+    await CappedSite(runner, host, port, limits=limits).start()
     socket_mode = None
     if settings.slack_app_token is not None:
         socket_mode = AsyncSocketModeHandler(

@@ -21,6 +21,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.redact import mask_credentials
 from commands.worktime import WorkWeek
 from jobs.reminder_rules import DEFAULTS, ReminderRules, check_setting
 
@@ -93,19 +94,26 @@ class Settings(BaseSettings):
         default=DEFAULTS["silence"], validation_alias=AliasChoices("KAKEHASHI_REMIND_SILENCE")
     )
 
+    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", mode="before")
+    @classmethod
+    def _empty_is_missing(cls, v: Any) -> Any:
+        """`SLACK_SIGNING_SECRET=` (or blanks) is a missing secret, not a secret that no
+        request can match."""
+        return None if isinstance(v, str) and not v.strip() else v
+
     @field_validator("slack_bot_token")
     @classmethod
     def _bot_token(cls, v: SecretStr | None) -> SecretStr | None:
         if v is not None and not v.get_secret_value().startswith("xoxb-"):
             raise ValueError("must be a bot token starting with xoxb-")
-        return v or None
+        return v
 
     @field_validator("slack_app_token")
     @classmethod
     def _app_token(cls, v: SecretStr | None) -> SecretStr | None:
-        if v is not None and v.get_secret_value() and not v.get_secret_value().startswith("xapp-"):
+        if v is not None and not v.get_secret_value().startswith("xapp-"):
             raise ValueError("must be an app-level token starting with xapp-")
-        return v if v is not None and v.get_secret_value() else None
+        return v
 
     @field_validator("slack_api_url")
     @classmethod
@@ -121,7 +129,8 @@ class Settings(BaseSettings):
             return "postgresql+psycopg://" + v.split("://", 1)[1]
         if not v.startswith(("sqlite://", "postgresql+psycopg://")):
             raise ValueError(
-                f'must be sqlite:///FILE or postgresql+psycopg://USER@HOST/DB, got "{v}"'
+                "must be sqlite:///FILE or postgresql+psycopg://USER@HOST/DB, "
+                f'got "{mask_credentials(v)}"'
             )
         return v
 
@@ -253,4 +262,4 @@ def _one_line(exc: ValidationError) -> str:
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] in _NUMBER_ERRORS:
         message = f'must be a number {_RANGES.get(str(name), "")}, got "{error.get("input")}"'
-    return f"{name} {message}"
+    return mask_credentials(f"{name} {message}")

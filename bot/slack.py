@@ -17,14 +17,16 @@ from typing import Any
 
 from aiohttp import ClientError, web
 from slack_bolt.app.async_app import AsyncApp
-from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blockkit
 from bot.after_ack import AfterAck
+from bot.connections import DEFAULT_LIMITS, ConnectionLimits
+from bot.response_url import AnswerRefused, ResponseUrls
 from bot.runtime import Runtime
+from bot.slack_ingress import RejectionLog, slack_ingress
 from commands.context import ChannelInfo, UserProfile
 from commands.text import plain
 from commands.ui import Outcome
@@ -90,20 +92,20 @@ def build_app(
         process_before_response=True,
         raise_error_for_unhandled_request=False,
     )
+    responses = ResponseUrls(settings.slack_api_url)
     for name in runtime.registry.commands:
-        app.command(f"/{name}")(_command_listener(runtime, work, name))
+        app.command(f"/{name}")(_command_listener(runtime, work, responses, name))
     for action_id in runtime.registry.actions:
-        app.action(action_id)(_action_listener(runtime, work, action_id))
+        app.action(action_id)(_action_listener(runtime, work, responses, action_id))
     for callback_id in runtime.registry.forms:
         app.view(callback_id)(_form_listener(runtime, work, callback_id))
     app.event("app_home_opened")(_home_listener(runtime, work))
     return app
 
 
-def _command_listener(runtime: Runtime, work: AfterAck, name: str) -> Any:
-    async def on_command(
-        ack: Any, body: dict[str, Any], respond: Any, client: AsyncWebClient
-    ) -> None:
+def _command_listener(runtime: Runtime, work: AfterAck, responses: ResponseUrls, name: str) -> Any:
+    async def on_command(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        respond = responses.responder(body.get("response_url"))
         request = {
             "kind": "command",
             "user_id": body["user_id"],
@@ -123,10 +125,13 @@ def _command_listener(runtime: Runtime, work: AfterAck, name: str) -> Any:
     return on_command
 
 
-def _action_listener(runtime: Runtime, work: AfterAck, action_id: str) -> Any:
+def _action_listener(
+    runtime: Runtime, work: AfterAck, responses: ResponseUrls, action_id: str
+) -> Any:
     async def on_action(
-        ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any, client: AsyncWebClient
+        ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
     ) -> None:
+        respond = responses.responder(body.get("response_url"))
         request = {
             "kind": "action",
             "user_id": body["user"]["id"],
@@ -222,10 +227,6 @@ async def _answer(
     await publish_homes(runtime, work, client, home_changed)
 
 
-class AnswerRefused(Exception):
-    """`response_url` did not take the answer (rate-limited, expired, Slack down)."""
-
-
 def _reason(exc: Exception) -> str:
     if isinstance(exc, SlackApiError):
         return str(exc.response.get("error"))
@@ -279,7 +280,7 @@ async def _take_up_again(
     if outcome is None:  # done and answered elsewhere, or the database is down again
         return
     url = request.get("response_url")
-    respond = AsyncRespond(response_url=url) if url else None
+    respond = ResponseUrls(runtime.settings.slack_api_url).responder(url)
     await _answer(runtime, work, client, request, outcome, None, respond)
 
 
@@ -362,25 +363,13 @@ async def _show(
             trigger_id=trigger_id, view=blockkit.modal(outcome.form, channel_id=channel_id)
         )
     if outcome.replace_original:
-        await _respond(
-            respond, replace_original=True, **blockkit.message_kwargs(outcome.replace_original)
-        )
+        await respond(replace_original=True, **blockkit.message_kwargs(outcome.replace_original))
     if outcome.reply:
-        await _respond(
-            respond,
+        await respond(
             response_type="ephemeral",
             replace_original=False,
             **blockkit.message_kwargs(outcome.reply),
         )
-
-
-async def _respond(respond: Any, **message: Any) -> None:
-    """Posts to the request's `response_url`; `AnswerRefused` when it did not take it."""
-    if respond is None:
-        raise AnswerRefused("no response_url")
-    response = await respond(**message)
-    if response.status_code != 200:
-        raise AnswerRefused(f"response_url: HTTP {response.status_code}")
 
 
 async def _tell(
@@ -397,12 +386,21 @@ async def _tell(
 
 
 def web_app(
-    runtime: Runtime, app: AsyncApp | None, after_ack: AfterAck | None = None
+    runtime: Runtime,
+    app: AsyncApp | None,
+    after_ack: AfterAck | None = None,
+    limits: ConnectionLimits = DEFAULT_LIMITS,
 ) -> web.Application:
     """`POST /slack/events` (Bolt, HTTP mode) and `GET /healthz` (200 when the database answers,
     503 when not). In Socket Mode (`app` None) only the health check is served. `after_ack` (the
     one given to `build_app`) counts the requests in flight."""
     server = app.web_app(path="/slack/events") if app is not None else web.Application()
+    secret = runtime.settings.slack_signing_secret
+    if app is not None:
+        # First: nothing reaches Bolt, or any other middleware, before its signature is checked.
+        signing_secret = secret.get_secret_value() if secret else None
+        ingress = slack_ingress(signing_secret, RejectionLog(), body_seconds=limits.idle_seconds)
+        server.middlewares.insert(0, ingress)
     if after_ack is not None:
         server.middlewares.append(after_ack.middleware)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -20,11 +21,30 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = 727_001
 
 
+# Never meant in a text, and PostgreSQL refuses NUL in one: C0 control characters but tab and
+# line feed, DEL, and the bidirectional overrides and isolates that make a text read otherwise
+# than it is stored (PRODUCT §11).
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+
+
+def without_control_characters(text: str) -> str:
+    return _CONTROL_CHARACTERS.sub("", text)
+
+
 class DatabaseUnavailable(Exception):
     """The database cannot be reached; nothing was saved."""
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    """The engine for `url`. Its errors and logs never carry a statement's values (people's
+    text), and every text value it sends is stripped of control characters."""
+    kwargs.setdefault("hide_parameters", True)
+    engine = _dialect_engine(url, **kwargs)
+    event.listen(engine, "before_cursor_execute", _clean_text_parameters, retval=True)
+    return engine
+
+
+def _dialect_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
@@ -37,6 +57,51 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # took 1.2 s instead of 0.1 s after its fifth run). Also what a pooler in front needs.
     connect_args = {"prepare_threshold": None, **kwargs.pop("connect_args", {})}
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+
+
+def _clean_text_parameters(
+    _connection: Any,
+    _cursor: Any,
+    statement: str,
+    parameters: Any,
+    _context: Any,
+    executemany: bool,
+) -> tuple[str, Any]:
+    """Every statement, ORM or Core, from any source (a person, Slack's profiles, a CSV file):
+    the one place where text is stored."""
+    if executemany and isinstance(parameters, list | tuple):
+        if not _CONTROL_CHARACTERS.search("".join(_texts(parameters))):
+            return statement, parameters  # the usual case, seen in one pass
+        return statement, [_clean(row) for row in parameters]
+    return statement, _clean(parameters)
+
+
+def _texts(rows: list[Any] | tuple[Any, ...]) -> Iterator[str]:
+    for row in rows:
+        if isinstance(row, dict):
+            row = row.values()
+        elif not isinstance(row, list | tuple):
+            row = (row,)
+        yield from (v for v in row if isinstance(v, str))
+
+
+def _clean(parameters: Any) -> Any:
+    """One statement's values; the same object when no text in it needs cleaning."""
+    if isinstance(parameters, str):
+        return _clean_value(parameters)
+    if isinstance(parameters, dict) and _has_control(parameters.values()):
+        return {k: _clean_value(v) for k, v in parameters.items()}
+    if isinstance(parameters, list | tuple) and _has_control(parameters):
+        return type(parameters)(_clean_value(v) for v in parameters)
+    return parameters
+
+
+def _has_control(values: Iterable[Any]) -> bool:
+    return any(isinstance(v, str) and _CONTROL_CHARACTERS.search(v) for v in values)
+
+
+def _clean_value(value: Any) -> Any:
+    return without_control_characters(value) if isinstance(value, str) else value
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -399,6 +399,7 @@ class FakeSlack:
         self._limits: tuple[float | None, float | None] = (None, None)
         self._buckets: dict[str, _Bucket] = {}
         self._serial = itertools.count(1)
+        self._redirects: dict[str, str] = {}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._handlers: dict[str, Callable[[JSON], JSON]] = {
@@ -467,6 +468,12 @@ class FakeSlack:
 
     def new_response_url(self) -> str:
         return f"{self.url}/response/{next(self._serial)}"
+
+    def new_redirect_url(self, target: str) -> str:
+        """A URL on this server that answers 307, sending whoever follows it to `target`."""
+        path = f"/redirect/{next(self._serial)}"
+        self._redirects[path] = target
+        return f"{self.url}{path}"
 
     # ----------------------------------------------------------------- configuration
 
@@ -636,6 +643,8 @@ class FakeSlack:
     # ----------------------------------------------------------------- dispatch
 
     def _dispatch(self, path: str, query: str, raw: bytes, headers: dict[str, str]) -> Reply:
+        if path in self._redirects:
+            return 307, {"ok": False, "error": "moved"}, {"Location": self._redirects[path]}
         if path.startswith("/response/"):
             method = "response_url"
         elif path.startswith("/api/"):
