@@ -17,6 +17,7 @@ from bot.runtime import Runtime
 from bot.settings import Settings, SettingsError
 from jobs.agendas import Agendas
 from jobs.delivery import Delivery, due_messages, failed_messages
+from jobs.telemetry import timed_sweep
 from jobs.tick import Sweep, run_sweeps
 from storage.db import make_engine, session_scope, upgrade
 from storage.outbox import OutboxMessage
@@ -28,10 +29,11 @@ class BadInstant(ValueError):
 
 def sweeps(runtime: Runtime, delivery: Delivery) -> list[Sweep]:
     """Every sweep of one tick, in order: whatever enqueues messages first, delivery last."""
+    settings = runtime.settings
     return [
-        reminders_from(runtime.settings, runtime.engine, runtime.directory).sweep,
-        agendas_from(runtime).sweep,
-        delivery.sweep,
+        timed_sweep("reminders", reminders_from(settings, runtime.engine, runtime.directory).sweep),
+        timed_sweep("agendas", agendas_from(runtime).sweep),
+        timed_sweep("delivery", delivery.sweep),
     ]
 
 

@@ -22,6 +22,7 @@ from commands.context import Clock, Context, Directory, apply_profile
 from commands.i18n import Translator, translator_for, warm_catalogs
 from commands.registry import Registry
 from commands.ui import FormValues, Message, Outcome, Section, View
+from jobs import telemetry
 from storage import people
 from storage.db import DatabaseUnavailable, session_scope
 from storage.outbox import OutboxMessage
@@ -41,6 +42,13 @@ def watch_outbox(session: Session) -> None:
             flushing.info[_OUTBOX_WRITTEN] = True
 
     event.listen(session, "before_flush", note)
+
+
+def _outcome_label(refused: object, outcome: Outcome) -> str:
+    """How a request ended, for the metrics: refused by the roles, form errors, or done."""
+    if refused:
+        return "refused"
+    return "invalid" if outcome.errors else "ok"
 
 
 @dataclass
@@ -103,8 +111,13 @@ class Runtime:
                     outcome.home_changed = home.changed_people(session)
         except DatabaseUnavailable as exc:
             log.error("database unavailable: %s", exc.__class__.__name__)
+            telemetry.count_request(listener, "unavailable")
             t = Translator(self.settings.locale)
             return Outcome(reply=Message.plain(t("error.unavailable")))
+        except Exception:
+            telemetry.count_request(listener, "failed")
+            raise
+        telemetry.count_request(listener, _outcome_label(refused, outcome))
         if session.info.get(_OUTBOX_WRITTEN) and not outcome.errors and self.on_outbox:
             self.on_outbox()  # deliver now: Slack in a worker thread, the shell in line
         return outcome

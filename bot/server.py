@@ -14,12 +14,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.after_ack import AfterAck
 from bot.delivery import deliver_in_background, slack_delivery
+from bot.health import CHECK_SECONDS, SlackHealth, check_at_start, quiet_logger
 from bot.jobs_main import sweeps
 from bot.runtime import Runtime
 from bot.settings import Settings, SettingsError
 from bot.slack import SlackDirectory, build_app, web_app
 from commands.context import SystemClock
 from commands.registry import build_registry
+from jobs import telemetry
 from jobs.delivery import Delivery, expire_claims
 from jobs.scheduler import start_scheduler
 from jobs.tick import run_sweeps
@@ -69,24 +71,38 @@ def start_delivery(settings: Settings, runtime: Runtime) -> Delivery:
     return delivery
 
 
-async def serve(settings: Settings, *, port: int, host: str = "0.0.0.0") -> None:
+async def serve(
+    settings: Settings,
+    *,
+    port: int,
+    host: str = "0.0.0.0",
+    slack_check_seconds: float = CHECK_SECONDS,
+) -> None:
     check_slack_settings(settings)
-    runtime = await asyncio.to_thread(build_runtime, settings)
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
     client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
+    reach = await check_at_start(client, app_token)  # a rejected token stops here
+    runtime = await asyncio.to_thread(build_runtime, settings)
+    telemetry.record_build()
+    slack = SlackHealth(client, reach=reach, interval=slack_check_seconds)
     after_ack = AfterAck()
     app = build_app(runtime, client, after_ack)
     runner = web.AppRunner(
-        web_app(runtime, app if settings.http_mode else None, after_ack), access_log=None
+        web_app(runtime, app if settings.http_mode else None, after_ack, slack), access_log=None
     )
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     socket_mode = None
-    if settings.slack_app_token is not None:
+    if app_token is not None:
         socket_mode = AsyncSocketModeHandler(
-            app, settings.slack_app_token.get_secret_value(), web_client=client
+            app, app_token, logger=quiet_logger("kakehashi.socket_mode"), web_client=client
         )
-        await socket_mode.connect_async()  # type: ignore[no-untyped-call]
+        slack.socket_connected = socket_mode.client.is_connected
+        # In the background: while Slack cannot be reached, the client retries on its own and
+        # the scheduler and delivery run meanwhile.
+        connecting = asyncio.create_task(socket_mode.connect_async())  # type: ignore[no-untyped-call]
+    slack.watch()
     delivery = await asyncio.to_thread(start_delivery, settings, runtime)
     ticks = sweeps(runtime, delivery)
     scheduler = start_scheduler(
@@ -107,9 +123,11 @@ async def serve(settings: Settings, *, port: int, host: str = "0.0.0.0") -> None
     try:
         await _until_stopped()
     finally:
+        slack.stop()
         delivery.stop()
         scheduler.shutdown(wait=False)
         if socket_mode is not None:
+            connecting.cancel()
             await socket_mode.close_async()  # type: ignore[no-untyped-call]
         await runner.cleanup()
         after_ack.shutdown()

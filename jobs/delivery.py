@@ -44,6 +44,7 @@ from sqlmodel import Session, col, select
 
 from commands.context import Clock
 from commands.ui import Message, message_from_json, message_to_json
+from jobs import telemetry
 from storage.db import session_scope
 from storage.outbox import OutboxMessage, OutboxStatus
 
@@ -546,6 +547,7 @@ class Delivery:
 
     def _finish(self, claim: Claim, *, status: OutboxStatus, **values: object) -> None:
         self._write(claim, {"status": status.value, "claimed_until": None, **values})
+        telemetry.count_delivery(status)
 
     def _write(self, claim: Claim, values: dict[str, object]) -> None:
         with session_scope(self.engine) as session:
