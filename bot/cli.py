@@ -55,6 +55,12 @@ def parser() -> argparse.ArgumentParser:
     accounts_sub = accounts.add_subparsers(dest="accounts_command", required=True, metavar="WHAT")
     accounts_out = accounts_sub.add_parser("export", help="every account to CSV, with promises")
     accounts_out.add_argument("file", metavar="FILE.csv", type=Path)
+
+    sub.add_parser("check", help="check the settings, the database and Slack's credentials")
+    manifest = sub.add_parser("manifest", help="print the Slack app manifest")
+    manifest.add_argument(
+        "--http", metavar="https://HOST", help="for HTTP mode, with this host in every URL"
+    )
     return top
 
 
@@ -66,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     try:
+        if args.command in ("check", "manifest"):  # they read what they need themselves
+            return without_settings(args)
         settings = load_settings()
         return dispatch(args, settings)
     except (SettingsError, UsageError) as exc:
@@ -78,12 +86,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def without_settings(args: argparse.Namespace) -> int:
+    if args.command == "check":
+        from bot.check import run_check
+
+        return run_check(load_settings, sys.stdout)
+    from bot.manifest import BadHost, manifest_text
+
+    try:
+        print(manifest_text(args.http), end="")
+    except BadHost as exc:
+        raise UsageError(str(exc)) from None
+    return 0
+
+
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "run":
-        from bot.server import serve
-
-        asyncio.run(serve(settings, port=args.port or settings.port))
-        return 0
+        return run(settings, args.port)
     if args.command == "shell":
         from bot.shell_main import run_shell
 
@@ -115,6 +134,19 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
             print(f"kakehashi: {exc}", file=sys.stderr)
             return 1
     raise UsageError(f"unknown command {args.command}")
+
+
+def run(settings: Settings, port: int | None) -> int:
+    from bot.server import PortUnavailable, serve
+
+    if port is not None and not 1 <= port <= 65535:
+        raise UsageError(f"--port must be a number from 1 to 65535, got {port}")
+    try:
+        asyncio.run(serve(settings, port=port or settings.port))
+    except PortUnavailable as exc:
+        print(f"kakehashi: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import logging
 import signal
+import socket
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -31,6 +33,31 @@ from storage.people import seed_managers
 log = logging.getLogger(__name__)
 
 GC_THRESHOLDS = (20_000, 10, 10)
+
+
+class PortUnavailable(Exception):
+    """The HTTP port cannot be listened on; the message says why, in one line."""
+
+    def __init__(self, port: int, error: OSError) -> None:
+        super().__init__(f"cannot listen on port {port}: {_why(error)}")
+
+
+def _why(error: OSError) -> str:
+    if error.errno == errno.EADDRINUSE:
+        return "it is in use by another program; stop it, or choose another with --port or PORT"
+    if error.errno == errno.EACCES:
+        return "permission denied (ports below 1024 need privileges); choose one above 1024"
+    return error.strerror or error.__class__.__name__
+
+
+def check_port(host: str, port: int) -> None:
+    """Raises `PortUnavailable` when `port` cannot be listened on now."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp binds it
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise PortUnavailable(port, exc) from None
 
 
 def check_slack_settings(settings: Settings) -> None:
@@ -79,6 +106,7 @@ async def serve(
     slack_check_seconds: float = CHECK_SECONDS,
 ) -> None:
     check_slack_settings(settings)
+    check_port(host, port)  # before the migrations and Slack: a taken port is one line
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
     client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
@@ -92,7 +120,12 @@ async def serve(
         web_app(runtime, app if settings.http_mode else None, after_ack, slack), access_log=None
     )
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        runtime.engine.dispose()
+        raise PortUnavailable(port, exc) from None
     socket_mode = None
     if app_token is not None:
         socket_mode = AsyncSocketModeHandler(

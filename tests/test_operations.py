@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -341,3 +342,30 @@ def test_an_unreachable_slack_is_retried_while_the_scheduler_runs(
         assert run.output().count("Slack cannot be reached") == 1
     finally:
         run.stop()
+
+
+# ---- the port ------------------------------------------------------------------------------
+
+
+def test_a_port_in_use_or_out_of_range_is_one_line(
+    database_url: str, slack: FakeSlack, tmp_path: Path
+) -> None:
+    env = kakehashi_env(database_url, slack.api_url)
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = kakehashi("run", "--port", str(port), env=env, cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (
+        1,
+        f"kakehashi: cannot listen on port {port}: it is in use by another program; "
+        "stop it, or choose another with --port or PORT\n",
+    )
+    out_of_range = "must be a number from 1 to 65535, got"
+    for args, env_port, message in (
+        (["--port", "70000"], None, f"kakehashi: --port {out_of_range} 70000"),
+        ([], "0", f'kakehashi: PORT {out_of_range} "0"'),
+    ):
+        done = kakehashi("run", *args, env={**env, **({"PORT": env_port} if env_port else {})},
+                         cwd=tmp_path)  # fmt: skip
+        assert (done.returncode, done.stderr) == (2, message + "\n")
