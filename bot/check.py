@@ -19,12 +19,9 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine, make_url
 
 from bot import manifest
-from bot.health import REJECTED
+from bot.health import REJECTED, probe_client
 from bot.settings import Settings, SettingsError
 from storage.db import alembic_config, is_reachable, make_engine
-
-TIMEOUT = 10
-"""Seconds before a Web API call of a check counts as unanswered."""
 
 
 @dataclass(frozen=True)
@@ -96,12 +93,7 @@ def slack(settings: Settings) -> Iterator[Result]:
     if settings.slack_bot_token is None:
         yield Result("slack", None, "SLACK_BOT_TOKEN is not set")
         return
-    client = WebClient(
-        token=settings.slack_bot_token.get_secret_value(),
-        base_url=settings.slack_api_url,
-        timeout=TIMEOUT,
-        retry_handlers=[],
-    )
+    client = probe_client(settings)
     try:
         granted = client.auth_test()
     except SlackApiError as exc:

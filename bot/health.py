@@ -17,14 +17,17 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from aiohttp import ClientError
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.settings import SettingsError
+from bot.settings import Settings, SettingsError
 from jobs import telemetry
 
 log = logging.getLogger(__name__)
 
+PROBE_TIMEOUT = 10
+"""Seconds before a check's Web API call counts as unanswered."""
 CHECK_SECONDS = 60.0
 """How often the bot token is checked again with `auth.test` while running."""
 REJECTED = frozenset(
@@ -67,6 +70,21 @@ async def try_call(call: Callable[[], Awaitable[object]]) -> tuple[Reach, str]:
     return Reach.OK, ""
 
 
+def try_call_now(call: Callable[[], object]) -> tuple[Reach, str]:
+    """`try_call` for the synchronous client (the command line)."""
+    try:
+        call()
+    except SlackApiError as exc:
+        return reach_of(exc), str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
+    except OSError as exc:  # URLError, timeouts, refused connections
+        return Reach.UNREACHABLE, exc.__class__.__name__
+    return Reach.OK, ""
+
+
+def rejected(variable: str, error: str) -> SettingsError:
+    return SettingsError(f"{variable} was rejected by Slack ({error}): {_fix(variable)}")
+
+
 async def check_at_start(client: AsyncWebClient, app_token: str | None) -> Reach:
     """`auth.test` with the bot token, and `apps.connections.open` with the app token in Socket
     Mode. A rejected token raises `SettingsError` naming its variable; an unreachable Slack is
@@ -81,7 +99,7 @@ async def check_at_start(client: AsyncWebClient, app_token: str | None) -> Reach
     for variable, call in checks:
         reach, error = await try_call(call)
         if reach is Reach.REJECTED:
-            raise SettingsError(f"{variable} was rejected by Slack ({error}): {_fix(variable)}")
+            raise rejected(variable, error)
         if reach is Reach.UNREACHABLE:
             log.warning(
                 "Slack cannot be reached (%s); starting anyway, retrying in the background", error
@@ -150,6 +168,21 @@ class OneLine(logging.Filter):
         record.exc_info = None
         record.exc_text = None
         return True
+
+
+def probe_client(settings: Settings, timeout: int = PROBE_TIMEOUT) -> WebClient:
+    """A Web API client for checks, whose failures the caller reports in one line of its own:
+    it neither retries nor logs."""
+    logger = logging.getLogger("kakehashi.slack_probe")
+    logger.setLevel(logging.CRITICAL)
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return WebClient(
+        token=token,
+        base_url=settings.slack_api_url,
+        timeout=timeout,
+        retry_handlers=[],
+        logger=logger,
+    )
 
 
 def quiet_logger(name: str) -> logging.Logger:

@@ -21,6 +21,7 @@ import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlmodel import select
 
 from bot.health import SlackHealth
 from bot.runtime import Runtime
@@ -29,7 +30,7 @@ from bot.settings import Settings
 from bot.slack import web_app
 from commands.ui import Message, message_to_json
 from storage.db import make_engine, session_scope, upgrade
-from storage.outbox import enqueue
+from storage.outbox import OutboxMessage, enqueue
 from tests.conftest import SECRET, TOKEN, free_port, make_settings
 from tests.fake_slack import FakeSlack
 from tests.signing import signed_headers, slash_command_body
@@ -369,3 +370,42 @@ def test_a_port_in_use_or_out_of_range_is_one_line(
         done = kakehashi("run", *args, env={**env, **({"PORT": env_port} if env_port else {})},
                          cwd=tmp_path)  # fmt: skip
         assert (done.returncode, done.stderr) == (2, message + "\n")
+
+
+# ---- jobs run-due --------------------------------------------------------------------------
+
+
+def test_run_due_with_slack_unreachable_says_what_stays_queued(
+    database_url: str, slack: FakeSlack, tmp_path: Path
+) -> None:
+    enqueue_one(database_url, "reminder:1")
+    enqueue_one(database_url, "reminder:2")
+    nowhere = f"http://127.0.0.1:{free_port()}/api/"
+    done = kakehashi("jobs", "run-due", env=kakehashi_env(database_url, nowhere), cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr == (
+        "kakehashi: Slack cannot be reached (URLError); nothing was sent: 2 due message(s) stay "
+        "queued, and reminders and agendas due are found again by the next run-due or by "
+        "kakehashi run\n"
+    )
+    engine = make_engine(database_url)
+    with session_scope(engine) as session:
+        rows = session.exec(select(OutboxMessage)).all()
+        assert [(r.status, r.attempts) for r in rows] == [("pending", 0), ("pending", 0)]
+    engine.dispose()
+
+    slack.rejected_tokens.add(TOKEN)
+    env = kakehashi_env(database_url, slack.api_url)
+    done = kakehashi("jobs", "run-due", env=env, cwd=tmp_path)
+    assert (done.returncode, done.stderr.splitlines()) == (
+        2,
+        [
+            "kakehashi: SLACK_BOT_TOKEN was rejected by Slack (invalid_auth): copy the Bot User "
+            "OAuth Token (xoxb-…) from the app's OAuth & Permissions page"
+        ],
+    )
+    slack.rejected_tokens.clear()
+    done = kakehashi("jobs", "run-due", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == 2
