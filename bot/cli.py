@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot import logs
 from bot.settings import Settings, SettingsError, load_settings
 from storage.db import DatabaseUnavailable
 
@@ -67,14 +68,13 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     # `run` is a service and logs its work; the other commands print only what they are asked.
-    logging.basicConfig(
-        level=logging.INFO if args.command == "run" else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    level = logging.INFO if args.command == "run" else logging.WARNING
     try:
         if args.command in ("check", "manifest"):  # they read what they need themselves
+            logs.configure(level=level)
             return without_settings(args)
         settings = load_settings()
+        logs.configure(level=level, log_format=settings.log_format)
         return dispatch(args, settings)
     except (SettingsError, UsageError) as exc:
         print(f"kakehashi: {exc}", file=sys.stderr)

@@ -8,6 +8,7 @@ One unit of work per request: committed when the handler succeeds, rolled back w
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -98,8 +99,12 @@ class Runtime:
         listener: str,
         handler: Callable[[Context], Outcome],
     ) -> Outcome:
+        request = uuid.uuid4().hex[:12]
         try:
-            with self.session() as session:
+            with (
+                telemetry.log_context(request=request, person=user_id, command=listener),
+                self.session() as session,
+            ):
                 watch_outbox(session)
                 home.watch_changes(session)
                 ctx = self.context(session, user_id, channel_id)

@@ -284,9 +284,11 @@ class Delivery:
                 if self._stopping.is_set() or self._paused_too_long(claim.recipient):
                     self._release_unsent(batch[i:])
                     return lines
-                line = self._deliver(claim, _moving(now, started, self.clock))
+                with telemetry.log_context(delivery=claim.key):
+                    line = self._deliver(claim, _moving(now, started, self.clock))
+                    if line:
+                        log.info("delivered %s", line)
                 if line:
-                    log.info("delivered %s", line)
                     lines.append(line)
         return lines
 

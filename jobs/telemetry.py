@@ -10,10 +10,12 @@ Labels never carry people's ids or text: only command names and outcomes.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
+from types import MappingProxyType
 
 from prometheus_client import Counter, Gauge, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily
@@ -82,6 +84,27 @@ BUILD = Info("kakehashi_build", "The running build")
 RECEIVED: ContextVar[tuple[str, float] | None] = ContextVar("kakehashi_received", default=None)
 """The request being handled, as (kind, `time.monotonic()` when it arrived), for its answer's
 latency; the adapter sets it, and the tasks a listener starts inherit it."""
+
+
+LOG_FIELDS = ("request", "person", "command", "delivery")
+"""What a log line may say it was about (ids only, never typed text)."""
+_log_fields: ContextVar[Mapping[str, str]] = ContextVar(
+    "kakehashi_log_fields", default=MappingProxyType({})
+)
+
+
+@contextmanager
+def log_context(**fields: str) -> Iterator[None]:
+    """Log lines written inside carry these fields (`bot.logs`, in JSON)."""
+    token = _log_fields.set({**_log_fields.get(), **fields})
+    try:
+        yield
+    finally:
+        _log_fields.reset(token)
+
+
+def current_log_fields() -> Mapping[str, str]:
+    return _log_fields.get()
 
 
 def count_request(listener: str, outcome: str) -> None:

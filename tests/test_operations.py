@@ -5,6 +5,7 @@ unreachable Slack, and the command line's one-line errors."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -409,3 +410,48 @@ def test_run_due_with_slack_unreachable_says_what_stays_queued(
     done = kakehashi("jobs", "run-due", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert len(done.stdout.splitlines()) == 2
+
+
+# ---- logs ----------------------------------------------------------------------------------
+
+
+def test_json_logs_are_one_object_a_line_without_secrets_or_typed_text(
+    database_url: str, slack: FakeSlack, tmp_path: Path
+) -> None:
+    typed = "<!channel> 秘密の値引き'; DROP TABLE accounts;--"
+    run = Running(kakehashi_env(database_url, slack.api_url, KAKEHASHI_LOG_FORMAT="json"), tmp_path)
+    try:
+        assert run.get("/healthz").status_code == 200
+        body = slash_command_body(
+            "/promise", f"ACME: {typed}", user_id="UNKNOWN1", response_url=slack.new_response_url()
+        )
+        httpx.post(
+            f"{run.url}/slack/events",
+            content=body.encode(),
+            headers=signed_headers(body, SECRET),
+            timeout=10,
+        )
+        slack.wait_for("response_url", timeout=15)
+        enqueue_one(database_url, "reminder:logged")
+        run.wait_for(lambda: "reminder:logged" in run.output(), "the delivery's log line")
+    finally:
+        run.stop()
+    lines = [json.loads(line) for line in run.log.read_text().splitlines()]
+    assert all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
+    about_person = [line for line in lines if line.get("person") == "UNKNOWN1"]
+    assert about_person and about_person[0]["command"] == "/promise"
+    assert len(about_person[0]["request"]) == 12
+    delivered = [line for line in lines if line.get("delivery") == "reminder:logged"]
+    assert delivered and delivered[0]["message"].startswith("delivered reminder reminder:logged")
+    text = run.log.read_text()
+    for never in (TOKEN, SECRET, "秘密", "DROP TABLE", "<!channel>"):
+        assert never not in text
+
+
+def test_an_unknown_log_format_stops_start_up(database_url: str, tmp_path: Path) -> None:
+    env = kakehashi_env(database_url, "http://127.0.0.1:9/api/", KAKEHASHI_LOG_FORMAT="xml")
+    done = kakehashi("run", env=env, cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (
+        2,
+        'kakehashi: KAKEHASHI_LOG_FORMAT must be text or json, got "xml"\n',
+    )
