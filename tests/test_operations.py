@@ -317,7 +317,8 @@ async def test_healthz_says_503_when_the_database_is_down(
 def test_a_rejected_token_stops_start_up_with_one_line(
     variable: str, database_url: str, slack: FakeSlack, tmp_path: Path
 ) -> None:
-    env = kakehashi_env(database_url, slack.api_url, SLACK_APP_TOKEN="xapp-1-revoked")
+    socket_mode = {"SLACK_APP_TOKEN": "xapp-1-revoked"} if variable == "SLACK_APP_TOKEN" else {}
+    env = kakehashi_env(database_url, slack.api_url, **socket_mode)  # else HTTP mode
     slack.rejected_tokens.add(env[variable])
     done = kakehashi("run", "--port", str(free_port()), env=env, cwd=tmp_path)
     assert done.returncode == 2
