@@ -3,6 +3,9 @@ failing line for a rejected token, a missing scope, a channel the bot is not in.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,3 +133,25 @@ def test_a_database_not_migrated_says_to_upgrade(
     assert failing(lines)[0].startswith("FAIL database: sqlite:///")
     assert failing(lines)[0].endswith("run `kakehashi db upgrade` (kakehashi run does it at start)")
     assert len(failing(lines)) == 1
+
+
+def test_the_installed_command_prints_only_its_lines(
+    granted: FakeSlack, database_url: str, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAKEHASHI_TEST")}
+    granted.rejected_tokens.add(TOKEN)
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "check"],
+        env={**env, "PYTHONPATH": str(Path(__file__).parent.parent)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stderr) == (1, "")
+    assert [line.split(":")[0] for line in done.stdout.splitlines()] == [
+        "ok   settings",
+        "ok   database",
+        "FAIL slack bot token",
+        "skip teams",
+    ]

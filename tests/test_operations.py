@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -155,11 +156,15 @@ def test_metrics_count_exactly_the_commands_and_the_delivery(
     assert running.get("/healthz").status_code == 200
     before = metrics(running)
     assert before[("kakehashi_deliveries_waiting", ())] == 0
-    assert ("kakehashi_build_info", (("version", "0.1.0"),)) in before
+    assert ("kakehashi_build_info", (("version", version("kakehashi")),)) in before
 
-    for _ in range(2):
+    for command, user in (
+        ("/kakehashi", "UMANAGER"),
+        ("/kakehashi", "UCS"),
+        ("/portfolio", "USALES"),
+    ):
         body = slash_command_body(
-            "/kakehashi", "help", user_id="UMANAGER", response_url=slack.new_response_url()
+            command, "help", user_id=user, response_url=slack.new_response_url()
         )
         posted = httpx.post(
             f"{running.url}/slack/events",
@@ -168,17 +173,17 @@ def test_metrics_count_exactly_the_commands_and_the_delivery(
             timeout=10,
         )
         assert posted.status_code == 200
-    slack.wait_for("response_url", count=2, timeout=15)
+    slack.wait_for("response_url", count=3, timeout=15)
     enqueue_one(database_url, "reminder:metrics")
     running.wait_for(lambda: slack.messages("DUCS"), "the delivery")
 
     def moved() -> bool:
         after = metrics(running)
         return after.get(("kakehashi_deliveries_sent_total", ()), 0) == 1 and (
-            after.get(("kakehashi_answer_seconds_count", (("kind", "command"),)), 0) == 2
+            after.get(("kakehashi_answer_seconds_count", (("kind", "command"),)), 0) == 3
         )
 
-    running.wait_for(moved, f"the counters moving {metrics(running)}")
+    running.wait_for(moved, "the counters moving")
     after = metrics(running)
     handled = {
         labels: value
@@ -187,8 +192,9 @@ def test_metrics_count_exactly_the_commands_and_the_delivery(
     }
     assert handled == {
         (("kind", "command"), ("name", "/kakehashi"), ("outcome", "ok")): 2.0,
+        (("kind", "command"), ("name", "/portfolio"), ("outcome", "refused")): 1.0,
     }
-    assert after[("kakehashi_ack_seconds_count", (("kind", "command"),))] == 2
+    assert after[("kakehashi_ack_seconds_count", (("kind", "command"),))] == 3
     assert after[("kakehashi_deliveries_retried_total", ())] == 0
     assert after[("kakehashi_deliveries_failed_total", ())] == 0
     assert after[("kakehashi_deliveries_waiting", ())] == 0
@@ -328,13 +334,18 @@ def test_a_rejected_token_stops_start_up_with_one_line(
     assert env[variable] not in done.stderr
 
 
+@pytest.mark.parametrize("mode", ["http", "socket"])
 def test_an_unreachable_slack_is_retried_while_the_scheduler_runs(
-    database_url: str, tmp_path: Path
+    mode: str, database_url: str, tmp_path: Path
 ) -> None:
     nowhere = f"http://127.0.0.1:{free_port()}/api/"
-    run = Running(kakehashi_env(database_url, nowhere), tmp_path)
+    socket_mode = {"SLACK_APP_TOKEN": "xapp-1-test"} if mode == "socket" else {}
+    run = Running(kakehashi_env(database_url, nowhere, **socket_mode), tmp_path)
     try:
-        assert run.get("/healthz").json() == {"ok": False, "database": "up", "slack": "unreachable"}
+        expected = {"ok": False, "database": "up", "slack": "unreachable"}
+        if mode == "socket":
+            expected["socket_mode"] = "disconnected"
+        assert run.get("/healthz").json() == expected
 
         def swept_twice() -> bool:
             found = metrics(run).get(("kakehashi_sweep_seconds_count", (("sweep", "reminders"),)))
