@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from aiohttp import ClientError
 from slack_sdk import WebClient
@@ -122,7 +123,7 @@ class SlackHealth:
     reach: Reach = Reach.OK
     interval: float = CHECK_SECONDS
     socket_connected: Callable[[], Awaitable[bool]] | None = None
-    _watching: asyncio.Task[None] | None = field(default=None, repr=False)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         telemetry.SLACK_UP.set(1 if self.reach is Reach.OK else 0)
@@ -143,11 +144,15 @@ class SlackHealth:
                 await asyncio.sleep(self.interval)
                 await self.check()
 
-        self._watching = asyncio.get_running_loop().create_task(every_interval())
+        self.keep(every_interval())
+
+    def keep(self, work: Coroutine[Any, Any, None]) -> None:
+        """Runs `work` in the background until `stop`."""
+        self._tasks.append(asyncio.get_running_loop().create_task(work))
 
     def stop(self) -> None:
-        if self._watching is not None:
-            self._watching.cancel()
+        for task in self._tasks:
+            task.cancel()
 
     async def problems(self) -> dict[str, str]:
         """What is wrong with Slack, for `/healthz`: {} when it works."""

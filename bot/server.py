@@ -11,6 +11,7 @@ import socket
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.app.async_app import AsyncApp
 from slack_sdk import WebClient
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -126,15 +127,7 @@ async def serve(
         await runner.cleanup()
         runtime.engine.dispose()
         raise PortUnavailable(port, exc) from None
-    socket_mode = None
-    if app_token is not None:
-        socket_mode = AsyncSocketModeHandler(
-            app, app_token, logger=quiet_logger("kakehashi.socket_mode"), web_client=client
-        )
-        slack.socket_connected = socket_mode.client.is_connected
-        # In the background: while Slack cannot be reached, the client retries on its own and
-        # the scheduler and delivery run meanwhile.
-        connecting = asyncio.create_task(socket_mode.connect_async())  # type: ignore[no-untyped-call]
+    socket_mode = connect_socket_mode(app, app_token, slack) if app_token else None
     slack.watch()
     delivery = await asyncio.to_thread(start_delivery, settings, runtime)
     ticks = sweeps(runtime, delivery)
@@ -160,11 +153,24 @@ async def serve(
         delivery.stop()
         scheduler.shutdown(wait=False)
         if socket_mode is not None:
-            connecting.cancel()
             await socket_mode.close_async()  # type: ignore[no-untyped-call]
         await runner.cleanup()
         after_ack.shutdown()
         runtime.engine.dispose()
+
+
+def connect_socket_mode(
+    app: AsyncApp, app_token: str, slack: SlackHealth
+) -> AsyncSocketModeHandler:
+    """Socket Mode, connecting in the background: while Slack cannot be reached the client
+    retries on its own (one log line an attempt), and the scheduler and delivery run meanwhile.
+    `slack` reports whether it is connected."""
+    handler = AsyncSocketModeHandler(
+        app, app_token, logger=quiet_logger("kakehashi.socket_mode"), web_client=slack.client
+    )
+    slack.socket_connected = handler.client.is_connected
+    slack.keep(handler.connect_async())  # type: ignore[no-untyped-call]
+    return handler
 
 
 async def _until_stopped() -> None:
