@@ -155,3 +155,16 @@ def test_the_installed_command_prints_only_its_lines(
         "FAIL slack bot token",
         "skip teams",
     ]
+
+
+def test_an_unreachable_database_is_named_without_its_password(
+    granted: FakeSlack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://admin:pa55word@127.0.0.1:1/kakehashi")
+    status, lines = check(capsys)
+    assert status == 1
+    assert failing(lines) == [
+        "FAIL database: postgresql+psycopg://admin:***@127.0.0.1:1/kakehashi cannot be reached: "
+        "check DATABASE_URL"
+    ]
+    assert "pa55word" not in "\n".join(lines)
