@@ -109,7 +109,7 @@ def slack(settings: Settings) -> Iterator[Result]:
     if settings.slack_app_token is not None:
         yield _app_token(client, settings.slack_app_token.get_secret_value())
     else:
-        yield Result("slack mode", True, "HTTP mode: SLACK_SIGNING_SECRET is set")
+        yield _signing_secret(settings)
     if settings.handoff_channel is not None:
         yield _channel(client, settings.handoff_channel)
 
@@ -142,6 +142,19 @@ def _app_token(client: WebClient, app_token: str) -> Result:
             "slack app token", False, f"Slack cannot be reached ({exc.__class__.__name__})"
         )
     return Result("slack app token", True, "accepted: Socket Mode can connect")
+
+
+def _signing_secret(settings: Settings) -> Result:
+    """HTTP mode: only Slack's requests can tell whether the secret is right; is it there?"""
+    secret = settings.slack_signing_secret
+    if secret is None or not secret.get_secret_value():
+        return Result(
+            "slack mode",
+            False,
+            "HTTP mode without SLACK_SIGNING_SECRET: copy the Signing Secret from Basic "
+            "Information, or set SLACK_APP_TOKEN for Socket Mode",
+        )
+    return Result("slack mode", True, "HTTP mode: SLACK_SIGNING_SECRET is set")
 
 
 def _channel(client: WebClient, channel_id: str) -> Result:

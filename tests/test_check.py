@@ -168,3 +168,15 @@ def test_an_unreachable_database_is_named_without_its_password(
         "check DATABASE_URL"
     ]
     assert "pa55word" not in "\n".join(lines)
+
+
+def test_http_mode_without_a_signing_secret_fails(
+    granted: FakeSlack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SLACK_SIGNING_SECRET")
+    status, lines = check(capsys)
+    assert status == 1
+    assert failing(lines) == [
+        "FAIL slack mode: HTTP mode without SLACK_SIGNING_SECRET: copy the Signing Secret from "
+        "Basic Information, or set SLACK_APP_TOKEN for Socket Mode"
+    ]
