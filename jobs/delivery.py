@@ -549,7 +549,7 @@ class Delivery:
 
     def _finish(self, claim: Claim, *, status: OutboxStatus, **values: object) -> None:
         self._write(claim, {"status": status.value, "claimed_until": None, **values})
-        telemetry.count_delivery(status)
+        telemetry.count_delivery(status, claim.kind)
 
     def _write(self, claim: Claim, values: dict[str, object]) -> None:
         with session_scope(self.engine) as session:

@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func
 from sqlmodel import col, select
 
+from jobs.tick import Sweep
 from storage.db import DatabaseUnavailable, session_scope
 from storage.outbox import OutboxMessage, OutboxStatus
 
@@ -47,23 +48,26 @@ ANSWER_SECONDS = Histogram(
     ["kind"],
     buckets=_LATENCY_BUCKETS,
 )
-DELIVERIES_SENT = Counter("kakehashi_deliveries_sent", "Outbox messages sent or updated")
+DELIVERIES_SENT = Counter(
+    "kakehashi_deliveries_sent",
+    "Outbox messages sent or updated, by kind (reminder, agenda, handoff …)",
+    ["kind"],
+)
 DELIVERIES_RETRIED = Counter(
-    "kakehashi_deliveries_retried", "Outbox messages put back to retry after a transient error"
+    "kakehashi_deliveries_retried",
+    "Outbox messages put back to retry after a transient error, by kind",
+    ["kind"],
 )
 DELIVERIES_FAILED = Counter(
-    "kakehashi_deliveries_failed", "Outbox messages failed for good (kakehashi jobs failed)"
+    "kakehashi_deliveries_failed",
+    "Outbox messages failed for good (kakehashi jobs failed), by kind",
+    ["kind"],
 )
 SWEEP_SECONDS = Histogram(
     "kakehashi_sweep_seconds",
     "Duration of one scheduler sweep, by sweep",
     ["sweep"],
     buckets=(0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0),
-)
-DUE = Counter(
-    "kakehashi_due",
-    "Messages a sweep found due and wrote to the outbox, by sweep (reminders, agendas)",
-    ["sweep"],
 )
 CRM_EVENTS_RECEIVED = Counter(
     "kakehashi_crm_events_received",
@@ -79,6 +83,8 @@ SLACK_UP = Gauge(
     "kakehashi_slack_up", "1 when Slack accepts the bot token and (Socket Mode) is connected"
 )
 BUILD = Info("kakehashi_build", "The running build")
+KINDS = ("reminder", "agenda")
+"""Kinds of message always reported as waiting (0 when none), so alerts on them have a series."""
 
 
 RECEIVED: ContextVar[tuple[str, float] | None] = ContextVar("kakehashi_received", default=None)
@@ -130,7 +136,7 @@ def record_build() -> None:
         BUILD.info({"version": "unknown"})
 
 
-def count_delivery(status: OutboxStatus) -> None:
+def count_delivery(status: OutboxStatus, kind: str) -> None:
     """A delivery's outcome as the engine recorded it: sent, put back to retry, or failed."""
     counter = {
         OutboxStatus.SENT: DELIVERIES_SENT,
@@ -138,29 +144,25 @@ def count_delivery(status: OutboxStatus) -> None:
         OutboxStatus.FAILED: DELIVERIES_FAILED,
     }.get(status)
     if counter is not None:
-        counter.inc()
+        counter.labels(kind).inc()
 
 
-def timed_sweep(
-    name: str, sweep: Callable[[datetime], list[str]]
-) -> Callable[[datetime], list[str]]:
-    """`sweep`, timed; the lines it returns (one per message) counted as due."""
+def timed_sweep(name: str, sweep: Sweep) -> Sweep:
+    """`sweep`, timed."""
 
     def run(now: datetime) -> list[str]:
         started = time.monotonic()
         try:
-            lines = sweep(now)
+            return sweep(now)
         finally:
             SWEEP_SECONDS.labels(name).observe(time.monotonic() - started)
-        if name != "delivery":
-            DUE.labels(name).inc(len(lines))
-        return lines
 
     return run
 
 
 class OutboxCollector(Collector):
-    """Deliveries waiting (due and not sent yet) and the age of the oldest, read at scrape."""
+    """Deliveries waiting (due and not sent yet) by kind, so reminders and agendas due show
+    apart, and the age of the oldest; read from the database at each scrape."""
 
     def __init__(self, engine: Engine, now: Callable[[], datetime]) -> None:
         self.engine = engine
@@ -168,7 +170,9 @@ class OutboxCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         waiting = GaugeMetricFamily(
-            "kakehashi_deliveries_waiting", "Outbox messages due and not sent yet"
+            "kakehashi_deliveries_waiting",
+            "Outbox messages due and not sent yet, by kind",
+            labels=["kind"],
         )
         oldest = GaugeMetricFamily(
             "kakehashi_delivery_oldest_waiting_seconds",
@@ -176,22 +180,31 @@ class OutboxCollector(Collector):
         )
         now = self.now()
         try:
-            count, first = self._backlog(now)
+            backlog = self._backlog(now)
         except DatabaseUnavailable:
             return  # /healthz says so; the gauges are simply absent from this scrape
-        waiting.add_metric([], count)
-        oldest.add_metric([], max(0.0, (now - first).total_seconds()) if first else 0.0)
+        for kind in sorted({*KINDS, *backlog}):
+            waiting.add_metric([kind], backlog.get(kind, (0, None))[0])
+        firsts = [first for _count, first in backlog.values() if first is not None]
+        oldest.add_metric([], max(0.0, (now - min(firsts)).total_seconds()) if firsts else 0.0)
         yield waiting
         yield oldest
 
-    def _backlog(self, now: datetime) -> tuple[int, datetime | None]:
+    def _backlog(self, now: datetime) -> dict[str, tuple[int, datetime | None]]:
+        """Per kind: how many are due and unsent, and since when the oldest."""
         with session_scope(self.engine) as session:
-            count, first = session.exec(
-                select(func.count(), func.min(OutboxMessage.not_before)).where(
+            rows = session.exec(
+                select(OutboxMessage.kind, func.count(), func.min(OutboxMessage.not_before))
+                .where(
                     OutboxMessage.status == OutboxStatus.PENDING.value,
                     col(OutboxMessage.not_before) <= now,
                 )
-            ).one()
-        if first is not None and first.tzinfo is None:  # SQLite gives naive UTC back
-            first = first.replace(tzinfo=now.tzinfo)
-        return int(count), first
+                .group_by(OutboxMessage.kind)
+            ).all()
+        return {kind: (int(count), _aware(first, now)) for kind, count, first in rows}
+
+
+def _aware(moment: datetime | None, like: datetime) -> datetime | None:
+    if moment is not None and moment.tzinfo is None:  # SQLite gives naive UTC back
+        return moment.replace(tzinfo=like.tzinfo)
+    return moment

@@ -18,7 +18,8 @@ COUNTERS = ("sent", "retried", "failed")
 
 def counted() -> dict[str, float]:
     return {
-        name: REGISTRY.get_sample_value(f"kakehashi_deliveries_{name}_total") or 0.0
+        name: REGISTRY.get_sample_value(f"kakehashi_deliveries_{name}_total", {"kind": "test"})
+        or 0.0
         for name in COUNTERS
     }
 
@@ -48,11 +49,16 @@ def test_the_backlog_is_read_from_the_database_at_each_scrape(engine: Engine) ->
     registry = CollectorRegistry()
     now = NOW
     registry.register(OutboxCollector(engine, lambda: now))
-    assert registry.get_sample_value("kakehashi_deliveries_waiting") == 0
+
+    def waiting(kind: str) -> float | None:
+        return registry.get_sample_value("kakehashi_deliveries_waiting", {"kind": kind})
+
+    assert (waiting("reminder"), waiting("agenda")) == (0, 0)
     assert registry.get_sample_value("kakehashi_delivery_oldest_waiting_seconds") == 0
 
-    put(engine, "old", "UCS", at=NOW - timedelta(minutes=5))
-    put(engine, "new", "UCS", at=NOW - timedelta(seconds=30))
-    put(engine, "future", "UCS", at=NOW + timedelta(hours=1))  # not due: not waiting
-    assert registry.get_sample_value("kakehashi_deliveries_waiting") == 2
+    put(engine, "old", "UCS", kind="reminder", at=NOW - timedelta(minutes=5))
+    put(engine, "new", "UCS", kind="reminder", at=NOW - timedelta(seconds=30))
+    put(engine, "agenda", "CTEAM", kind="agenda", at=NOW - timedelta(seconds=10))
+    put(engine, "future", "UCS", kind="reminder", at=NOW + timedelta(hours=1))  # not due yet
+    assert (waiting("reminder"), waiting("agenda")) == (2, 1)
     assert registry.get_sample_value("kakehashi_delivery_oldest_waiting_seconds") == 300
