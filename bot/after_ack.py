@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from jobs import telemetry
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -101,10 +103,14 @@ class AfterAck:
     def later(self, answer: Coroutine[Any, Any, None]) -> None:
         """Starts `answer`, what a listener does after acknowledging, as a task of its own: the
         listener returns and Bolt (`process_before_response`) sends the acknowledgement at once,
-        instead of finding it by polling every 10 ms. A failure is logged."""
+        instead of finding it by polling every 10 ms. A failure is logged; the time to
+        acknowledge and to answer are measured (`jobs.telemetry`)."""
         task = asyncio.get_running_loop().create_task(answer)
         self._tasks.add(task)  # the loop keeps only a weak reference to a task
         task.add_done_callback(self._finished)
+        if (received := telemetry.RECEIVED.get()) is not None:  # a listener, just acknowledged
+            telemetry.acknowledged(received)
+            task.add_done_callback(lambda _task: telemetry.answered(received))
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot import logs
 from bot.redact import install_log_redaction, mask_credentials
 from bot.settings import Settings, SettingsError, load_settings
 from storage.db import DatabaseUnavailable
@@ -56,19 +57,26 @@ def parser() -> argparse.ArgumentParser:
     accounts_sub = accounts.add_subparsers(dest="accounts_command", required=True, metavar="WHAT")
     accounts_out = accounts_sub.add_parser("export", help="every account to CSV, with promises")
     accounts_out.add_argument("file", metavar="FILE.csv", type=Path)
+
+    sub.add_parser("check", help="check the settings, the database and Slack's credentials")
+    manifest = sub.add_parser("manifest", help="print the Slack app manifest")
+    manifest.add_argument(
+        "--http", metavar="https://HOST", help="for HTTP mode, with this host in every URL"
+    )
     return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     # `run` is a service and logs its work; the other commands print only what they are asked.
-    logging.basicConfig(
-        level=logging.INFO if args.command == "run" else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    level = logging.INFO if args.command == "run" else logging.WARNING
     install_log_redaction()  # every log line: one line, no credentials (PRODUCT §11)
     try:
+        if args.command in ("check", "manifest"):  # they read what they need themselves
+            logs.configure(level=level)
+            return without_settings(args)
         settings = load_settings()
+        logs.configure(level=level, log_format=settings.log_format)
         return dispatch(args, settings)
     except (SettingsError, UsageError) as exc:
         print(f"kakehashi: {mask_credentials(str(exc))}", file=sys.stderr)
@@ -81,12 +89,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def without_settings(args: argparse.Namespace) -> int:
+    if args.command == "check":
+        from bot.check import run_check
+
+        return run_check(load_settings, sys.stdout)
+    from bot.manifest import BadHost, manifest_text
+
+    try:
+        print(manifest_text(args.http), end="")
+    except BadHost as exc:
+        raise UsageError(str(exc)) from None
+    return 0
+
+
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "run":
-        from bot.server import serve
-
-        asyncio.run(serve(settings, port=args.port or settings.port))
-        return 0
+        return run(settings, args.port)
     if args.command == "shell":
         from bot.shell_main import run_shell
 
@@ -118,6 +137,19 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
             print(f"kakehashi: {exc}", file=sys.stderr)
             return 1
     raise UsageError(f"unknown command {args.command}")
+
+
+def run(settings: Settings, port: int | None) -> int:
+    from bot.server import PortUnavailable, serve
+
+    if port is not None and not 1 <= port <= 65535:
+        raise UsageError(f"--port must be a number from 1 to 65535, got {port}")
+    try:
+        asyncio.run(serve(settings, port=port or settings.port))
+    except PortUnavailable as exc:
+        print(f"kakehashi: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -12,11 +12,13 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from bot.delivery import slack_delivery
+from bot.health import Reach, probe_client, rejected, try_call_now
 from bot.reminder_jobs import reminders_from
 from bot.runtime import Runtime
 from bot.settings import Settings, SettingsError
 from jobs.agendas import Agendas
 from jobs.delivery import Delivery, due_messages, failed_messages
+from jobs.telemetry import timed_sweep
 from jobs.tick import Sweep, run_sweeps
 from storage.db import make_engine, session_scope, upgrade
 from storage.outbox import OutboxMessage
@@ -28,10 +30,11 @@ class BadInstant(ValueError):
 
 def sweeps(runtime: Runtime, delivery: Delivery) -> list[Sweep]:
     """Every sweep of one tick, in order: whatever enqueues messages first, delivery last."""
+    settings = runtime.settings
     return [
-        reminders_from(runtime.settings, runtime.engine, runtime.directory).sweep,
-        agendas_from(runtime).sweep,
-        delivery.sweep,
+        timed_sweep("reminders", reminders_from(settings, runtime.engine, runtime.directory).sweep),
+        timed_sweep("agendas", agendas_from(runtime).sweep),
+        timed_sweep("delivery", delivery.sweep),
     ]
 
 
@@ -121,6 +124,28 @@ def jobs_command(command: str, settings: Settings, at_text: str | None) -> int:
     try:
         if command == "preview":
             return preview(runtime, at)
+        if not slack_reachable(settings, runtime, at):
+            return 1
         return run_due(runtime, slack_delivery(settings, runtime.engine), at)
     finally:
         runtime.engine.dispose()
+
+
+def slack_reachable(settings: Settings, runtime: Runtime, at: datetime | None) -> bool:
+    """`auth.test` before a sweep: a rejected token raises `SettingsError`; when Slack cannot be
+    reached, one line on stderr says what stays queued (nothing is swept: the next run finds
+    the same), and False."""
+    reach, error = try_call_now(probe_client(settings).auth_test)
+    if reach is Reach.REJECTED:
+        raise rejected("SLACK_BOT_TOKEN", error)
+    if reach is Reach.OK:
+        return True
+    with session_scope(runtime.engine) as session:
+        queued = len(due_messages(session=session, now=at or runtime.clock.now()))
+    print(
+        f"kakehashi: Slack cannot be reached ({error}); nothing was sent: {queued} due "
+        f"message(s) stay queued, and reminders and agendas due are found again by the next "
+        f"run-due or by kakehashi run",
+        file=sys.stderr,
+    )
+    return False

@@ -8,6 +8,7 @@ One unit of work per request: committed when the handler succeeds, rolled back w
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from commands.ui import (
     answer_from_json,
     answer_to_json,
 )
+from jobs import telemetry
 from storage import acknowledged, people
 from storage.db import DatabaseUnavailable, session_scope, without_control_characters
 from storage.outbox import OutboxMessage
@@ -60,6 +62,13 @@ class AlreadyDone(Exception):
 
 
 Handler = Callable[[Context], Outcome]
+
+
+def _outcome_label(refused: object, outcome: Outcome) -> str:
+    """How a request ended, for the metrics: refused by the roles, form errors, or done."""
+    if refused:
+        return "refused"
+    return "invalid" if outcome.errors else "ok"
 
 
 @dataclass
@@ -189,8 +198,12 @@ class Runtime:
         """Runs `handler` in one unit of work. `done`: the acknowledged request it runs, marked
         done in that unit (`AlreadyDone` when it was); `record`: a request to write down with
         its answer."""
+        request = uuid.uuid4().hex[:12]
         try:
-            with self.session() as session:
+            with (
+                telemetry.log_context(request=request, person=user_id, command=listener),
+                self.session() as session,
+            ):
                 watch_outbox(session)
                 home.watch_changes(session)
                 ctx = self.context(session, user_id, channel_id)
@@ -203,10 +216,15 @@ class Runtime:
                     self._note_done(session, outcome, done=done, record=record)
         except DatabaseUnavailable as exc:
             log.error("database unavailable: %s", exc.__class__.__name__)
+            telemetry.count_request(listener, "unavailable")
             if done is not None:
                 raise  # not done: taken up again once the database is back
             t = Translator(self.settings.locale)
             return Outcome(reply=Message.plain(t("error.unavailable")))
+        except Exception:
+            telemetry.count_request(listener, "failed")
+            raise
+        telemetry.count_request(listener, _outcome_label(refused, outcome))
         if session.info.get(_OUTBOX_WRITTEN) and not outcome.errors and self.on_outbox:
             self.on_outbox()  # deliver now: Slack in a worker thread, the shell in line
         return outcome

@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import logging
 import signal
+import socket
 from datetime import timedelta
 
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.app.async_app import AsyncApp
 from slack_sdk import WebClient
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.after_ack import AfterAck
 from bot.connections import DEFAULT_LIMITS, CappedSite, ConnectionLimits, app_runner
 from bot.delivery import deliver_in_background, slack_delivery
+from bot.health import CHECK_SECONDS, SlackHealth, check_at_start, quiet_logger
 from bot.jobs_main import sweeps
 from bot.runtime import Runtime
 from bot.settings import Settings, SettingsError
 from bot.slack import SETTLE, SlackDirectory, build_app, keep_answering, web_app
 from commands.context import SystemClock
 from commands.registry import build_registry
+from jobs import telemetry
 from jobs.delivery import Delivery, expire_claims
 from jobs.scheduler import start_scheduler
 from jobs.tick import run_sweeps
@@ -34,6 +39,31 @@ ZERO = timedelta()
 DRAIN_SECONDS = 20.0
 """On SIGTERM, how long the work of acknowledged requests may take to finish before the process
 exits anyway (what is left is taken up again at the next start)."""
+
+
+class PortUnavailable(Exception):
+    """The HTTP port cannot be listened on; the message says why, in one line."""
+
+    def __init__(self, port: int, error: OSError) -> None:
+        super().__init__(f"cannot listen on port {port}: {_why(error)}")
+
+
+def _why(error: OSError) -> str:
+    if error.errno == errno.EADDRINUSE:
+        return "it is in use by another program; stop it, or choose another with --port or PORT"
+    if error.errno == errno.EACCES:
+        return "permission denied (ports below 1024 need privileges); choose one above 1024"
+    return error.strerror or error.__class__.__name__
+
+
+def check_port(host: str, port: int) -> None:
+    """Raises `PortUnavailable` when `port` cannot be listened on now."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp binds it
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise PortUnavailable(port, exc) from None
 
 
 def check_slack_settings(settings: Settings) -> None:
@@ -80,27 +110,34 @@ async def serve(
     port: int,
     host: str = "0.0.0.0",
     limits: ConnectionLimits = DEFAULT_LIMITS,
+    slack_check_seconds: float = CHECK_SECONDS,
 ) -> None:
     check_slack_settings(settings)
-    runtime = await asyncio.to_thread(build_runtime, settings)
+    check_port(host, port)  # before the migrations and Slack: a taken port is one line
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
     client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
+    reach = await check_at_start(client, app_token)  # a rejected token stops here
+    runtime = await asyncio.to_thread(build_runtime, settings)
+    telemetry.record_build()
+    slack = SlackHealth(client, reach=reach, interval=slack_check_seconds)
     after_ack = AfterAck()
     app = build_app(runtime, client, after_ack)
     runner = app_runner(
-        web_app(runtime, app if settings.http_mode else None, after_ack, limits), limits
+        web_app(runtime, app if settings.http_mode else None, after_ack, slack, limits), limits
     )
     await runner.setup()
     # At start-up, on SQLite (one process), every unanswered request is a dead predecessor's;
     # replicas sharing PostgreSQL leave each other's recent ones alone.
     since = runtime.clock.now() - (SETTLE if runtime.engine.dialect.name != "sqlite" else ZERO)
-    await CappedSite(runner, host, port, limits=limits).start()
-    socket_mode = None
-    if settings.slack_app_token is not None:
-        socket_mode = AsyncSocketModeHandler(
-            app, settings.slack_app_token.get_secret_value(), web_client=client
-        )
-        await socket_mode.connect_async()  # type: ignore[no-untyped-call]
+    try:
+        await CappedSite(runner, host, port, limits=limits).start()
+    except OSError as exc:
+        await runner.cleanup()
+        runtime.engine.dispose()
+        raise PortUnavailable(port, exc) from None
+    socket_mode = connect_socket_mode(app, app_token, slack) if app_token else None
+    slack.watch()
     delivery = await asyncio.to_thread(start_delivery, settings, runtime)
     ticks = sweeps(runtime, delivery)
     scheduler = start_scheduler(
@@ -126,17 +163,33 @@ async def serve(
     finally:
         log.info("stopping: no new requests; finishing those acknowledged")
         answering.cancel()
+        slack.stop()
         if socket_mode is not None:
             await socket_mode.close_async()  # type: ignore[no-untyped-call]
         await runner.cleanup()  # stops listening, then waits for the requests being read
         if not await after_ack.drain(DRAIN_SECONDS):
             log.warning(
-                "stopped before every acknowledged request was answered: the next start will"
+                "stopped before every acknowledged request was answered; the next start will"
+                " answer the rest"
             )
         delivery.stop()
         scheduler.shutdown(wait=False)
         after_ack.shutdown()
         runtime.engine.dispose()
+
+
+def connect_socket_mode(
+    app: AsyncApp, app_token: str, slack: SlackHealth
+) -> AsyncSocketModeHandler:
+    """Socket Mode, connecting in the background: while Slack cannot be reached the client
+    retries on its own (one log line an attempt), and the scheduler and delivery run meanwhile.
+    `slack` reports whether it is connected."""
+    handler = AsyncSocketModeHandler(
+        app, app_token, logger=quiet_logger("kakehashi.socket_mode"), web_client=slack.client
+    )
+    slack.socket_connected = handler.client.is_connected
+    slack.keep(handler.connect_async())  # type: ignore[no-untyped-call]
+    return handler
 
 
 async def _until_stopped() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     """Web API calls per second the delivery engine makes across the workspace: its posts and
     the history look-ups before re-sending (Slack allows a few hundred a minute, and about one
     post per second per channel)."""
+    log_format: Literal["text", "json"] = Field(
+        default="text", validation_alias=AliasChoices("KAKEHASHI_LOG_FORMAT")
+    )
+    """`json`: one JSON object per log line (bot.logs)."""
     remind_handoff: str = Field(
         default=DEFAULTS["handoff"], validation_alias=AliasChoices("KAKEHASHI_REMIND_HANDOFF")
     )
@@ -162,6 +166,13 @@ class Settings(BaseSettings):
         if end <= start:
             raise ValueError(f'must end after it starts, like 09:00-18:00, got "{v}"')
         return (start, end)
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.strip().lower() not in ("text", "json"):
+            raise ValueError(f'must be text or json, got "{v}"')
+        return v.strip().lower() if isinstance(v, str) else v
 
     @field_validator("holidays_country")
     @classmethod

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import ClientError, web
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from slack_bolt.app.async_app import AsyncApp
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -24,12 +26,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import blockkit
 from bot.after_ack import AfterAck
 from bot.connections import DEFAULT_LIMITS, ConnectionLimits
+from bot.health import SlackHealth
 from bot.response_url import AnswerRefused, ResponseUrls
 from bot.runtime import Runtime
 from bot.slack_ingress import RejectionLog, slack_ingress
 from commands.context import ChannelInfo, UserProfile
 from commands.text import plain
 from commands.ui import Outcome
+from jobs import telemetry
 from storage.db import DatabaseUnavailable, is_reachable
 
 log = logging.getLogger(__name__)
@@ -92,6 +96,7 @@ def build_app(
         process_before_response=True,
         raise_error_for_unhandled_request=False,
     )
+    app.use(_timed)
     responses = ResponseUrls(settings.slack_api_url)
     for name in runtime.registry.commands:
         app.command(f"/{name}")(_command_listener(runtime, work, responses, name))
@@ -101,6 +106,22 @@ def build_app(
         app.view(callback_id)(_form_listener(runtime, work, callback_id))
     app.event("app_home_opened")(_home_listener(runtime, work))
     return app
+
+
+async def _timed(body: dict[str, Any], next: Any) -> None:
+    """Bolt middleware: notes when the request arrived, and what kind it is, for the time to
+    acknowledge and to answer it (`bot.after_ack`). Left set: the listener runs after the
+    middleware returns, in the request's own task."""
+    telemetry.RECEIVED.set((_request_kind(body), time.monotonic()))
+    await next()
+
+
+def _request_kind(body: dict[str, Any]) -> str:
+    if "command" in body:
+        return "command"
+    return {"block_actions": "action", "view_submission": "form"}.get(
+        str(body.get("type")), "event"
+    )
 
 
 def _command_listener(runtime: Runtime, work: AfterAck, responses: ResponseUrls, name: str) -> Any:
@@ -389,11 +410,13 @@ def web_app(
     runtime: Runtime,
     app: AsyncApp | None,
     after_ack: AfterAck | None = None,
+    slack: SlackHealth | None = None,
     limits: ConnectionLimits = DEFAULT_LIMITS,
 ) -> web.Application:
-    """`POST /slack/events` (Bolt, HTTP mode) and `GET /healthz` (200 when the database answers,
-    503 when not). In Socket Mode (`app` None) only the health check is served. `after_ack` (the
-    one given to `build_app`) counts the requests in flight."""
+    """`POST /slack/events` (Bolt, HTTP mode), `GET /healthz` (200 when the database answers and
+    `slack` works, else 503 naming what is wrong) and `GET /metrics`. In Socket Mode (`app`
+    None) only the last two are served. `after_ack` (the one given to `build_app`) counts the
+    requests in flight."""
     server = app.web_app(path="/slack/events") if app is not None else web.Application()
     secret = runtime.settings.slack_signing_secret
     if app is not None:
@@ -405,10 +428,27 @@ def web_app(
         server.middlewares.append(after_ack.middleware)
 
     async def healthz(_request: web.Request) -> web.Response:
-        ok = await asyncio.to_thread(is_reachable, runtime.engine)
+        database = await asyncio.to_thread(is_reachable, runtime.engine)
+        problems = await slack.problems() if slack is not None else {}
+        ok = database and not problems
         return web.json_response(
-            {"ok": ok, "database": "up" if ok else "down"}, status=200 if ok else 503
+            {"ok": ok, "database": "up" if database else "down", **problems},
+            status=200 if ok else 503,
         )
 
     server.router.add_get("/healthz", healthz)
+    server.router.add_get("/metrics", metrics_endpoint(runtime))
     return server
+
+
+def metrics_endpoint(runtime: Runtime) -> Any:
+    """`GET /metrics`: this process's counters, and the outbox's backlog read from the database
+    (on a worker thread: the event loop never waits for it)."""
+    backlog = CollectorRegistry(auto_describe=True)
+    backlog.register(telemetry.OutboxCollector(runtime.engine, runtime.clock.now))
+
+    async def metrics(_request: web.Request) -> web.Response:
+        counted = generate_latest(REGISTRY) + await asyncio.to_thread(generate_latest, backlog)
+        return web.Response(body=counted, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    return metrics

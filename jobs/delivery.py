@@ -46,6 +46,7 @@ from sqlmodel import Session, col, select
 
 from commands.context import Clock
 from commands.ui import Message, message_from_json, message_to_json
+from jobs import telemetry
 from storage.db import session_scope
 from storage.outbox import OutboxMessage, OutboxStatus
 
@@ -287,9 +288,11 @@ class Delivery:
                 if self._stopping.is_set() or self._paused_too_long(claim.recipient):
                     self._release_unsent(batch[i:])
                     return lines
-                line = self._deliver(claim, _moving(now, started, self.clock))
+                with telemetry.log_context(delivery=claim.key):
+                    line = self._deliver(claim, _moving(now, started, self.clock))
+                    if line:
+                        log.info("delivered %s", line)
                 if line:
-                    log.info("delivered %s", line)
                     lines.append(line)
         return lines
 
@@ -550,6 +553,7 @@ class Delivery:
 
     def _finish(self, claim: Claim, *, status: OutboxStatus, **values: object) -> None:
         self._write(claim, {"status": status.value, "claimed_until": None, **values})
+        telemetry.count_delivery(status, claim.kind)
 
     def _write(self, claim: Claim, values: dict[str, object]) -> None:
         with session_scope(self.engine) as session:

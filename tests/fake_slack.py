@@ -391,6 +391,8 @@ class FakeSlack:
         self.channels: dict[str, JSON] = {}  # conversations.info overrides; others synthesized
         self.views: dict[str, JSON] = {}
         self.socket_url: str | None = None  # what apps.connections.open hands out
+        self.rejected_tokens: set[str] = set()  # answered invalid_auth, as a revoked token is
+        self.scopes: str | None = None  # the bot token's `x-oauth-scopes` header, when set
         self._lock = threading.RLock()
         self._calls: list[Call] = []
         self._rejections: list[Call] = []
@@ -673,8 +675,13 @@ class FakeSlack:
         return reply
 
     def _respond(self, method: str, body: JSON, headers: dict[str, str]) -> Reply:
+        scopes: dict[str, str] = {}
         if method != "response_url":
             self._authorize(method, headers.get("authorization", ""))
+            if self.scopes is not None:
+                scopes = {"x-oauth-scopes": self.scopes}
+            if headers.get("authorization", "").removeprefix("Bearer ") in self.rejected_tokens:
+                raise SlackError("invalid_auth")
         handler = self._handlers.get(method)
         if handler is None:
             raise SlackError("unknown_method")
@@ -686,7 +693,7 @@ class FakeSlack:
         if (wait := self._rate_wait(method, body)) > 0:
             retry_after = str(max(1, math.ceil(wait)))
             return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": retry_after}
-        return 200, {"ok": True, **handler(body)}, {}
+        return 200, {"ok": True, **handler(body)}, scopes
 
     @staticmethod
     def _authorize(method: str, authorization: str) -> None:
