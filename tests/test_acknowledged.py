@@ -135,7 +135,7 @@ def test_every_acknowledged_command_is_done_exactly_once_across_a_stop_and_a_res
             wait_until(
                 lambda: set(replies(slack, urls)) == set(acknowledged),
                 "every acknowledged command answered",
-                60,
+                150,  # on PostgreSQL, once they are `SETTLE` old (a replica may be on them)
                 [second],
                 tmp_path,
                 engine,
