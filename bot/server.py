@@ -13,6 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.after_ack import AfterAck
+from bot.crm_http import add_crm_routes
 from bot.delivery import deliver_in_background, slack_delivery
 from bot.jobs_main import sweeps
 from bot.runtime import Runtime
@@ -76,9 +77,9 @@ async def serve(settings: Settings, *, port: int, host: str = "0.0.0.0") -> None
     client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
     after_ack = AfterAck()
     app = build_app(runtime, client, after_ack)
-    runner = web.AppRunner(
-        web_app(runtime, app if settings.http_mode else None, after_ack), access_log=None
-    )
+    server = web_app(runtime, app if settings.http_mode else None, after_ack)
+    add_crm_routes(server, settings=settings, engine=runtime.engine, clock=runtime.clock)
+    runner = web.AppRunner(server, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     socket_mode = None

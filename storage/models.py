@@ -2,6 +2,7 @@
 
 from storage.accounts import Account
 from storage.audit import AuditEntry
+from storage.crm_events import CrmEvent
 from storage.handoffs import Contact, Handoff, HandoffMessage
 from storage.outbox import OutboxMessage
 from storage.people import Person
@@ -14,6 +15,7 @@ __all__ = [
     "Account",
     "AuditEntry",
     "Contact",
+    "CrmEvent",
     "Handoff",
     "HandoffMessage",
     "OutboxMessage",
