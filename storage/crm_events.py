@@ -84,9 +84,9 @@ def store(
         insert(CrmEvent)
         .values(received_at=at, not_before=at, status=CrmStatus.PENDING.value, attempts=0)
         .on_conflict_do_nothing(index_elements=["source", "event_id"])
+        .returning(col(CrmEvent.id))
     )
-    result = session.execute(statement, rows)
-    return max(int(getattr(result, "rowcount", 0) or 0), 0)
+    return len(session.execute(statement, rows).all())
 
 
 def due(*, session: Session, now: datetime, limit: int = 100) -> list[int]:
