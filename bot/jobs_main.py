@@ -108,7 +108,7 @@ def list_failed(settings: Settings, out: TextIO | None = None) -> int:
             for event in crm_events.failed(session=session):
                 when = (event.processed_at or event.received_at).isoformat(timespec="seconds")
                 print(
-                    f"{when} crm {event.source} {event.event_id}: {event.outcome}",
+                    f"{when} crm {event.source} {event.event_id}: {event.last_error}",
                     file=out or sys.stdout,
                 )
             if not rows and not crm_events.failed(session=session):

@@ -99,9 +99,10 @@ class CrmEvents:
 
     def _later(self, session: Session, event: CrmEvent, now: datetime, why: str) -> str:
         event.attempts += 1
-        event.claimed_until = None
+        event.claimed_until, event.last_error = None, why
         if event.attempts >= MAX_ATTEMPTS:
-            event.status, event.outcome, event.processed_at = CrmStatus.FAILED.value, why, now
+            event.status, event.outcome = CrmStatus.FAILED.value, CrmStatus.FAILED.value
+            event.processed_at = now
             self._audit(session, event, now)
         else:
             event.not_before = now + timedelta(minutes=2 ** (event.attempts - 1))
@@ -124,6 +125,7 @@ class CrmEvents:
                 "deal_id": deal_id,
                 "account_id": event.account_id,
             },
+            note=event.last_error if event.status == CrmStatus.FAILED else None,
         )
 
     def _work(self, session: Session, event: CrmEvent, now: datetime) -> str:

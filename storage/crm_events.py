@@ -59,6 +59,8 @@ class CrmEvent(SQLModel, table=True):
     account_id: int | None = None
     owner_user_id: str | None = Field(default=None, max_length=32)
     """The deal owner on the chat platform, who may hand it off."""
+    last_error: str | None = None
+    """Why the CRM could not be read, the last time it was tried."""
     escalated_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     """When the managers were told (owner unknown, or not handed off in time)."""
 

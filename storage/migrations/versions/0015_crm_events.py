@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("deal", sa.JSON(), nullable=True),
         sa.Column("account_id", sa.Integer(), nullable=True),
         sa.Column("owner_user_id", sa.String(length=32), nullable=True),
+        sa.Column("last_error", sa.String(), nullable=True),
         sa.Column("escalated_at", UTCDateTime(), nullable=True),
         sa.UniqueConstraint("source", "event_id", name="uq_crm_events_source_event"),
     )
