@@ -352,6 +352,19 @@ async def test_an_owner_not_found_on_slack_is_reported_to_the_managers_once(
     assert "left.the.company@example.com" in all_text(told) and "/handoff" in all_text(told)
 
 
+async def test_a_deal_whose_owner_has_left_is_reported_to_the_managers(
+    server: CrmServer, slack: FakeSlack
+) -> None:
+    slack.add_user("ULEFT", name="gone", email="gone@example.com", deleted=True)
+    body = deal_won_body()
+    body["deal"]["owner_email"] = "gone@example.com"
+    assert (await server.webhook(body)).status_code == 202
+    assert await server.sweep() == ["crm webhook msg_1: owner_unknown"]
+    assert dms(slack, "ULEFT") == []
+    [told] = dms(slack, "UMANAGER")
+    assert "gone@example.com could not be found here" in all_text(told)
+
+
 async def test_a_deal_not_handed_off_in_two_working_days_is_reported_once(
     server: CrmServer, engine: Engine
 ) -> None:
