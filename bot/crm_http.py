@@ -20,8 +20,10 @@ import hashlib
 import hmac
 import json
 import logging
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
@@ -81,10 +83,12 @@ class CrmEndpoints:
         self.settings = settings
         self.engine = engine
         self.clock = clock
-        # One writer, requests in the order they came: SQLite takes one writer at a time, and
-        # writers it turns away wait in its busy handler, which sleeps up to 100 ms between
-        # tries (a burst of HubSpot batches was acknowledged in 200-660 ms instead of 10-60).
+        # One writer, and what waits for it written together (group commit): SQLite takes one
+        # writer at a time, turning the others away to its busy handler, which sleeps up to
+        # 100 ms between tries; and each commit waits for the disk. A burst of HubSpot batches
+        # was acknowledged in 200-660 ms, one at a time in 10-60 ms (bench/RESULTS.md).
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="crm-store")
+        self._waiting: deque[_Waiting] = deque()
 
     async def hubspot(self, request: web.Request) -> web.Response:
         try:
@@ -124,19 +128,38 @@ class CrmEndpoints:
         return web.json_response({"accepted": event_id}, status=202)
 
     async def _store(self, source: CrmSource, events: Events) -> None:
+        loop = asyncio.get_running_loop()
+        waiting = _Waiting(source, events, loop.create_future())
+        self._waiting.append(waiting)
+        loop.run_in_executor(self._writer, self._store_waiting, loop)
         try:
-            loop = asyncio.get_running_loop()
-            new = await loop.run_in_executor(self._writer, self._store_now, source, events)
+            new = await waiting.stored
         except DatabaseUnavailable as exc:
             # The CRM retries what it did not see acknowledged: nothing is lost.
             raise Rejected(503, "the database is unavailable; retry later") from exc
         log.info("crm %s: %d event(s) received, %d new", source.value, len(events), new)
 
-    def _store_now(self, source: CrmSource, events: Events) -> int:
-        with session_scope(self.engine) as session:
-            return crm_events.store(
-                session=session, source=source, events=events, at=self.clock.now()
-            )
+    def _store_waiting(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Writes every request waiting now in one transaction (none when an earlier call took
+        them all), and tells each how many of its events were new."""
+        group: list[_Waiting] = []
+        while self._waiting:
+            group.append(self._waiting.popleft())
+        if not group:
+            return
+        try:
+            with session_scope(self.engine) as session:
+                at = self.clock.now()
+                new = [
+                    crm_events.store(session=session, source=w.source, events=w.events, at=at)
+                    for w in group
+                ]
+        except Exception as exc:  # handed to every request of the group, which raises it
+            for w in group:
+                loop.call_soon_threadsafe(_settle, w.stored, None, exc)
+            return
+        for w, count in zip(group, new, strict=True):
+            loop.call_soon_threadsafe(_settle, w.stored, count, None)
 
     def _verify_hubspot(self, request: web.Request, body: bytes) -> None:
         secret = self.settings.hubspot_client_secret
@@ -176,6 +199,24 @@ class CrmEndpoints:
             raise Rejected(401, "the request is more than 5 minutes old")
         if sent_at > now + SKEW_SECONDS:
             raise Rejected(401, "the request's timestamp is in the future")
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    """A request's events waiting for the writer."""
+
+    source: CrmSource
+    events: Events
+    stored: asyncio.Future[int]
+
+
+def _settle(stored: asyncio.Future[int], count: int | None, error: Exception | None) -> None:
+    if stored.done():  # the sender hung up; its events are stored all the same
+        return
+    if error is not None:
+        stored.set_exception(error)
+    else:
+        stored.set_result(count or 0)
 
 
 def public_uri(request: web.Request) -> str:
