@@ -59,8 +59,11 @@ class HubSpot:
             return "ignored"
         if not self._is_won(str(event.get("propertyValue"))):
             return "not_won"
+        deal_id = str(event.get("objectId"))
+        if not deal_id.isdigit():
+            return "invalid"
         deal = self._get(
-            f"/crm/v3/objects/deals/{int(event.get('objectId') or 0)}",
+            f"/crm/v3/objects/deals/{deal_id}",
             {
                 "properties": ",".join(DEAL_PROPERTIES),
                 "associations": "companies,contacts,line_items",

@@ -308,9 +308,11 @@ async def test_an_unknown_deal_or_one_without_a_company_is_recorded_and_sends_no
 ) -> None:
     hubspot.add_won_deal(deal_id=108)
     hubspot.deals["108"]["associations"]["companies"] = {"results": []}
-    events = [stage_change(7, 999, "closedwon"), stage_change(8, 108, "closedwon")]
+    hostile = {**stage_change(12, 0, "closedwon"), "objectId": "1/../../owners/300"}
+    events = [stage_change(7, 999, "closedwon"), stage_change(8, 108, "closedwon"), hostile]
     assert (await server.hubspot(events)).status_code == 200
     assert sorted(await server.sweep()) == [
+        "crm hubspot 12: invalid",
         "crm hubspot 7: unknown_deal",
         "crm hubspot 8: no_company",
     ]
@@ -319,7 +321,7 @@ async def test_an_unknown_deal_or_one_without_a_company_is_recorded_and_sends_no
         actions = session.exec(
             select(AuditEntry.action).where(AuditEntry.entity == "crm_event")
         ).all()
-    assert sorted(actions) == ["no_company", "unknown_deal"]
+    assert sorted(actions) == ["invalid", "no_company", "unknown_deal"]
 
 
 async def test_hubspot_rate_limits_are_waited_out_or_the_event_is_tried_later(
