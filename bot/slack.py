@@ -25,6 +25,7 @@ from commands import crm
 from commands.context import ChannelInfo, UserProfile
 from commands.text import plain
 from commands.ui import Outcome
+from jobs.crm import CrmUnavailable
 from storage.db import is_reachable
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,11 @@ class SlackDirectory:
         try:
             user_id = self.client.users_lookupByEmail(email=email)["user"]["id"]
         except SlackApiError as exc:
-            log.info("users.lookupByEmail failed: %s", exc.response.get("error"))
-            return None
+            error = exc.response.get("error")
+            if error == "users_not_found":
+                return None
+            # Not an answer about the person (rate limited, Slack down): the event waits.
+            raise CrmUnavailable(f"Slack users.lookupByEmail: {error}") from None
         return self.lookup(user_id)
 
     def channel(self, channel_id: str) -> ChannelInfo | None:

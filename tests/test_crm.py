@@ -367,6 +367,17 @@ async def test_a_deal_whose_owner_has_left_is_reported_to_the_managers(
     assert "gone@example.com could not be found here" in all_text(told)
 
 
+async def test_slack_failing_to_look_the_owner_up_leaves_the_event_for_later(
+    server: CrmServer, slack: FakeSlack, engine: Engine
+) -> None:
+    slack.fail_next("users.lookupByEmail", error="ratelimited")
+    assert (await server.webhook(deal_won_body())).status_code == 202
+    [line] = await server.sweep()
+    assert line == "crm webhook msg_1: pending (Slack users.lookupByEmail: ratelimited)"
+    assert dms(slack, "UMANAGER") == [] and dms(slack, "USALES") == []
+    assert await server.sweep(days=1) == ["crm webhook msg_1: offered"]
+
+
 async def test_a_deal_not_handed_off_in_two_working_days_is_reported_once(
     server: CrmServer, engine: Engine
 ) -> None:
