@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from commands.context import Context
-from commands.handoff_form import Prefill, handoff_form, pending_refusal
+from commands.handoff_form import TEXT_LIMIT, Prefill, handoff_form, pending_refusal
 from commands.promise import add_promise_form
 from commands.registry import Handlers
 from commands.text import strip_control
@@ -35,10 +35,20 @@ def press_hand_off(ctx: Context, value: str) -> Outcome:
     prefill = Prefill(
         account_name=account.name,
         account=account,
-        contacts="\n".join(_contact_line(c.name, c.role, c.email) for c in deal.contacts),
-        promises="\n".join(_promise_line(p.text, p.due, p.repeat) for p in deal.promises),
+        contacts=_lines([_contact_line(c.name, c.role, c.email) for c in deal.contacts]),
+        promises=_lines([_promise_line(p.text, p.due, p.repeat) for p in deal.promises]),
     )
     return Outcome(form=handoff_form(ctx, prefill))
+
+
+def _lines(lines: list[str]) -> str:
+    """Whole lines, as many as the form's field holds (a longer prefill is refused by Slack)."""
+    kept: list[str] = []
+    for line in lines:
+        if len("\n".join([*kept, line])) > TEXT_LIMIT:
+            break
+        kept.append(line)
+    return "\n".join(kept)
 
 
 def _contact_line(name: str, role: str, email: str | None) -> str:

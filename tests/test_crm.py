@@ -392,6 +392,21 @@ async def test_a_deal_not_handed_off_in_two_working_days_is_reported_once(
     assert "was won 2 working days ago and is not handed off yet" in all_text(told)
 
 
+async def test_a_deal_with_more_contacts_than_the_form_holds_prefills_whole_lines(
+    server: CrmServer,
+) -> None:
+    many = [
+        {"name": f"担当者 {i}", "role": "x" * 150, "email": f"p{i}@globex.example"}
+        for i in range(50)
+    ]
+    assert (await server.webhook(deal_won_body(contacts=many))).status_code == 202
+    await server.sweep()
+    view = await open_prefilled_form(server, dms(server.slack, "USALES")[0])
+    lines = initial(view)["contacts"].splitlines()
+    assert 10 < len(lines) < 50 and lines[-1].endswith("globex.example")
+    assert server.slack.rejections == []
+
+
 async def test_a_deal_handed_off_in_time_is_not_reported(server: CrmServer) -> None:
     assert (await server.webhook(deal_won_body())).status_code == 202
     await server.sweep()
