@@ -7,9 +7,10 @@ from decimal import Decimal
 
 from sqlmodel import Session, select
 
-from storage import handoffs, people, promises, touches
+from storage import crm_events, handoffs, people, promises, touches
 from storage.accounts import Account, Stage, TouchModel, fold_name
 from storage.audit import record
+from storage.crm_events import CrmSource
 from storage.handoffs import AccountFacts, HandoffNotes, NewContact, SalePromise
 from storage.people import Person, Role
 from storage.promises import Promise, PromiseStatus, Recurrence
@@ -57,7 +58,36 @@ def load_demo(*, session: Session, now: datetime) -> bool:
     _account_history(session, by_name, now)
     _promises_and_touches(session, by_name, now)
     _reminders(session, by_name, now)
+    _won_deal(session, now)
     return True
+
+
+WON_DEAL = {
+    "type": "deal.won",
+    "deal": {
+        "id": "DEMO-DEAL-1",
+        "name": "Pied Piper 年間契約",
+        "amount": 2400000,
+        "currency": "JPY",
+        "owner_email": "kenji@example.com",
+        "contract_start": "2027-01-01",
+        "renewal_date": "2027-12-31",
+        "products": ["Enterprise", "SSO"],
+    },
+    "account": {"id": "CRM-PIEDPIPER", "name": "Pied Piper株式会社", "domain": "piedpiper.example"},
+    "contacts": [
+        {"name": "Richard Hendricks", "role": "CEO", "email": "richard@piedpiper.example"}
+    ],
+    "promises": [{"text": "SSO setup call in the first week", "due": None, "repeat": None}],
+}
+"""A deal won in the CRM, waiting for the scheduler: kenji is asked to hand it off (PRODUCT
+§14)."""
+
+
+def _won_deal(session: Session, now: datetime) -> None:
+    crm_events.store(
+        session=session, source=CrmSource.WEBHOOK, events=[("demo-won-deal", WON_DEAL)], at=now
+    )
 
 
 def _accounts(by_name: dict[str, Person], now: datetime) -> list[Account]:

@@ -11,6 +11,7 @@ import sys
 from datetime import UTC, datetime
 from typing import TextIO
 
+from bot.crm_jobs import crm_from
 from bot.delivery import slack_delivery
 from bot.health import Reach, probe_client, rejected, try_call_now
 from bot.reminder_jobs import reminders_from
@@ -20,6 +21,7 @@ from jobs.agendas import Agendas
 from jobs.delivery import Delivery, due_messages, failed_messages
 from jobs.telemetry import timed_sweep
 from jobs.tick import Sweep, run_sweeps
+from storage import crm_events
 from storage.db import make_engine, session_scope, upgrade
 from storage.outbox import OutboxMessage
 
@@ -31,9 +33,11 @@ class BadInstant(ValueError):
 def sweeps(runtime: Runtime, delivery: Delivery) -> list[Sweep]:
     """Every sweep of one tick, in order: whatever enqueues messages first, delivery last."""
     settings = runtime.settings
+    crm = crm_from(runtime)
     return [
         timed_sweep("reminders", reminders_from(settings, runtime.engine, runtime.directory).sweep),
         timed_sweep("agendas", agendas_from(runtime).sweep),
+        *([timed_sweep("crm", crm.sweep)] if crm else []),
         timed_sweep("delivery", delivery.sweep),
     ]
 
@@ -104,7 +108,13 @@ def list_failed(settings: Settings, out: TextIO | None = None) -> int:
                     f"{when} {describe(row)}: {row.last_error or 'unknown reason'}",
                     file=out or sys.stdout,
                 )
-            if not rows:
+            for event in crm_events.failed(session=session):
+                when = (event.processed_at or event.received_at).isoformat(timespec="seconds")
+                print(
+                    f"{when} crm {event.source} {event.event_id}: {event.last_error}",
+                    file=out or sys.stdout,
+                )
+            if not rows and not crm_events.failed(session=session):
                 print("No delivery has failed.", file=out or sys.stdout)
     finally:
         engine.dispose()

@@ -17,6 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.after_ack import AfterAck
 from bot.connections import DEFAULT_LIMITS, CappedSite, ConnectionLimits, app_runner
+from bot.crm_http import add_crm_routes
 from bot.delivery import deliver_in_background, slack_delivery
 from bot.health import CHECK_SECONDS, SlackHealth, check_at_start, quiet_logger
 from bot.jobs_main import sweeps
@@ -123,9 +124,9 @@ async def serve(
     slack = SlackHealth(client, reach=reach, interval=slack_check_seconds)
     after_ack = AfterAck()
     app = build_app(runtime, client, after_ack)
-    runner = app_runner(
-        web_app(runtime, app if settings.http_mode else None, after_ack, slack, limits), limits
-    )
+    server = web_app(runtime, app if settings.http_mode else None, after_ack, slack, limits)
+    add_crm_routes(server, settings=settings, engine=runtime.engine, clock=runtime.clock)
+    runner = app_runner(server, limits)
     await runner.setup()
     # At start-up, on SQLite (one process), every unanswered request is a dead predecessor's;
     # replicas sharing PostgreSQL leave each other's recent ones alone.

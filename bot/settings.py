@@ -98,7 +98,32 @@ class Settings(BaseSettings):
         default=DEFAULTS["silence"], validation_alias=AliasChoices("KAKEHASHI_REMIND_SILENCE")
     )
 
-    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", mode="before")
+    hubspot_client_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("HUBSPOT_CLIENT_SECRET")
+    )
+    hubspot_access_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("HUBSPOT_ACCESS_TOKEN")
+    )
+    hubspot_api_url: str = Field(
+        default="https://api.hubapi.com", validation_alias=AliasChoices("HUBSPOT_API_URL")
+    )
+    salesforce_org_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("SALESFORCE_ORG_ID")
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("KAKEHASHI_WEBHOOK_SECRET")
+    )
+    """The CRMs (PRODUCT §14): each endpoint answers 401 until its secret is set."""
+
+    @field_validator(
+        "slack_bot_token",
+        "slack_signing_secret",
+        "slack_app_token",
+        "hubspot_client_secret",
+        "hubspot_access_token",
+        "webhook_secret",
+        mode="before",
+    )
     @classmethod
     def _empty_is_missing(cls, v: Any) -> Any:
         """`SLACK_SIGNING_SECRET=` (or blanks) is a missing secret, not a secret that no
@@ -125,6 +150,28 @@ class Settings(BaseSettings):
         if not re.match(r"^https?://[^\s/]+", v):
             raise ValueError(f'must be an http(s) URL, got "{v}"')
         return v if v.endswith("/") else v + "/"
+
+    @field_validator("hubspot_api_url")
+    @classmethod
+    def _hubspot_url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError(f'must be an http(s) URL, got "{v}"')
+        return v.rstrip("/")
+
+    @field_validator("salesforce_org_id")
+    @classmethod
+    def _org_id(cls, v: str | None) -> str | None:
+        v = (v or "").strip()
+        if v and not re.fullmatch(r"00D[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?", v):
+            raise ValueError("must be a Salesforce organization ID of 15 or 18 characters (00D…)")
+        return v or None
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().startswith("whsec_"):
+            raise ValueError("must be a secret starting with whsec_")
+        return v
 
     @field_validator("database_url")
     @classmethod

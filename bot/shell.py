@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bot.runtime import Runtime
+from bot.shell_crm import replay_deal_won
 from bot.shell_time import clock_target
 from commands import ui
 from commands.context import ChannelInfo, FixedClock, UserProfile
@@ -46,6 +47,12 @@ class ShellDirectory:
             email=person.email,
             is_bot=person.is_bot,
         )
+
+    def by_email(self, email: str) -> UserProfile | None:
+        """A won deal's owner (`:crm`): the person with this email, if any."""
+        with Session(self.engine) as session:
+            person = session.exec(select(Person).where(Person.email == email)).first()
+        return self.lookup(person.user_id) if person else None
 
     def channel(self, channel_id: str) -> ChannelInfo | None:
         """The shell's channels are pretend ones, and the bot is in all of them."""
@@ -130,6 +137,13 @@ class Shell:
             case ["home"]:
                 home = self.runtime.home(self.user_id)
                 self.render(ui.Message(text="", blocks=home.blocks))
+            case ["crm", "deal-won", path]:
+                key, params = replay_deal_won(self.runtime, path)
+                self.note(key, "", **params)
+                if key == "shell.crm.stored" and self.tick is not None:
+                    self.tick()
+            case ["crm", *_]:
+                self.note("shell.crm.usage")
             case _:
                 self.note("shell.meta_help")
 

@@ -30,10 +30,12 @@ from bot.health import SlackHealth
 from bot.response_url import AnswerRefused, ResponseUrls
 from bot.runtime import Runtime
 from bot.slack_ingress import RejectionLog, slack_ingress
+from commands import crm
 from commands.context import ChannelInfo, UserProfile
 from commands.text import plain
 from commands.ui import Outcome
 from jobs import telemetry
+from jobs.crm import CrmUnavailable
 from storage.db import DatabaseUnavailable, is_reachable
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,18 @@ class SlackDirectory:
             is_bot=bool(user.get("is_bot")) or user_id == "USLACKBOT",
             deleted=bool(user.get("deleted")),
         )
+
+    def by_email(self, email: str) -> UserProfile | None:
+        """`users.lookupByEmail` (a won deal's owner, PRODUCT §14); None when no one has it."""
+        try:
+            user_id = self.client.users_lookupByEmail(email=email)["user"]["id"]
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            if error == "users_not_found":
+                return None
+            # Not an answer about the person (rate limited, Slack down): the event waits.
+            raise CrmUnavailable(f"Slack users.lookupByEmail: {error}") from None
+        return self.lookup(user_id)
 
     def channel(self, channel_id: str) -> ChannelInfo | None:
         """`conversations.info`: a private channel the bot is not in reads as not found (None).
@@ -105,6 +119,8 @@ def build_app(
     for callback_id in runtime.registry.forms:
         app.view(callback_id)(_form_listener(runtime, work, callback_id))
     app.event("app_home_opened")(_home_listener(runtime, work))
+    for callback_id, action_id in MESSAGE_SHORTCUTS.items():
+        app.shortcut(callback_id)(_message_shortcut_listener(runtime, work, responses, action_id))
     return app
 
 
@@ -122,6 +138,59 @@ def _request_kind(body: dict[str, Any]) -> str:
     return {"block_actions": "action", "view_submission": "form"}.get(
         str(body.get("type")), "event"
     )
+
+
+MESSAGE_SHORTCUTS = {
+    "message.record_promise": crm.RECORD_PROMISE,
+    "message.log_touch": crm.LOG_TOUCH,
+}
+"""Message shortcuts (manifest `shortcuts`, type message) → the button they act as."""
+
+
+def _message_shortcut_listener(
+    runtime: Runtime, work: AfterAck, responses: ResponseUrls, action_id: str
+) -> Any:
+    """**Record as promise** / **Log as touch** on a message: its form, prefilled with the
+    message's text and a link back to it (PRODUCT §14)."""
+
+    async def on_shortcut(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        respond = responses.responder(body.get("response_url"))
+        message = body.get("message") or {}
+        channel_id = (body.get("channel") or {}).get("id")
+        user_id = body["user"]["id"]
+
+        async def answer() -> None:
+            link = await _permalink(client, channel_id, message.get("ts"))
+            value = crm.shortcut_text(_unescape(message.get("text") or ""), link)
+            outcome = await work.run(runtime.press, user_id, action_id, value, channel_id)
+            await _show(
+                outcome,
+                respond=respond,
+                client=client,
+                trigger_id=body.get("trigger_id"),
+                channel_id=channel_id,
+            )
+
+        work.later(answer())
+
+    return on_shortcut
+
+
+async def _permalink(client: AsyncWebClient, channel_id: str | None, ts: str | None) -> str | None:
+    if not channel_id or not ts:
+        return None
+    try:
+        link = (await client.chat_getPermalink(channel=channel_id, message_ts=ts)).get("permalink")
+    except SlackApiError as exc:
+        log.info("chat.getPermalink failed: %s", exc.response.get("error"))
+        return None
+    return str(link) if link else None
+
+
+def _unescape(text: str) -> str:
+    """A message's text as it was typed: Slack escapes only these three."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def _command_listener(runtime: Runtime, work: AfterAck, responses: ResponseUrls, name: str) -> Any:

@@ -64,6 +64,9 @@ class Prefill:
     cs_owner_id: str | None = None
     near: tuple[Account, ...] = ()
     """Nothing matched the typed name: close names, shown in case it was a typo."""
+    contacts: str = ""
+    promises: str = ""
+    """Lines as the form reads them, from a won deal in the CRM (`commands.crm`)."""
 
 
 @dataclass(frozen=True)
@@ -141,18 +144,22 @@ def handoff_form(ctx: Context, prefill: Prefill) -> Form:
                 initial=_iso(account.renewal_date if account else None),
             ),
             _notes(t, Field.GOALS, required=True),
-            *(_notes(t, f) for f in (Field.PROBLEMS, Field.CONTACTS, Field.PROMISES, Field.RISKS)),
+            _notes(t, Field.PROBLEMS),
+            _notes(t, Field.CONTACTS, initial=prefill.contacts),
+            _notes(t, Field.PROMISES, initial=prefill.promises),
+            _notes(t, Field.RISKS),
         ),
     )
 
 
-def _notes(t: Translator, field: Field, *, required: bool = False) -> FormField:
+def _notes(t: Translator, field: Field, *, required: bool = False, initial: str = "") -> FormField:
     """A multiline field whose label and hint are `handoff.form.<id>` and `…<id>_hint`."""
     return FormField(
         field,
         t(f"handoff.form.{field.value}"),
         FieldKind.MULTILINE,
         required=required,
+        initial=initial or None,
         hint=t(f"handoff.form.{field.value}_hint"),
     )
 

@@ -88,12 +88,18 @@ LISTENERS: dict[str, frozenset[Permission]] = {
     "reminders.back": frozenset({Permission.ACT_ON_REMINDER}),
     "reminders.log_touch": frozenset({Permission.ACT_ON_REMINDER, Permission.RECORD}),
     "reminders.kept": frozenset({Permission.ACT_ON_REMINDER, Permission.CLOSE_PROMISE}),
+    "crm.hand_off": frozenset({Permission.RECORD}),
+    "crm.record_promise": frozenset({Permission.RECORD}),
+    "crm.log_touch": frozenset({Permission.RECORD}),
     # forms
     "handoff_form": frozenset({Permission.RECORD}),
     "handoff_question": frozenset({Permission.RECORD}),
     "handoff_answer": frozenset({Permission.RECORD}),
     "promise.add": frozenset({Permission.RECORD}),
     "touch.log": frozenset({Permission.RECORD}),
+    # message shortcuts
+    "message.record_promise": frozenset({Permission.RECORD}),
+    "message.log_touch": frozenset({Permission.RECORD}),
     # events
     "app_home_opened": frozenset({Permission.LOOK_UP, Permission.VIEW_PORTFOLIO}),
 }

@@ -249,10 +249,12 @@ def _user_id(ctx: Context, person_id: int | None) -> str | None:
 # ---- the form --------------------------------------------------------------------------------
 
 
-def add_promise_form(ctx: Context, account: Account | None) -> Form:
-    """The **Add promise** form; for a given account (from its card) it does not ask which."""
+def add_promise_form(ctx: Context, account: Account | None, *, initial: str = "") -> Form:
+    """The **Add promise** form; for a given account (from its card) it does not ask which.
+    `initial`: the promise's text (a message shortcut's message)."""
     fields = [
         FormField("text", ctx.t("promise.form.text"), FieldKind.TEXT,
+                  initial=clip(initial, TEXT_LIMIT) or None,
                   hint=ctx.t("promise.form.text_hint"), max_length=TEXT_LIMIT),
         FormField("due", ctx.t("promise.form.due"), FieldKind.DATE, required=False),
         FormField("repeat", ctx.t("promise.form.repeat"), FieldKind.SELECT, required=False,

@@ -66,6 +66,8 @@ def build_registry() -> Registry:
 
     specs = [kakehashi.SPEC, account.SPEC, promise.SPEC, touch.SPEC, handoff.SPEC, sync.SPEC]
     specs.append(portfolio.SPEC)
+    from commands.crm import HANDLERS as CRM_BUTTONS
     from commands.reminders import HANDLERS as REMINDER_BUTTONS
 
-    return Registry(commands={spec.name: spec for spec in specs}, handlers=(REMINDER_BUTTONS,))
+    handlers = (REMINDER_BUTTONS, CRM_BUTTONS)
+    return Registry(commands={spec.name: spec for spec in specs}, handlers=handlers)

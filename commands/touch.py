@@ -146,13 +146,15 @@ def _reply(markup: str) -> Outcome:
 # ---- the form --------------------------------------------------------------------------------
 
 
-def log_touch_form(ctx: Context, account: Account | None) -> Form:
-    """The **Log touch** form; for a given account (from its card) it does not ask which."""
+def log_touch_form(ctx: Context, account: Account | None, *, initial: str = "") -> Form:
+    """The **Log touch** form; for a given account (from its card) it does not ask which.
+    `initial`: the note (a message shortcut's message and its link)."""
     options = tuple((c.value, ctx.t(f"touch.channel.{c.value}")) for c in TouchChannel)
     fields = [
         FormField("channel", ctx.t("touch.form.channel"), FieldKind.SELECT,
                   initial=TouchChannel.CHAT.value, options=options),
         FormField("note", ctx.t("touch.form.note"), FieldKind.MULTILINE,
+                  initial=clip(initial, NOTE_LIMIT) or None,
                   hint=ctx.t("touch.form.note_hint"), max_length=NOTE_LIMIT),
     ]  # fmt: skip
     if account is None:

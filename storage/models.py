@@ -3,6 +3,7 @@
 from storage.accounts import Account
 from storage.acknowledged import AcknowledgedRequest
 from storage.audit import AuditEntry
+from storage.crm_events import CrmEvent
 from storage.handoffs import Contact, Handoff, HandoffMessage
 from storage.outbox import OutboxMessage
 from storage.people import Person
@@ -16,6 +17,7 @@ __all__ = [
     "AcknowledgedRequest",
     "AuditEntry",
     "Contact",
+    "CrmEvent",
     "Handoff",
     "HandoffMessage",
     "OutboxMessage",

@@ -414,6 +414,7 @@ class FakeSlack:
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
             "chat.postEphemeral": self._chat_post_ephemeral,
+            "chat.getPermalink": self._chat_get_permalink,
             "views.open": partial(self._views, required="trigger_id"),
             "views.push": partial(self._views, required="trigger_id"),
             "views.update": partial(self._views, required="view_id"),  # or external_id
@@ -871,6 +872,14 @@ class FakeSlack:
             "text": message["text"],
             "message": copy.deepcopy(message),
         }
+
+    def _chat_get_permalink(self, body: JSON) -> JSON:
+        channel = self._require_channel(body)
+        ts = str(body.get("message_ts") or "")
+        if not ts:
+            raise SlackError("invalid_arguments")
+        link = f"https://test.slack.com/archives/{channel}/p{ts.replace('.', '')}"
+        return {"channel": channel, "permalink": link}
 
     def _chat_post_ephemeral(self, body: JSON) -> JSON:
         self._require_channel(body)
