@@ -16,6 +16,7 @@ from datetime import timedelta
 from sqlalchemy import Engine, event
 from sqlmodel import Session
 
+from bot.reminder_jobs import reminders_from
 from bot.settings import Settings
 from commands import home, policy
 from commands.context import Clock, Context, Directory, apply_profile
@@ -100,6 +101,7 @@ class Runtime:
                 if outcome.errors:
                     session.rollback()
                 else:
+                    self.follow_reminders(session, ctx)
                     outcome.home_changed = home.changed_people(session)
         except DatabaseUnavailable as exc:
             log.error("database unavailable: %s", exc.__class__.__name__)
@@ -108,6 +110,14 @@ class Runtime:
         if session.info.get(_OUTBOX_WRITTEN) and not outcome.errors and self.on_outbox:
             self.on_outbox()  # deliver now: Slack in a worker thread, the shell in line
         return outcome
+
+    def follow_reminders(self, session: Session, ctx: Context) -> None:
+        """Doing what a reminder asks, however it was done, resolves it (PRODUCT §9)."""
+        accounts = home.changed_accounts(session)
+        if accounts:
+            reminders_from(self.settings, self.engine).resolve_followed(
+                session, account_ids=accounts, by=ctx.actor.id, now=ctx.now
+            )
 
     def home(self, user_id: str) -> View:
         """The person's Home tab, as it is now."""

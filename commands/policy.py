@@ -88,6 +88,7 @@ LISTENERS: dict[str, frozenset[Permission]] = {
     "reminders.back": frozenset({Permission.ACT_ON_REMINDER}),
     "reminders.log_touch": frozenset({Permission.ACT_ON_REMINDER, Permission.RECORD}),
     "reminders.kept": frozenset({Permission.ACT_ON_REMINDER, Permission.CLOSE_PROMISE}),
+    "reminders.accept": frozenset({Permission.ACT_ON_REMINDER, Permission.ACCEPT_HANDOFF}),
     # forms
     "handoff_form": frozenset({Permission.RECORD}),
     "handoff_question": frozenset({Permission.RECORD}),

@@ -8,25 +8,38 @@ DM in place. The DM is composed from the data as it is now, so it never shows a 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from enum import StrEnum
 
 from sqlmodel import Session, col, select
 
 from commands.context import Context
+from commands.handoff import press_accept
 from commands.i18n import Translator
 from commands.policy import Permission, may, refuse
 from commands.promise import Verdict, close_promise
 from commands.registry import Handlers
 from commands.text import Safe, clip, mention
 from commands.touch import log_touch_form
-from commands.ui import Actions, Block, Button, Header, Message, Note, Outcome, Section, Style
+from commands.ui import (
+    Actions,
+    Block,
+    Button,
+    Header,
+    Message,
+    Note,
+    Outcome,
+    Section,
+    Style,
+    message_to_json,
+)
 from commands.worktime import Snooze
+from storage import outbox
 from storage import reminders as stored
 from storage.accounts import Account
 from storage.audit import record
-from storage.handoffs import Handoff
+from storage.handoffs import Handoff, HandoffStatus
 from storage.people import Person
 from storage.promises import Promise
 from storage.reminders import Reminder, ReminderItem, ReminderKind, ReminderStatus
@@ -46,6 +59,8 @@ class Action(StrEnum):
     BACK = "reminders.back"
     LOG_TOUCH = "reminders.log_touch"
     KEPT = "reminders.kept"
+    ACCEPT = "reminders.accept"
+    """Accepts the handoff a "handoff waiting" reminder (or its escalation) is about."""
 
 
 _SNOOZES = {
@@ -100,10 +115,53 @@ def _controls(
             Button(t("reminders.button.snooze"), Action.SNOOZE, value),
             Button(t("reminders.button.log_touch"), Action.LOG_TOUCH, value),
         ]
-        if reminder.kind == ReminderKind.PROMISE:
-            buttons.append(Button(t("reminders.button.kept"), Action.KEPT, value))
+        buttons += extra_buttons(t, reminder.kind, value)
         return Actions(tuple(buttons), block_id=f"reminder-{item.id}")
     return Note(_status(session, t, reminder))
+
+
+def extra_buttons(t: Translator, kind: str, value: str) -> list[Button]:
+    """What a kind of reminder asks for, as a button: **Kept** on a promise, **Accept** on a
+    waiting handoff (to its CS owner and to the managers)."""
+    if kind == ReminderKind.PROMISE:
+        return [Button(t("reminders.button.kept"), Action.KEPT, value)]
+    if kind in (ReminderKind.HANDOFF, ReminderKind.ESCALATION):
+        return [Button(t("handoff.button.accept"), Action.ACCEPT, value)]
+    return []
+
+
+def redraw(
+    session: Session,
+    translator_of: Callable[[Person], Translator],
+    reminders: Iterable[Reminder],
+    now: datetime,
+    *,
+    except_key: str | None = None,
+) -> None:
+    """Updates in place the DMs that named these reminders (but `except_key`, which the
+    button's answer replaces): each shows what became of them."""
+    changed = [r.id for r in reminders if r.id is not None]
+    session.flush()
+    for key in stored.message_keys(session=session, reminder_ids=changed):
+        original = outbox.get_by_key(session=session, key=key)
+        if key == except_key or original is None:
+            continue
+        person = session.exec(select(Person).where(Person.user_id == original.recipient)).first()
+        if person is None:
+            continue
+        outbox.enqueue(
+            session=session,
+            key=f"{key}:handled:{min(changed)}",
+            kind=UPDATE_KIND,
+            recipient=original.recipient,
+            payload=message_to_json(compose(session, translator_of(person), key, now)),
+            at=now,
+            update_of=key,
+        )
+
+
+UPDATE_KIND = "reminder.update"
+"""The outbox kind of a reminder DM's update in place."""
 
 
 def _status(session: Session, t: Translator, reminder: Reminder) -> Safe:
@@ -259,9 +317,14 @@ def _redrawn(ctx: Context, item: ReminderItem, snoozing: int | None = None) -> O
 
 
 def _handle(
-    ctx: Context, reminder: Reminder, status: ReminderStatus, snoozed_until: datetime | None = None
+    ctx: Context,
+    item: ReminderItem,
+    reminder: Reminder,
+    status: ReminderStatus,
+    snoozed_until: datetime | None = None,
 ) -> None:
     """Records what the person did with an open (or snoozed) reminder, in the audit trail."""
+    message_key = item.message_key
     changes: dict[str, object] = {"status": [reminder.status, status.value]}
     if snoozed_until is not None:
         changes["snoozed_until"] = snoozed_until.isoformat()
@@ -275,11 +338,20 @@ def _handle(
         changes=changes,
         note=reminder.key,
     )
-    reminder.status = status.value
-    reminder.snoozed_until = snoozed_until
-    reminder.handled_at = ctx.now
-    reminder.handled_by_id = ctx.actor.id
-    ctx.session.add(reminder)
+    # One subject, one reminder: its other open copies (earlier occurrences, other DMs) go too.
+    about = [reminder.account_id or 0]
+    copies = [
+        r
+        for r in stored.open_on_accounts(session=ctx.session, account_ids=about)
+        if r.person_id == reminder.person_id and stored.subject(r) == stored.subject(reminder)
+    ]
+    for each in {id(r): r for r in [reminder, *copies]}.values():
+        each.status = status.value
+        each.snoozed_until = snoozed_until
+        each.handled_at = ctx.now
+        each.handled_by_id = ctx.actor.id
+        ctx.session.add(each)
+    redraw(ctx.session, ctx.translator_for, copies, ctx.now, except_key=message_key)
 
 
 def _is_open(reminder: Reminder) -> bool:
@@ -292,7 +364,7 @@ def done(ctx: Context, value: str) -> Outcome:
         return found
     item, reminder = found
     if _is_open(reminder):
-        _handle(ctx, reminder, ReminderStatus.DONE)
+        _handle(ctx, item, reminder, ReminderStatus.DONE)
     return _redrawn(ctx, item)
 
 
@@ -318,6 +390,7 @@ def snooze(choice: Snooze) -> Callable[[Context, str], Outcome]:
             calendar = ctx.work.calendar(ctx.t.zone)
             _handle(
                 ctx,
+                item,
                 reminder,
                 ReminderStatus.SNOOZED,
                 snoozed_until=calendar.snoozed_until(ctx.now, choice),
@@ -340,9 +413,26 @@ def kept(ctx: Context, value: str) -> Outcome:
     before = (promise.status, promise.kept_count)
     said = close_promise(ctx, promise.id, Verdict.KEPT, None)
     if (promise.status, promise.kept_count) != before:
-        _handle(ctx, reminder, ReminderStatus.KEPT)
+        _handle(ctx, item, reminder, ReminderStatus.KEPT)
     outcome = _redrawn(ctx, item)
     outcome.reply = Message.plain(said)
+    return outcome
+
+
+def accept(ctx: Context, value: str) -> Outcome:
+    """Accepts the handoff, as its card's **Accept** does, with the same rules on who may."""
+    found = _pressed(ctx, value)
+    if isinstance(found, Outcome):
+        return found
+    item, reminder = found
+    if reminder.handoff_id is None or not _is_open(reminder):
+        return _redrawn(ctx, item)
+    said = press_accept(ctx, str(reminder.handoff_id))
+    handoff = ctx.session.get(Handoff, reminder.handoff_id)
+    if handoff is not None and handoff.status != HandoffStatus.PENDING.value:
+        _handle(ctx, item, reminder, ReminderStatus.RESOLVED)
+    outcome = _redrawn(ctx, item)
+    outcome.reply = said.reply
     return outcome
 
 
@@ -363,6 +453,7 @@ ACTIONS: dict[str, Callable[[Context, str], Outcome]] = {
     Action.BACK: back,
     Action.KEPT: kept,
     Action.LOG_TOUCH: log_touch,
+    Action.ACCEPT: accept,
     **{action: snooze(choice) for action, choice in _SNOOZES.items()},
 }
 HANDLERS = Handlers(actions=ACTIONS)

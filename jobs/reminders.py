@@ -87,6 +87,10 @@ class Occurrence:
     due_on: date | None = None
     since: datetime | None = None
 
+    @property
+    def subject(self) -> stored.Subject:
+        return self.kind.value, self.account_id, self.promise_id, self.handoff_id
+
     def row(self, now: datetime) -> dict[str, object]:
         """The `Reminder` row that records it as sent."""
         due_on = self.due_on
@@ -593,6 +597,7 @@ class Reminders:
             if r.person_id in snap.recipients
         ]
         waiting = {r.key for r in snoozed}
+        held = stored.snoozed_subjects(session=session, after=now)
         still: set[str] = set()
         batches = {i: Batch(r.person) for i, r in snap.recipients.items()}
         for kind in KINDS:
@@ -603,7 +608,8 @@ class Reminders:
             for occurrence in kind(snap.only(room)):
                 if occurrence.key in waiting:
                     still.add(occurrence.key)  # sent already, and snoozed
-                else:
+                elif (occurrence.person_id, *occurrence.subject) not in held:
+                    # A subject snoozed until later stays quiet until then, whatever comes due.
                     candidates[occurrence.person_id].append(occurrence)
             for person_id, unsent in self._unsent(session, candidates, room).items():
                 batches[person_id].new += unsent
@@ -723,6 +729,17 @@ class Reminders:
             log.info("reminders for %s: %s", batch.person.user_id, ", ".join(keys))
         stored.add_items(session=session, items=items)
         outbox.enqueue_new(session=session, kind=KIND, messages=messages, at=now)
+        self._supersede(session, [o for _, n in chosen for o in n], now)
+
+    def _supersede(self, session: Session, sent: list[Occurrence], now: datetime) -> None:
+        """One subject, one reminder: a new occurrence takes the place of the earlier ones its
+        person still has open about the same subject (they leave the Home tab and their DM)."""
+        newest = {(o.person_id, *o.subject): o.key for o in sent}
+        accounts = {o.account_id for o in sent if o.account_id is not None}
+        for reminder in stored.open_on_accounts(session=session, account_ids=accounts):
+            key = newest.get((reminder.person_id, *stored.subject(reminder)))
+            if key is not None and key != reminder.key and reminder.status == ReminderStatus.SENT:
+                self._drop(session, reminder, now)
 
     # ---- at send time ----------------------------------------------------------------------
 
@@ -744,6 +761,29 @@ class Reminders:
             person = session.get(Person, items[0].person_id)
             assert person is not None
             return dm.compose(session, self.translator(person), key, now)
+
+    def resolve_followed(
+        self, session: Session, *, account_ids: Iterable[int], by: int | None, now: datetime
+    ) -> list[Reminder]:
+        """Resolves the open reminders about these accounts whose subject the data no longer
+        calls for (the promise kept, a touch logged, the handoff accepted, however it was
+        done), and updates their DMs in place; the resolved ones."""
+        open_ = stored.open_on_accounts(session=session, account_ids=account_ids)
+        if not open_:
+            return []
+        current: set[tuple[object, ...]] = set()
+        for account_id in {r.account_id for r in open_ if r.account_id is not None}:
+            snap = self.snapshot(session, now, account_id=account_id)
+            current |= {(o.person_id, *o.subject) for o in currents(snap)}
+        resolved = [r for r in open_ if (r.person_id, *stored.subject(r)) not in current]
+        for reminder in resolved:
+            reminder.status = ReminderStatus.RESOLVED.value
+            reminder.snoozed_until = None
+            reminder.handled_at = now
+            reminder.handled_by_id = by
+            session.add(reminder)
+        dm.redraw(session, self.translator, resolved, now)
+        return resolved
 
     def still_due(self, session: Session, reminders: Iterable[Reminder], now: datetime) -> set[str]:
         """The keys, among these reminders', that the data still calls for as of `now`."""
