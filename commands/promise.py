@@ -28,7 +28,7 @@ from commands.promise_grammar import (
     parse_promise_line,
 )
 from commands.registry import CommandSpec, OpenForm, ShowHelp
-from commands.text import HELP_WORDS, MENTION, Safe, clip, fold, mention, strip_control
+from commands.text import MENTION, Safe, clip, fold, is_help, mention, strip_control
 from commands.ui import FieldKind, Form, FormField, FormValues, Message, Note, Outcome, Section
 from storage import people, promises
 from storage.accounts import Account
@@ -101,7 +101,7 @@ def parse(text: str, *, today: date) -> Request | Problem:
         return OpenForm()
     first, rest = _first_word(text)
     word = fold(first)
-    if word in HELP_WORDS and not rest.strip():
+    if is_help(text):
         return ShowHelp()
     if word in CLOSE_WORDS:
         return _parse_close(CLOSE_WORDS[word], rest.strip())
