@@ -22,6 +22,7 @@ from commands.text import Safe, clip, mention
 from commands.ui import Block, Divider, Header, Message, Note, Section
 from storage import agenda as stored
 from storage import metrics
+from storage.accounts import days_silent
 from storage.handoffs import HandoffStatus
 from storage.metrics import Amount, Listing
 
@@ -326,7 +327,7 @@ def _silent_accounts(read: _Reader, t: Translator, scope: AgendaScope) -> Safe:
         return t(
             "agenda.silent",
             account=_name(a.name),
-            days=_days(t, (scope.end - a.silent_since).days),
+            days=_days(t, days_silent(a.silent_since, scope.end)),
             model=t(f"account.touch_model.{a.touch_model}"),
             owner=_owner(t, a.cs_owner),
         )

@@ -94,11 +94,10 @@ def _reminders(ctx: Context, *, always: bool) -> list[Block]:
     listed = personal.open_reminders(session=ctx.session, person_id=me, limit=REMINDERS)
     if not listed.total:
         return _empty(ctx, "home.reminders.none", always)
-    today = account_card.today(ctx)
     blocks = _titled(ctx, "home.reminders", listed.total)
     for item in listed.items:
         reminder = item.reminder
-        blocks.append(Section(reminder_dm.describe(ctx.session, ctx.t, reminder, today)))
+        blocks.append(Section(reminder_dm.describe(ctx.session, ctx.t, reminder, ctx.now)))
         if reminder.status == ReminderStatus.SNOOZED and reminder.snoozed_until:
             until = ctx.t.datetime(reminder.snoozed_until)
             blocks.append(Note(ctx.t("home.reminders.snoozed", until=until)))

@@ -37,7 +37,7 @@ from commands.ui import (
 from commands.worktime import Snooze
 from storage import outbox
 from storage import reminders as stored
-from storage.accounts import Account
+from storage.accounts import Account, days_silent, silent_since
 from storage.audit import record
 from storage.handoffs import Handoff, HandoffStatus
 from storage.people import Person
@@ -84,10 +84,9 @@ def compose(
         if r.status != ReminderStatus.DROPPED
     ]
     _held = _load(session, [r for _, r in items])  # in the session while composing
-    today = now.astimezone(t.zone).date()
     blocks: list[Block] = [Header(t("reminders.header"))]
     for item, reminder in items:
-        blocks.append(Section(describe(session, t, reminder, today)))
+        blocks.append(Section(describe(session, t, reminder, now)))
         blocks.append(_controls(session, t, item, reminder, snoozing == item.id))
     waiting = sum(1 for _, r in items if r.status == ReminderStatus.SENT)
     if not waiting:
@@ -194,8 +193,9 @@ def _load(session: Session, reminders: list[Reminder]) -> list[object]:
     ]
 
 
-def describe(session: Session, t: Translator, reminder: Reminder, today: date) -> Safe:
+def describe(session: Session, t: Translator, reminder: Reminder, now: datetime) -> Safe:
     """One reminder, from the data as it is now."""
+    today = now.astimezone(t.zone).date()
     account = session.get(Account, reminder.account_id) if reminder.account_id else None
     name = account.name if account else "?"
     match reminder.kind:
@@ -214,7 +214,7 @@ def describe(session: Session, t: Translator, reminder: Reminder, today: date) -
                 value=t.money(account.arr, account.currency),
             )
         case ReminderKind.SILENT if account is not None:
-            return _silent(session, t, account, today)
+            return _silent(session, t, account, now)
     return t("reminders.unknown", account=name)
 
 
@@ -264,24 +264,20 @@ def _promise(session: Session, t: Translator, reminder: Reminder, name: str, tod
     )
 
 
-def _silent(session: Session, t: Translator, account: Account, today: date) -> Safe:
+def _silent(session: Session, t: Translator, account: Account, now: datetime) -> Safe:
     touch = session.exec(
         select(Touch).where(Touch.account_id == account.id).order_by(col(Touch.at).desc())
     ).first()
+    days = days_silent(silent_since(account.created_at, account.last_contact_at), now)
     if touch is None:
         since = account.created_at.astimezone(t.zone).date()
-        return t(
-            "reminders.silent.never",
-            account=account.name,
-            days=(today - since).days,
-            since=t.date(since),
-        )
+        return t("reminders.silent.never", account=account.name, days=days, since=t.date(since))
     who = _user_ids(session, touch.person_id).get(touch.person_id or 0)
     touched = touch.at.astimezone(t.zone).date()
     return t(
         "reminders.silent",
         account=account.name,
-        days=(today - touched).days,
+        days=days,
         when=t.date(touched),
         who=mention(who) if who else t("reminders.someone"),
         channel=t(f"reminders.channel.{touch.channel}"),

@@ -42,7 +42,7 @@ from commands.worktime import WorkCalendar, WorkWeek
 from jobs.reminder_rules import REPEAT_DAYS, ReminderRules
 from storage import outbox
 from storage import reminders as stored
-from storage.accounts import Account, is_live
+from storage.accounts import Account, days_silent, is_live, silent_cutoff, silent_since
 from storage.db import as_date, plain_rows, session_scope
 from storage.handoffs import Handoff, HandoffStatus
 from storage.people import Person, Role
@@ -304,7 +304,7 @@ def _silent_long_enough(rules: ReminderRules, now: datetime) -> Any:
         false(),
         *(
             (col(Account.touch_model) == model)
-            & (contact.is_(None) | (contact < now - timedelta(days=days - 2)))
+            & (contact.is_(None) | (contact < silent_cutoff(days - 2, now)))
             for model, days in rules.silence_days.items()
             if days
         ),
@@ -464,12 +464,14 @@ def silent_currents(snap: Snapshot) -> Iterator[Occurrence]:
         if not threshold:
             continue
         since = silent_since(account.created_at, account.last_contact_at)
-        first = recipient.local_date(since) + timedelta(days=threshold)
-        if first > recipient.today:
+        silent = days_silent(since, snap.now)
+        if silent < threshold:
             continue
-        weeks = (recipient.today - first).days // REPEAT_DAYS
+        # The n-th weekly repeat comes due once the silence reaches threshold + 7n days, on
+        # the recipient's local day of that instant.
+        weeks = (silent - threshold) // REPEAT_DAYS
         moments = [
-            (str(n), first + timedelta(days=REPEAT_DAYS * n))
+            (str(n), recipient.local_date(since + timedelta(days=threshold + REPEAT_DAYS * n)))
             for n in range(max(0, weeks - 1), weeks + 1)
         ]
         moment = latest_due(moments, recipient.due_by)
@@ -494,13 +496,6 @@ KINDS: list[Callable[[Snapshot], Iterator[Occurrence]]] = [
 ]
 """The families of reminders, in the order `_priority` ranks what they yield: a person whose
 DM is full after one is not asked about the next."""
-
-
-def silent_since(created: datetime, contact: datetime | None) -> datetime:
-    """The last sign of contact: the last touch or the handoff's acceptance, whichever is later
-    (`Account.last_contact_at`); with neither, when the account was created (an imported
-    account starts its clock then)."""
-    return created if contact is None else max(created, contact)
 
 
 def stale_recipients(fetched_before: datetime) -> SelectOfScalar[Person]:

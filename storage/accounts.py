@@ -6,7 +6,7 @@ import difflib
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
@@ -64,6 +64,31 @@ def is_live() -> ColumnElement[bool]:
     """Accounts that have not churned: the ones reminders, renewals, silence and open promises
     are about."""
     return col(Account.stage) != Stage.CHURNED.value
+
+
+# ---- silence: one rule for reminders, agendas, portfolios and cards --------------------------
+
+ONE_DAY = timedelta(days=1)
+
+
+def silent_since(created: datetime, contact: datetime | None) -> datetime:
+    """The last sign of contact: the last touch or the handoff's acceptance, whichever is later
+    (`Account.last_contact_at`); with neither, when the account was created (an imported
+    account starts its clock then)."""
+    return created if contact is None else max(created, contact)
+
+
+def days_silent(since: datetime, now: datetime) -> int:
+    """Whole days without contact: 24-hour days since the last sign of contact. The reminders'
+    DM, the agenda, the portfolio and the sweep all count with this, so at one moment they say
+    one number."""
+    return (now - since) // ONE_DAY
+
+
+def silent_cutoff(days: int, now: datetime) -> datetime:
+    """A last contact at or before this instant is `days` days of silence or more by `now`
+    (`days_silent`), for queries."""
+    return now - timedelta(days=days)
 
 
 # Legal-form words, after NFKC (so ㈱ is already "(株)" and full-width letters are ASCII) and case

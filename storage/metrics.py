@@ -18,7 +18,7 @@ Conventions shared by every function:
   a contract value are counted but add nothing.
 - `today` is the viewer's local date (date comparisons: due dates, renewal dates); `now` is the
   instant (touches, handoffs, the audit trail).
-- **Silence** is measured like the reminders do (`jobs.reminders.silent_since`): from the latest
+- **Silence** is measured like the reminders do (`storage.accounts.days_silent`): from the latest
   of the last touch, the latest handoff acceptance and the account's creation; an account is
   silent once that is `silence_days[touch_model]` days before `now`. Pass the reminder rules'
   thresholds (`ReminderRules.silence_days`), so there is one definition; 0 (or a touch model
@@ -41,7 +41,7 @@ from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, tru
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from storage.accounts import Account, Stage, is_live
+from storage.accounts import Account, Stage, is_live, silent_cutoff
 from storage.audit import CLOSURE_ACTIONS, AuditEntry, closures
 from storage.handoffs import Handoff, HandoffStatus
 from storage.people import Person
@@ -698,7 +698,7 @@ def _silent(
     past_threshold = [
         and_(
             col(Account.touch_model) == model,
-            since <= literal(now - timedelta(days=days), UTCDateTime()),
+            since <= literal(silent_cutoff(days, now), UTCDateTime()),
         )
         for model, days in silence_days.items()
         if days > 0
@@ -710,7 +710,7 @@ def _silent(
 
 
 def _last_contact(session: Session) -> Any:
-    """The account's last sign of contact (see `jobs.reminders.silent_since`): its last touch or
+    """The account's last sign of contact (see `storage.accounts.silent_since`): its last touch or
     acceptance (`Account.last_contact_at`, kept by the database), or when it was created."""
     created = col(Account.created_at)
     # SQLite's max(a, b) is NULL when either is, hence the coalesce; PostgreSQL's greatest

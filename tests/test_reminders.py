@@ -261,7 +261,10 @@ def test_silent_accounts_by_touch_model_and_weekly_while_silent(engine: Engine) 
     assert sweep(r, "2026-11-23T10:00+09:00") == {"UCS": [f"silent:{high}:20261102T010000:1"]}
     touch(engine, high, at("2026-11-24T11:00+09:00"))  # the timer restarts
     assert sweep(r, "2026-11-30T10:00+09:00") == {}
-    assert sweep(r, "2026-12-08T10:00+09:00") == {"UCS": [f"silent:{high}:20261124T020000:0"]}
+    # Silence is counted in whole days from the touch (one rule with the agenda and the DM):
+    # 14 days after 11:00, not at the start of that day.
+    assert sweep(r, "2026-12-08T10:59+09:00") == {}
+    assert sweep(r, "2026-12-08T11:00+09:00") == {"UCS": [f"silent:{high}:20261124T020000:0"]}
     # Tech touch: 90 days (2027-01-31 is a Sunday, so Monday morning).
     assert "UCS3" not in sweep(r, "2027-01-29T10:00+09:00")
     assert sweep(r, "2027-02-01T10:00+09:00")["UCS3"] == [f"silent:{tech}:20261102T010000:0"]

@@ -122,3 +122,15 @@ def test_accept_on_a_reminder_is_refused_to_someone_else(shell: ShellSession) ->
             ).first()
             is None
         )
+
+
+def test_a_silence_counts_the_same_days_in_the_dm_the_home_tab_and_the_agenda(
+    shell: ShellSession,
+) -> None:
+    # さくら商事's last touch was 100 days before the demo's Monday 10:00 (Tokyo), at 10:00.
+    # At 09:00 Tokyo a week later, 106 whole days have passed, though it is day 107 locally.
+    printed = shell.run(":as aiko", ":time 2026-11-30T09:00+09:00")
+    assert "*106日間コンタクトがありません* · さくら商事株式会社" in printed
+    assert "*106日間コンタクトがありません*" in reminders_section(shell.run(":home"))
+    agenda = shell.run(":as mika", "/sync preview")  # mika reads English
+    assert "*さくら商事株式会社* · no touch for 106 days (tech touch)" in agenda
