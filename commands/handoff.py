@@ -129,9 +129,10 @@ def press_accept(ctx: Context, value: str) -> Outcome:
     if where == cards.ON_CARD:
         return Outcome(replace_original=updated)
     _update_if_sent(ctx, f"{_key(handoff)}:dm", updated)
+    yours = view.cs_owner.id == ctx.actor.id
     return _reply(
         ctx.t(
-            "handoff.accepted.you",
+            "handoff.accepted.yours" if yours else "handoff.accepted.you",
             number=view.number,
             account=view.account.name,
             owner=mention(view.cs_owner.user_id),

@@ -153,9 +153,18 @@ def match(*, session: Session, query: str) -> Match:
     )
     if len(same) == 1:
         return Match(found=same[0])
+    exact = [a for a in same if _as_typed(a.name) == _as_typed(query)]
+    if len(exact) == 1:  # the full name, as written, tells them apart
+        return Match(found=exact[0])
     if same:
         return Match(candidates=tuple(same))
     return Match(suggestions=tuple(_close(session, key)))
+
+
+def _as_typed(name: str) -> str:
+    """A name as written, but for width, case and spacing: `株式会社ＡＣＭＥ` is `株式会社ACME`,
+    `ACME Inc.` is not."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
 def _by_external_id(session: Session, query: str) -> Account | None:
