@@ -280,12 +280,12 @@ def submit_add_form(ctx: Context, values: FormValues, metadata: str) -> Outcome:
     account = form_account(ctx, values, metadata, errors, gone="promise.form.account_gone")
     text = " ".join(strip_control(values.get("text") or "", " ").split())
     if not text:
-        errors["text"] = ctx.t("promise_line.no_text")
+        errors["text"] = ctx.t("promise_line.empty")
     elif len(text) > TEXT_LIMIT:
         errors["text"] = ctx.t("promise_line.too_long", limit=TEXT_LIMIT)
     due = _form_date(values.get("due"))
     if values.get("due") and due is None:
-        errors["due"] = ctx.t("promise_line.bad_date", value=values.get("due") or "")
+        errors["due"] = ctx.t("promise.form.bad_date", value=values.get("due") or "")
     elif due is not None and due < today(ctx):
         errors["due"] = ctx.t("promise_line.past_date", value=ctx.t.date(due))
     repeat = values.get("repeat")

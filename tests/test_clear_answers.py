@@ -46,3 +46,20 @@ def test_accepting_your_own_handoff_does_not_point_you_at_your_own_card(
     printed = shell.run(accept)
     assert "You accepted H-2 (*Initech LLC*). Your handoff card shows it" in printed
     assert "@ben's card" not in printed
+
+
+def test_a_promise_without_its_text_asks_for_the_text_not_for_something_before_a_date(
+    shell: ShellSession,
+) -> None:
+    for typed in ("ネオテック:", "ACME:", "ACME:   ", "ＡＣＭＥ："):
+        printed = shell.run(f"/promise {typed}")
+        assert "Say what was promised, e.g." in printed and "before the date" not in printed
+    printed = shell.run("/promise ACME: by 2026-12-20")
+    assert "Say what was promised before the date" in printed
+
+
+def test_the_promise_forms_fields_say_what_they_hold(shell: ShellSession) -> None:
+    printed = shell.run("/promise", "ACME", "", "by 2026-12-01", "", ":cancel")
+    assert "✗ What was promised: Say what was promised, e.g." in printed
+    assert "✗ Due date: “by 2026-12-01” is not a date. This field holds just the date" in printed
+    assert "`by 2026-12-01`" not in printed
