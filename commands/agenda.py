@@ -302,11 +302,12 @@ def _renewals(read: _Reader, t: Translator, scope: AgendaScope, today: date) -> 
 
     def line(r: metrics.Renewal) -> Safe:
         left = (r.renewal_date - today).days
+        key = "agenda.renewal" if left > 0 else "agenda.renewal_today" if left == 0 else ""
         return t(
-            "agenda.renewal" if left > 0 else "agenda.renewal_today",
+            key or "agenda.renewal_overdue",
             account=_name(r.name),
             date=t.date(r.renewal_date),
-            days=_days(t, left),
+            days=_days(t, abs(left)),
             value=t.money(r.value.total, r.value.currency) if r.value else t("agenda.no_value"),
             owner=_owner(t, r.cs_owner),
         )

@@ -139,6 +139,9 @@ def headline(ctx: Context, summary: Portfolio) -> Section:
         count=summary.renewals.count,
         value=money(ctx, summary.renewals.values),
     )
+    if summary.renewals.overdue:
+        overdue = t("portfolio.renewals_overdue", count=summary.renewals.overdue)
+        renewals = Safe(f"{renewals}\n{overdue}")
     rate = t("portfolio.kept_rate_value", rate=percent(p.kept_rate), kept=p.kept, broken=p.broken)
     median = (
         t("portfolio.median_value", median=duration(ctx, h.median_to_accept), count=h.accepted)

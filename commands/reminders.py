@@ -206,11 +206,12 @@ def describe(session: Session, t: Translator, reminder: Reminder, now: datetime)
         case ReminderKind.PROMISE:
             return _promise(session, t, reminder, name, today)
         case ReminderKind.RENEWAL if account is not None and account.renewal_date:
+            late = account.renewal_date < today
             return t(
-                "reminders.renewal",
+                "reminders.renewal.overdue" if late else "reminders.renewal",
                 account=name,
                 date=t.date(account.renewal_date),
-                days=(account.renewal_date - today).days,
+                days=abs((account.renewal_date - today).days),
                 value=t.money(account.arr, account.currency),
             )
         case ReminderKind.SILENT if account is not None:

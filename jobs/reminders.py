@@ -42,7 +42,15 @@ from commands.worktime import WorkCalendar, WorkWeek
 from jobs.reminder_rules import REPEAT_DAYS, ReminderRules
 from storage import outbox
 from storage import reminders as stored
-from storage.accounts import Account, days_silent, is_live, silent_cutoff, silent_since
+from storage.accounts import (
+    Account,
+    Stage,
+    days_silent,
+    is_live,
+    renewal_overdue,
+    silent_cutoff,
+    silent_since,
+)
 from storage.db import as_date, plain_rows, session_scope
 from storage.handoffs import Handoff, HandoffStatus
 from storage.people import Person, Role
@@ -270,13 +278,14 @@ class Snapshot:
         runway = max(self.rules.renewal_days, default=0)
         today = self.now.date()
         query = sa.select(
-            col(Account.id), col(Account.cs_owner_id), col(Account.renewal_date)
+            col(Account.id), col(Account.cs_owner_id), col(Account.renewal_date), col(Account.stage)
         ).where(
             is_live(),
             col(Account.cs_owner_id).in_(list(self.recipients)),
             col(Account.renewal_date).between(
                 today - timedelta(days=1), today + timedelta(days=runway + 1)
-            ),
+            )
+            | renewal_overdue(today + timedelta(days=1)),
         )
         return self._rows(query, col(Account.id))
 
@@ -439,12 +448,16 @@ def _promise_moment(due: date, today: date, due_by: date, lead_days: int) -> _Mo
 def renewal_currents(snap: Snapshot) -> Iterator[Occurrence]:
     for account in snap.renewals():
         renews, recipient = account.renewal_date, snap.recipients[account.cs_owner_id]
-        if renews < recipient.today:
+        if renews < recipient.today and account.stage == Stage.RENEWED.value:
             continue
-        moments = [
-            (str(days), renews - timedelta(days=days))
-            for days in sorted(snap.rules.renewal_days, reverse=True)
-        ]
+        moments = (
+            _overdue_renewal_moments(renews, recipient.today)
+            if renews < recipient.today
+            else [
+                (str(days), renews - timedelta(days=days))
+                for days in sorted(snap.rules.renewal_days, reverse=True)
+            ]
+        )
         moment = latest_due(moments, recipient.due_by)
         if moment is not None and snap.on_day_in_time(account.cs_owner_id, moment[1]):
             yield Occurrence(
@@ -455,6 +468,16 @@ def renewal_currents(snap: Snapshot) -> Iterator[Occurrence]:
                 account_id=account.id,
                 due_on=moment[1],
             )
+
+
+def _overdue_renewal_moments(renews: date, today: date) -> list[Moment]:
+    """A renewal date passed without a renewal: reminded the day after, then weekly, until the
+    stage or the date changes (the query leaves renewed accounts out)."""
+    weeks = (today - renews - ONE_DAY).days // REPEAT_DAYS
+    return [
+        (f"overdue-{n}", renews + ONE_DAY + timedelta(days=REPEAT_DAYS * n))
+        for n in range(max(0, weeks - 1), weeks + 1)
+    ]
 
 
 def silent_currents(snap: Snapshot) -> Iterator[Occurrence]:

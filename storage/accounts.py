@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import Column, ColumnElement, Index, Numeric, case, column, func, or_
+from sqlalchemy import Column, ColumnElement, Index, Numeric, and_, case, column, func, or_
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.types import UTCDateTime
@@ -64,6 +64,14 @@ def is_live() -> ColumnElement[bool]:
     """Accounts that have not churned: the ones reminders, renewals, silence and open promises
     are about."""
     return col(Account.stage) != Stage.CHURNED.value
+
+
+def renewal_overdue(today: date) -> ColumnElement[bool]:
+    """Live accounts whose renewal date has passed without a renewal (stage not `renewed`):
+    reminders, agendas and portfolios show them until the stage or the date changes."""
+    return and_(
+        is_live(), col(Account.stage) != Stage.RENEWED.value, col(Account.renewal_date) < today
+    )
 
 
 # ---- silence: one rule for reminders, agendas, portfolios and cards --------------------------

@@ -41,7 +41,7 @@ from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, tru
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from storage.accounts import Account, Stage, is_live, silent_cutoff
+from storage.accounts import Account, Stage, is_live, renewal_overdue, silent_cutoff
 from storage.audit import CLOSURE_ACTIONS, AuditEntry, closures
 from storage.handoffs import Handoff, HandoffStatus
 from storage.people import Person
@@ -120,6 +120,8 @@ class Renewal:
 class Renewals:
     count: int
     values: tuple[Amount, ...]
+    overdue: int = 0
+    """Renewal dates passed without a renewal (`storage.accounts.renewal_overdue`)."""
 
 
 @dataclass(frozen=True)
@@ -315,16 +317,18 @@ def renewals(
     query = select(Account.currency, func.count(), func.sum(Account.arr)).select_from(Account)
     query = _scope(query, owners).where(_renewing(today, within_days))
     rows = session.exec(query.group_by(col(Account.currency))).all()
+    overdue = _scope(select(func.count()).select_from(Account), owners)
     return Renewals(
         count=sum(int(count) for _, count, _ in rows),
         values=_amounts(_pairs(rows)),
+        overdue=_count(session, overdue.where(renewal_overdue(today))),
     )
 
 
 def upcoming_renewals(
     *, session: Session, today: date, within_days: int = 90, owners: Owners = None, limit: int = 10
 ) -> Listing[Renewal]:
-    """The renewals `renewals` counts, soonest first (`Renewal.rank`)."""
+    """The renewals `renewals` counts, and those overdue, soonest first (`Renewal.rank`)."""
     return _upcoming_renewals(session, today, within_days, owners).first(session, limit)
 
 
@@ -344,7 +348,7 @@ def _upcoming_renewals(
     session: Session, today: date, within_days: int, owners: Owners
 ) -> Lister[Renewal]:
     rows = select(col(Account.id), col(Account.renewal_date), Account.name).where(
-        _renewing(today, within_days)
+        _renewing(today, within_days) | renewal_overdue(today)
     )
     cs = aliased(Person)
 

@@ -42,7 +42,8 @@ def test_the_home_tab_lists_each_subject_once_however_many_dms_named_it(
     assert week.count("P-4 管理者向けトレーニングを実施") == 2  # reminded on Tuesday and Thursday
     assert week.count("コンタクトがありません* · さくら商事株式会社") == 2
     reminders = reminders_section(shell.run(":home"))
-    assert "*リマインダー* (4件)" in reminders  # P-4, さくら's silence, P-3, P-1
+    # P-4, さくら's silence and overdue renewal, P-3, P-1
+    assert "*リマインダー* (5件)" in reminders
     assert reminders.count("P-4 管理者向けトレーニングを実施") == 1
     assert reminders.count("コンタクトがありません") == 1
     assert reminders.count("P-3 SSO") == 1
@@ -53,7 +54,7 @@ def test_snoozing_a_subject_snoozes_it_whatever_dm_named_it(shell: ShellSession)
     home = shell.run(":home")
     printed = shell.run(button(home, "P-4 管理者向け", "来週"))
     reminders = reminders_section(shell.run(":home"))
-    assert "*リマインダー* (4件)" in reminders  # still four subjects, P-4 snoozed
+    assert "*リマインダー* (5件)" in reminders  # still five subjects, P-4 snoozed
     assert reminders.count("P-4 管理者向けトレーニングを実施") == 1
     assert "スヌーズ中" in reminders or "まで" in reminders, printed
     with Session(shell.shell.runtime.engine) as session:
@@ -71,7 +72,7 @@ def test_keeping_the_promise_by_command_resolves_its_reminder_everywhere(
     assert "(メッセージを更新しました)" in printed  # the reminder DMs, updated in place
     assert "✓ @aiko さんが対応しました" in printed
     reminders = reminders_section(shell.run(":home"))
-    assert "P-4" not in reminders and "*リマインダー* (3件)" in reminders
+    assert "P-4" not in reminders and "*リマインダー* (4件)" in reminders
     # Kept pressed on an earlier DM about P-4: it says so, and keeps nothing twice.
     printed = shell.run(button(week, "P-4 管理者向け", "約束を履行"))
     assert "✓ @aiko さんが対応しました" in printed
@@ -85,7 +86,7 @@ def test_logging_a_touch_from_the_silence_reminder_resolves_it(shell: ShellSessi
     assert "さくら商事株式会社" in printed  # the touch form, for that account
     assert "(メッセージを更新しました)" in printed
     reminders = reminders_section(shell.run(":home"))
-    assert "コンタクトがありません" not in reminders and "*リマインダー* (3件)" in reminders
+    assert "コンタクトがありません" not in reminders and "*リマインダー* (4件)" in reminders
 
 
 def test_a_touch_by_command_resolves_the_silence_reminder_too(shell: ShellSession) -> None:
@@ -134,3 +135,18 @@ def test_a_silence_counts_the_same_days_in_the_dm_the_home_tab_and_the_agenda(
     assert "*106日間コンタクトがありません*" in reminders_section(shell.run(":home"))
     agenda = shell.run(":as mika", "/sync preview")  # mika reads English
     assert "*さくら商事株式会社* · no touch for 106 days (tech touch)" in agenda
+
+
+def test_an_overdue_renewal_is_shown_until_the_stage_or_date_changes(shell: ShellSession) -> None:
+    # The demo's さくら商事 was to renew 2025-12-23 and is not marked renewed.
+    printed = shell.run(":as aiko", ":time 2026-11-24T09:00+09:00")
+    assert "*更新日を336日過ぎています* · さくら商事株式会社" in printed
+    assert "更新日を336日過ぎています" in reminders_section(shell.run(":home"))
+    agenda = shell.run(":as mika", "/sync preview")
+    assert "*さくら商事株式会社* · renewal date Dec 23, 2025 passed (336 days ago)" in agenda
+    assert "1 past their date, not renewed" in shell.run("/portfolio")
+    printed = shell.run(":as aiko", "/account さくら商事 stage renewed")
+    assert "(メッセージを更新しました)" in printed  # marked renewed: the reminder is resolved
+    assert "更新日を" not in reminders_section(shell.run(":home"))
+    assert "past their date" not in shell.run(":as mika", "/portfolio")
+    assert "passed" not in shell.run("/sync preview").split("*Renewals", 1)[1].split("---")[0]
