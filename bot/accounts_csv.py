@@ -24,7 +24,9 @@ from babel.numbers import is_currency
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
-from sqlalchemy import insert, update
+from sqlalchemy import Engine, insert, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, col
 
 from bot.settings import Settings
@@ -104,6 +106,9 @@ class Row:
     contract_start: date | None = None
     renewal_date: date | None = None
     stage: Stage | None = None
+    problems: list[str] = field(default_factory=list)
+    """Why its cells do not read; such a row is still checked against the database (its
+    owners), so every reason is reported in one pass."""
 
 
 @dataclass
@@ -112,6 +117,8 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     errors: list[RowError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """What is worth knowing about rows that are not wrong (a new account named like one)."""
 
     def summary(self, *, dry_run: bool) -> str:
         counts = f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged"
@@ -142,6 +149,14 @@ def read_csv(path: Path) -> tuple[list[Row], list[RowError]]:
         else:
             errors.append(parsed)
     return rows, errors
+
+
+def _reported(errors: list[RowError]) -> list[RowError]:
+    """One line per row, its reasons in the order they were found."""
+    reasons: dict[int, list[str]] = {}
+    for error in errors:
+        reasons.setdefault(error.line, []).append(error.reason)
+    return [RowError(line, "; ".join(found)) for line, found in sorted(reasons.items())]
 
 
 def _records(text: str, path: Path) -> Iterator[tuple[int, dict[str, str] | None]]:
@@ -220,7 +235,8 @@ def parse_row(line: int, cells: dict[str, str] | None) -> Row | RowError:
     row.currency = _currency(value.get("currency", ""), reasons)
     row.contract_start = _date(value, "contract_start", reasons)
     row.renewal_date = _date(value, "renewal_date", reasons)
-    return RowError(line, "; ".join(reasons)) if reasons else row
+    row.problems = reasons
+    return row
 
 
 def _arr(text: str, reasons: list[str]) -> Decimal | None:
@@ -309,16 +325,23 @@ def import_accounts(
     """Checks every row against the database, then (unless there is a bad row, or `dry_run`)
     creates and updates the accounts, each with an audit entry. The caller commits."""
     plan = _Plan(session=session, slack=slack)
-    rows = _without_duplicates(rows, plan.errors)
     _resolve_owners(plan, rows)
-    targets = _targets(plan, rows)
+    readable = [r for r in rows if not r.problems]
+    checked = _without_duplicates(readable, plan.errors)
+    targets = _targets(plan, checked)
     bad = {e.line for e in plan.errors}
     changes = [
         change
-        for row in rows
+        for row in checked
         if row.line not in bad and (change := _change(plan, row, targets.get(row.line)))
     ]
-    report = ImportReport(errors=sorted(plan.errors, key=lambda e: e.line))
+    # Every reason a row is bad, in one pass: its cells, then its owners.
+    for row in rows:
+        if row.problems or row.line in bad:
+            reasons = [*row.problems, *_owner_problems(plan, row)]
+            plan.errors += [RowError(row.line, reason) for reason in reasons]
+    report = ImportReport(errors=_reported(plan.errors))
+    report.notes = _same_names(plan, [c.row for c in changes if c.target is None])
     report.created = sum(1 for c in changes if c.target is None)
     report.updated = sum(1 for c in changes if c.target is not None and c.values)
     report.unchanged = len(changes) - report.created - report.updated
@@ -427,11 +450,7 @@ def _targets(plan: _Plan, rows: list[Row]) -> dict[int, Account]:
 
 def _change(plan: _Plan, row: Row, target: Account | None) -> _Change | None:
     """What the row changes; None (and the reasons recorded) when it is bad."""
-    reasons = [
-        plan.owner_errors[c]
-        for c in (row.sales_owner, row.cs_owner)
-        if c and c in plan.owner_errors
-    ]
+    reasons = _owner_problems(plan, row)
     start = row.contract_start or (target.contract_start if target else None)
     renewal = row.renewal_date or (target.renewal_date if target else None)
     if start and renewal and renewal <= start:
@@ -444,8 +463,29 @@ def _change(plan: _Plan, row: Row, target: Account | None) -> _Change | None:
     given = {k: v for k, v in _values(plan, row).items() if v is not None}
     if target is None:
         return _Change(row, None, given)
+    if target.external_id is None or target.external_id != row.external_id:
+        del given["name"]  # found by its name, as spelled in Kakehashi: the spelling stays
     current = _current(target)
     return _Change(row, target, {k: v for k, v in given.items() if _key(v) != current[k]})
+
+
+def _owner_problems(plan: _Plan, row: Row) -> list[str]:
+    return [plan.owner_errors[c] for c in (row.sales_owner, row.cs_owner) if c in plan.owner_errors]
+
+
+def _same_names(plan: _Plan, new: list[Row]) -> list[str]:
+    """New accounts named like existing ones (another company, by its CRM id): people naming
+    either will be asked which they mean, so the import says so."""
+    existing = by_name_key(session=plan.session, keys=[fold_name(r.name) for r in new])
+    notes = []
+    for row in new:
+        for other in existing.get(fold_name(row.name), []):
+            known = f" ({_show(other.external_id)})" if other.external_id else ""
+            notes.append(
+                f"line {row.line}: new account “{_show(row.name)}” is named like the existing "
+                f"“{_show(other.name)}”{known}; commands naming it will ask which one is meant"
+            )
+    return notes
 
 
 def _values(plan: _Plan, row: Row) -> dict[str, Any]:
@@ -677,7 +717,7 @@ def slack_owners(settings: Settings) -> SlackOwners | None:
 def run_import(settings: Settings, path: Path, *, dry_run: bool, out: TextIO, err: TextIO) -> int:
     """`kakehashi import accounts FILE.csv [--dry-run]`: 0 written (or would be), 2 bad rows."""
     rows, errors = read_csv(path)
-    engine = make_engine(settings.database_url)
+    engine = _engine_for(settings.database_url, dry_run=dry_run)
     upgrade(engine)
     with session_scope(engine) as session:
         report = import_accounts(
@@ -694,7 +734,23 @@ def run_import(settings: Settings, path: Path, *, dry_run: bool, out: TextIO, er
     if bad:
         raise CsvError(f"{path}: {len(bad)} bad row(s); nothing was written")
     print(report.summary(dry_run=dry_run), file=out)
+    for note in report.notes:
+        print(note, file=out)
     return 0
+
+
+def _engine_for(database_url: str, *, dry_run: bool) -> Engine:
+    """The database to import into. A dry run on a SQLite file that does not exist yet checks
+    against an empty database in memory: it must not leave a database behind."""
+    url = make_url(database_url)
+    missing = (
+        url.get_backend_name() == "sqlite"
+        and url.database not in (None, "", ":memory:")
+        and not Path(url.database or "").exists()
+    )
+    if dry_run and missing:
+        return make_engine("sqlite://", poolclass=StaticPool)
+    return make_engine(database_url)
 
 
 def run_export(settings: Settings, path: Path, *, out: TextIO) -> int:

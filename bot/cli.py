@@ -32,6 +32,9 @@ def parser() -> argparse.ArgumentParser:
     shell = sub.add_parser("shell", help="chat with the bot in the terminal, no Slack needed")
     shell.add_argument("--as", dest="user", help="who you are: a user ID or demo name")
     shell.add_argument("--demo", action="store_true", help="load a small sample company")
+    shell.add_argument(
+        "--fresh", action="store_true", help="with --demo: start over (removes the SQLite file)"
+    )
 
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
@@ -107,9 +110,14 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "run":
         return run(settings, args.port)
     if args.command == "shell":
-        from bot.shell_main import run_shell
+        from bot.shell_main import ShellUsageError, run_shell
 
-        return run_shell(settings, user=args.user, demo=args.demo)
+        if args.fresh and not args.demo:
+            raise UsageError("--fresh goes with --demo: kakehashi shell --demo --fresh")
+        try:
+            return run_shell(settings, user=args.user, demo=args.demo, fresh=args.fresh)
+        except ShellUsageError as exc:
+            raise UsageError(str(exc)) from None
     if args.command == "db" and args.db_command == "upgrade":
         from storage.db import make_engine, upgrade
 

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, event
 from sqlmodel import Session
 
+from bot.reminder_jobs import reminders_from
 from bot.settings import Settings
 from commands import home, policy
 from commands.context import Clock, Context, Directory, apply_profile
@@ -212,6 +213,7 @@ class Runtime:
                 if outcome.errors:
                     session.rollback()
                 else:
+                    self.follow_reminders(session, ctx)
                     outcome.home_changed = home.changed_people(session)
                     self._note_done(session, outcome, done=done, record=record)
         except DatabaseUnavailable as exc:
@@ -248,6 +250,14 @@ class Runtime:
         elif record is not None:
             outcome.request_id = acknowledged.record(
                 session=session, request=record, at=now, answer=answer_to_json(outcome)
+            )
+
+    def follow_reminders(self, session: Session, ctx: Context) -> None:
+        """Doing what a reminder asks, however it was done, resolves it (PRODUCT §9)."""
+        accounts = home.changed_accounts(session)
+        if accounts:
+            reminders_from(self.settings, self.engine).resolve_followed(
+                session, account_ids=accounts, by=ctx.actor.id, now=ctx.now
             )
 
     def home(self, user_id: str) -> View:

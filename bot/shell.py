@@ -79,6 +79,8 @@ class Shell:
         self.after_line: Callable[[], None] | None = None
         """Runs after every line (set by `open_shell`): delivers what the line sent, so DMs and
         posts are printed right after the reply."""
+        self.in_form = False
+        """While a form is asked: Ctrl-C cancels the form, not the shell."""
         self.tick: Callable[[], None] | None = None
         """A scheduler tick at the shell's time (set by `open_shell`): run at the start and by
         `:time`, so reminders show as they come due."""
@@ -122,7 +124,7 @@ class Shell:
     def meta(self, words: list[str]) -> None:
         match words:
             case ["as", who]:
-                user_id = self._resolve(who)
+                user_id = self.resolve(who)
                 if user_id is None:
                     self.note("shell.no_one", who=who)
                 else:
@@ -151,9 +153,13 @@ class Shell:
         """`:time +1d`, `:time 2026-12-01T09:05+09:00`: the shell's clock jumps there and
         stays; what came due by then is delivered at once, as a scheduler tick would."""
         if when:
-            at = clock_target(when, self.runtime.clock.now(), self.t.zone)
+            now = self.runtime.clock.now()
+            at = clock_target(when, now, self.t.zone)
             if at is None:
                 self.note("shell.time.usage", text=when)
+                return
+            if at < now:  # what was delivered cannot be undelivered
+                self.note("shell.time.past", when=self.t.datetime(at), now=self.t.datetime(now))
                 return
             self.runtime.clock = FixedClock(at)
         self.note("shell.time.now", when=self.t.datetime(self.runtime.clock.now()))
@@ -170,6 +176,16 @@ class Shell:
     # ---- forms as prompts -----------------------------------------------------------------
 
     def fill(self, form: ui.Form) -> None:
+        self.in_form = True
+        try:
+            self._fill(form)
+        except KeyboardInterrupt:  # Ctrl-C while the form was being shown or sent
+            self.say("")
+            self.note("shell.cancelled")
+        finally:
+            self.in_form = False
+
+    def _fill(self, form: ui.Form) -> None:
         self.note("shell.form", title=self._text(form.title))
         if form.intro:
             self.say(self._text(form.intro))
@@ -221,7 +237,7 @@ class Shell:
 
     def _field_value(self, field: ui.FormField, answer: str) -> str:
         if field.kind == ui.FieldKind.USER:
-            return self._resolve(answer) or answer
+            return self.resolve(answer) or answer
         if field.kind == ui.FieldKind.SELECT and answer.isdigit():
             index = int(answer) - 1
             if 0 <= index < len(field.options):
@@ -297,6 +313,12 @@ class Shell:
             return input(prompt)
         except EOFError:
             return None
+        except KeyboardInterrupt:  # as in a terminal's shell: the line is dropped, not the shell
+            print(file=self.out)
+            if self.in_form:
+                return ":cancel"
+            self.note("shell.interrupted")
+            return ""
 
     # ---- people ---------------------------------------------------------------------------
 
@@ -304,12 +326,12 @@ class Shell:
         """`@aiko` → `<@U…|aiko>`, the way Slack sends a picked user in a command's text."""
 
         def replace(match: re.Match[str]) -> str:
-            user_id = self._resolve(match[1])
+            user_id = self.resolve(match[1])
             return f"<@{user_id}|{match[1]}>" if user_id else match[0]
 
         return _AT_NAME.sub(replace, text)
 
-    def _resolve(self, who: str) -> str | None:
+    def resolve(self, who: str) -> str | None:
         who = who.lstrip("@").strip()
         with Session(self.runtime.engine) as session:
             for person in session.exec(select(Person)).all():

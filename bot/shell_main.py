@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TextIO
+
+from sqlalchemy.engine import make_url
 
 from bot import demo
 from bot.delivery import deliver_when_owed, shell_delivery
@@ -34,26 +37,63 @@ def shell_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     )
 
 
+class ShellUsageError(ValueError):
+    """`kakehashi shell` was asked for something it cannot do (exit status 2)."""
+
+
 def open_shell(
     settings: Settings,
     *,
     user: str | None,
     demo_data: bool,
-    out: TextIO = sys.stdout,
-    inp: TextIO = sys.stdin,
+    fresh: bool = False,
+    out: TextIO | None = None,
+    inp: TextIO | None = None,
     clock: Clock | None = None,
 ) -> Shell:
+    """The shell, on standard input and output unless given others."""
+    out, inp = out or sys.stdout, inp or sys.stdin
+    if fresh:
+        start_over(settings.database_url)
     runtime = shell_runtime(settings, clock=clock)
+    loaded = True
     if demo_data:
         with session_scope(runtime.engine) as session:
-            demo.load_demo(session=session, now=runtime.clock.now())
+            loaded = demo.load_demo(session=session, now=runtime.clock.now())
     shell = Shell(runtime, user_id=demo.MANAGER, out=out, inp=inp, echo=not inp.isatty())
+    if user:
+        user_id = shell.resolve(user)
+        if user_id is None:
+            runtime.engine.dispose()
+            raise ShellUsageError(
+                f"--as {user}: no one by that name or user ID in this database "
+                f"(with --demo: {', '.join(name for _, name, *_ in demo.PEOPLE)})"
+            )
+        shell.user_id = user_id
+    if not loaded:
+        shell.note("shell.demo.already")
     delivery = shell_delivery(shell, runtime.engine)
     shell.after_line = deliver_when_owed(runtime, delivery)
     shell.tick = scheduler_tick(runtime, sweeps(runtime, delivery))
-    if user:
-        shell.meta(["as", user])
     return shell
+
+
+def start_over(database_url: str) -> None:
+    """`--fresh`: removes the shell's SQLite database file, so the demo starts from scratch. A
+    server database is never dropped from here."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        raise ShellUsageError(
+            "--fresh starts over by removing a SQLite database file; DATABASE_URL is not one "
+            "(use a new database instead)"
+        )
+    for suffix in ("", "-wal", "-shm"):
+        Path(url.database + suffix).unlink(missing_ok=True)
+
+
+def line_editing() -> None:
+    """Arrow keys, editing and history (Up recalls earlier lines) at the terminal's prompt."""
+    import readline  # noqa: F401  (importing it is what makes input() edit lines)
 
 
 def scheduler_tick(runtime: Runtime, ticks: list[Sweep]) -> Callable[[], None]:
@@ -66,7 +106,9 @@ def scheduler_tick(runtime: Runtime, ticks: list[Sweep]) -> Callable[[], None]:
     return tick
 
 
-def run_shell(settings: Settings, *, user: str | None, demo: bool) -> int:
-    shell = open_shell(settings, user=user, demo_data=demo)
+def run_shell(settings: Settings, *, user: str | None, demo: bool, fresh: bool = False) -> int:
+    if sys.stdin.isatty():
+        line_editing()
+    shell = open_shell(settings, user=user, demo_data=demo, fresh=fresh)
     shell.loop()
     return 0

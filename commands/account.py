@@ -23,7 +23,7 @@ from commands.accounts_lookup import ECHO_LIMIT, find_account
 from commands.context import Context
 from commands.policy import Permission, may, refuse
 from commands.registry import CommandSpec
-from commands.text import MENTION, Safe, clip, fold, mention, strip_control
+from commands.text import MENTION, Safe, clip, fold, is_help, mention, strip_control
 from commands.ui import Message, Outcome
 from storage import people
 from storage.account_summary import count_accounts, owned_by, summaries
@@ -104,7 +104,7 @@ def parse(text: str) -> Request | Problem:
     text = unicodedata.normalize("NFKC", strip_control(text)).strip()
     if not text:
         return ListMine()
-    if fold(text) in ("help", "ヘルプ"):
+    if is_help(text):
         return Problem("account.usage")
     found = _CHANGE.match(text)
     if found is None:

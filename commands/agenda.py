@@ -22,6 +22,7 @@ from commands.text import Safe, clip, mention
 from commands.ui import Block, Divider, Header, Message, Note, Section
 from storage import agenda as stored
 from storage import metrics
+from storage.accounts import days_silent
 from storage.handoffs import HandoffStatus
 from storage.metrics import Amount, Listing
 
@@ -301,11 +302,12 @@ def _renewals(read: _Reader, t: Translator, scope: AgendaScope, today: date) -> 
 
     def line(r: metrics.Renewal) -> Safe:
         left = (r.renewal_date - today).days
+        key = "agenda.renewal" if left > 0 else "agenda.renewal_today" if left == 0 else ""
         return t(
-            "agenda.renewal" if left > 0 else "agenda.renewal_today",
+            key or "agenda.renewal_overdue",
             account=_name(r.name),
             date=t.date(r.renewal_date),
-            days=_days(t, left),
+            days=_days(t, abs(left)),
             value=t.money(r.value.total, r.value.currency) if r.value else t("agenda.no_value"),
             owner=_owner(t, r.cs_owner),
         )
@@ -326,7 +328,7 @@ def _silent_accounts(read: _Reader, t: Translator, scope: AgendaScope) -> Safe:
         return t(
             "agenda.silent",
             account=_name(a.name),
-            days=_days(t, (scope.end - a.silent_since).days),
+            days=_days(t, days_silent(a.silent_since, scope.end)),
             model=t(f"account.touch_model.{a.touch_model}"),
             owner=_owner(t, a.cs_owner),
         )

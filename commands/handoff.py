@@ -31,7 +31,7 @@ from commands.handoff_form import (
 from commands.i18n import Translator
 from commands.policy import Permission, may, refuse
 from commands.registry import CommandSpec
-from commands.text import MENTION, Safe, fold, mention
+from commands.text import MENTION, Safe, is_help, mention
 from commands.ui import FieldKind, Form, FormField, FormValues, Message, Outcome, message_to_json
 from storage import accounts, handoffs, outbox, people
 from storage.handoffs import Handoff, HandoffMessage, MessageKind
@@ -59,7 +59,7 @@ def parse_args(text: str) -> HandoffArgs | str:
 
 
 def run(ctx: Context, text: str) -> Outcome:
-    if fold(text) in ("help", "ヘルプ"):
+    if is_help(text):
         return _reply(ctx.t("handoff.usage"))
     args = parse_args(text)
     if isinstance(args, str):
@@ -129,9 +129,10 @@ def press_accept(ctx: Context, value: str) -> Outcome:
     if where == cards.ON_CARD:
         return Outcome(replace_original=updated)
     _update_if_sent(ctx, f"{_key(handoff)}:dm", updated)
+    yours = view.cs_owner.id == ctx.actor.id
     return _reply(
         ctx.t(
-            "handoff.accepted.you",
+            "handoff.accepted.yours" if yours else "handoff.accepted.you",
             number=view.number,
             account=view.account.name,
             owner=mention(view.cs_owner.user_id),

@@ -32,7 +32,7 @@ from storage import personal
 from storage.account_summary import count_accounts, summaries
 from storage.accounts import Account, Stage
 from storage.people import Person, Role
-from storage.reminders import ReminderKind, ReminderStatus
+from storage.reminders import ReminderStatus
 
 REMINDERS = 10
 """Reminders shown with their buttons (two blocks each)."""
@@ -94,11 +94,10 @@ def _reminders(ctx: Context, *, always: bool) -> list[Block]:
     listed = personal.open_reminders(session=ctx.session, person_id=me, limit=REMINDERS)
     if not listed.total:
         return _empty(ctx, "home.reminders.none", always)
-    today = account_card.today(ctx)
     blocks = _titled(ctx, "home.reminders", listed.total)
     for item in listed.items:
         reminder = item.reminder
-        blocks.append(Section(reminder_dm.describe(ctx.session, ctx.t, reminder, today)))
+        blocks.append(Section(reminder_dm.describe(ctx.session, ctx.t, reminder, ctx.now)))
         if reminder.status == ReminderStatus.SNOOZED and reminder.snoozed_until:
             until = ctx.t.datetime(reminder.snoozed_until)
             blocks.append(Note(ctx.t("home.reminders.snoozed", until=until)))
@@ -118,8 +117,7 @@ def _reminder_buttons(ctx: Context, item_id: int, kind: str) -> Actions:
         Button(t("reminders.button.next_week"), action.SNOOZE_WEEK, value),
         Button(t("reminders.button.log_touch"), action.LOG_TOUCH, value),
     ]
-    if kind == ReminderKind.PROMISE:
-        buttons.append(Button(t("reminders.button.kept"), action.KEPT, value))
+    buttons += reminder_dm.extra_buttons(t, kind, value)
     return Actions(tuple(buttons), block_id=f"home-reminder-{item_id}")
 
 
@@ -285,6 +283,12 @@ def _note_row(row: object, people: set[int], accounts: set[int]) -> None:
         for value in (*history.added, *history.unchanged, *history.deleted):
             if isinstance(value, int):
                 people.add(value)
+
+
+def changed_accounts(session: Session) -> frozenset[int]:
+    """The accounts whose rows this unit of work changed (after `watch_changes`)."""
+    session.flush()
+    return frozenset(session.info.get(_CHANGED, (set(), set()))[1])
 
 
 def changed_people(session: Session) -> frozenset[str]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from commands.context import Context
 from commands.policy import Permission, may, refuse
 from commands.registry import CommandSpec
-from commands.text import MENTION, fold, mention
+from commands.text import MENTION, fold, is_help, mention
 from commands.ui import Header, Message, Outcome, Section
 from storage import people
 from storage.people import Role
@@ -47,9 +47,9 @@ def parse_role(text: str) -> RoleRequest | str:
 
 def run(ctx: Context, text: str) -> Outcome:
     words = text.split(maxsplit=1)
-    sub = fold(words[0]) if words else "help"
-    if sub == "help":
+    if not words or is_help(text):
         return Outcome(reply=help_message(ctx))
+    sub = fold(words[0])
     if sub == "role":
         return change_role(ctx, words[1] if len(words) > 1 else "")
     return Outcome(reply=Message.plain(ctx.t("kakehashi.usage")))
@@ -71,7 +71,9 @@ def change_role(ctx: Context, text: str) -> Outcome:
         return Outcome(reply=Message.plain(refuse(ctx, Permission.SET_ROLE)))
     request = parse_role(text)
     if isinstance(request, str):
-        return Outcome(reply=Message.plain(ctx.t(request, text=text) + "\n" + ctx.t("role.usage")))
+        said = ctx.t(request, text=text)
+        usage = "" if request == "role.usage" else "\n" + ctx.t("role.usage")
+        return Outcome(reply=Message.plain(said + usage))
     profile = ctx.directory.lookup(request.user_id)
     if profile is None or profile.deleted:
         return Outcome(

@@ -91,6 +91,7 @@ LISTENERS: dict[str, frozenset[Permission]] = {
     "crm.hand_off": frozenset({Permission.RECORD}),
     "crm.record_promise": frozenset({Permission.RECORD}),
     "crm.log_touch": frozenset({Permission.RECORD}),
+    "reminders.accept": frozenset({Permission.ACT_ON_REMINDER, Permission.ACCEPT_HANDOFF}),
     # forms
     "handoff_form": frozenset({Permission.RECORD}),
     "handoff_question": frozenset({Permission.RECORD}),
@@ -135,9 +136,12 @@ def refusal(
     owners: Collection[int | None] = (),
 ) -> Safe:
     """Says who may do it, naming the managers (and owners) so the person knows whom to ask."""
-    names = ", ".join(mention(m.user_id) for m in managers(session=session))
+    found = managers(session=session)
+    names = ", ".join(mention(m.user_id) for m in found)
     who = t("policy.managers", names=Safe(names)) if names else t("policy.no_managers")
-    owner_ids = user_ids(session=session, person_ids=set(owners))
+    # An owner who is also a manager is named once, among the managers.
+    others = set(owners) - {m.id for m in found}
+    owner_ids = user_ids(session=session, person_ids=others)
     if permission in _OWNERS_OR_MANAGERS and owner_ids:
         named = ", ".join(mention(owner_ids[i]) for i in sorted(owner_ids))
         who = t("policy.owners_or", owners=Safe(named), managers=who)

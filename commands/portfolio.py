@@ -17,7 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from commands.context import Context
 from commands.policy import Permission, may, refuse
 from commands.registry import CommandSpec
-from commands.text import MENTION, Safe, clip, fold, mention, strip_control
+from commands.text import MENTION, Safe, clip, is_help, mention, strip_control
 from commands.ui import Block, Divider, Header, Message, Note, Outcome, Section
 from storage import metrics, people
 from storage.metrics import Amount, Group, OwnerLine, Portfolio
@@ -54,7 +54,7 @@ def parse(text: str) -> PortfolioRequest | str:
 
 
 def run(ctx: Context, text: str) -> Outcome:
-    if fold(text) in ("help", "ヘルプ"):
+    if is_help(text):
         return Outcome(reply=Message.plain(ctx.t("portfolio.usage")))
     if not may(ctx.actor, Permission.VIEW_PORTFOLIO):
         return Outcome(reply=Message.plain(refuse(ctx, Permission.VIEW_PORTFOLIO)))
@@ -139,6 +139,9 @@ def headline(ctx: Context, summary: Portfolio) -> Section:
         count=summary.renewals.count,
         value=money(ctx, summary.renewals.values),
     )
+    if summary.renewals.overdue:
+        overdue = t("portfolio.renewals_overdue", count=summary.renewals.overdue)
+        renewals = Safe(f"{renewals}\n{overdue}")
     rate = t("portfolio.kept_rate_value", rate=percent(p.kept_rate), kept=p.kept, broken=p.broken)
     median = (
         t("portfolio.median_value", median=duration(ctx, h.median_to_accept), count=h.accepted)

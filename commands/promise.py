@@ -28,7 +28,7 @@ from commands.promise_grammar import (
     parse_promise_line,
 )
 from commands.registry import CommandSpec, OpenForm, ShowHelp
-from commands.text import HELP_WORDS, MENTION, Safe, clip, fold, mention, strip_control
+from commands.text import MENTION, Safe, clip, fold, is_help, mention, strip_control
 from commands.ui import FieldKind, Form, FormField, FormValues, Message, Note, Outcome, Section
 from storage import people, promises
 from storage.accounts import Account
@@ -101,7 +101,7 @@ def parse(text: str, *, today: date) -> Request | Problem:
         return OpenForm()
     first, rest = _first_word(text)
     word = fold(first)
-    if word in HELP_WORDS and not rest.strip():
+    if is_help(text):
         return ShowHelp()
     if word in CLOSE_WORDS:
         return _parse_close(CLOSE_WORDS[word], rest.strip())
@@ -282,12 +282,12 @@ def submit_add_form(ctx: Context, values: FormValues, metadata: str) -> Outcome:
     account = form_account(ctx, values, metadata, errors, gone="promise.form.account_gone")
     text = " ".join(strip_control(values.get("text") or "", " ").split())
     if not text:
-        errors["text"] = ctx.t("promise_line.no_text")
+        errors["text"] = ctx.t("promise_line.empty")
     elif len(text) > TEXT_LIMIT:
         errors["text"] = ctx.t("promise_line.too_long", limit=TEXT_LIMIT)
     due = _form_date(values.get("due"))
     if values.get("due") and due is None:
-        errors["due"] = ctx.t("promise_line.bad_date", value=values.get("due") or "")
+        errors["due"] = ctx.t("promise.form.bad_date", value=values.get("due") or "")
     elif due is not None and due < today(ctx):
         errors["due"] = ctx.t("promise_line.past_date", value=ctx.t.date(due))
     repeat = values.get("repeat")

@@ -77,8 +77,8 @@ def parse_promise_line(line: str, *, today: date) -> PromiseLine | LineProblem:
             break
         rest = rest[: found.start()]
     text = rest.strip().rstrip(",;、。").strip()
-    if not text:
-        return LineProblem("promise_line.no_text")
+    if not text:  # "before the date" only when there was a date or a repeat to be before
+        return LineProblem("promise_line.no_text" if due or recurrence else "promise_line.empty")
     if len(text) > TEXT_LIMIT:
         return LineProblem("promise_line.too_long", {"limit": str(TEXT_LIMIT)})
     return PromiseLine(text=text, due=due, recurrence=recurrence)

@@ -8,7 +8,7 @@ DM in place. The DM is composed from the data as it is now, so it never shows a 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -16,18 +16,31 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from commands.context import Context
+from commands.handoff import press_accept
 from commands.i18n import Translator
 from commands.policy import Permission, may, refuse
 from commands.promise import Verdict, close_promise
 from commands.registry import Handlers
 from commands.text import Safe, clip, mention
 from commands.touch import log_touch_form
-from commands.ui import Actions, Block, Button, Header, Message, Note, Outcome, Section, Style
+from commands.ui import (
+    Actions,
+    Block,
+    Button,
+    Header,
+    Message,
+    Note,
+    Outcome,
+    Section,
+    Style,
+    message_to_json,
+)
 from commands.worktime import Snooze
+from storage import outbox
 from storage import reminders as stored
-from storage.accounts import Account
+from storage.accounts import Account, days_silent, silent_since
 from storage.audit import record
-from storage.handoffs import Handoff
+from storage.handoffs import Handoff, HandoffStatus
 from storage.people import Person
 from storage.promises import Promise
 from storage.reminders import Reminder, ReminderItem, ReminderKind, ReminderStatus
@@ -47,6 +60,8 @@ class Action(StrEnum):
     BACK = "reminders.back"
     LOG_TOUCH = "reminders.log_touch"
     KEPT = "reminders.kept"
+    ACCEPT = "reminders.accept"
+    """Accepts the handoff a "handoff waiting" reminder (or its escalation) is about."""
 
 
 _SNOOZES = {
@@ -70,10 +85,9 @@ def compose(
         if r.status != ReminderStatus.DROPPED
     ]
     _held = _load(session, [r for _, r in items])  # in the session while composing
-    today = now.astimezone(t.zone).date()
     blocks: list[Block] = [Header(t("reminders.header"))]
     for item, reminder in items:
-        blocks.append(Section(describe(session, t, reminder, today)))
+        blocks.append(Section(describe(session, t, reminder, now)))
         blocks.append(_controls(session, t, item, reminder, snoozing == item.id))
     waiting = sum(1 for _, r in items if r.status == ReminderStatus.SENT)
     if not waiting:
@@ -101,10 +115,53 @@ def _controls(
             Button(t("reminders.button.snooze"), Action.SNOOZE, value),
             Button(t("reminders.button.log_touch"), Action.LOG_TOUCH, value),
         ]
-        if reminder.kind == ReminderKind.PROMISE:
-            buttons.append(Button(t("reminders.button.kept"), Action.KEPT, value))
+        buttons += extra_buttons(t, reminder.kind, value)
         return Actions(tuple(buttons), block_id=f"reminder-{item.id}")
     return Note(_status(session, t, reminder))
+
+
+def extra_buttons(t: Translator, kind: str, value: str) -> list[Button]:
+    """What a kind of reminder asks for, as a button: **Kept** on a promise, **Accept** on a
+    waiting handoff (to its CS owner and to the managers)."""
+    if kind == ReminderKind.PROMISE:
+        return [Button(t("reminders.button.kept"), Action.KEPT, value)]
+    if kind in (ReminderKind.HANDOFF, ReminderKind.ESCALATION):
+        return [Button(t("handoff.button.accept"), Action.ACCEPT, value)]
+    return []
+
+
+def redraw(
+    session: Session,
+    translator_of: Callable[[Person], Translator],
+    reminders: Iterable[Reminder],
+    now: datetime,
+    *,
+    except_key: str | None = None,
+) -> None:
+    """Updates in place the DMs that named these reminders (but `except_key`, which the
+    button's answer replaces): each shows what became of them."""
+    changed = [r.id for r in reminders if r.id is not None]
+    session.flush()
+    for key in stored.message_keys(session=session, reminder_ids=changed):
+        original = outbox.get_by_key(session=session, key=key)
+        if key == except_key or original is None:
+            continue
+        person = session.exec(select(Person).where(Person.user_id == original.recipient)).first()
+        if person is None:
+            continue
+        outbox.enqueue(
+            session=session,
+            key=f"{key}:handled:{min(changed)}",
+            kind=UPDATE_KIND,
+            recipient=original.recipient,
+            payload=message_to_json(compose(session, translator_of(person), key, now)),
+            at=now,
+            update_of=key,
+        )
+
+
+UPDATE_KIND = "reminder.update"
+"""The outbox kind of a reminder DM's update in place."""
 
 
 def _status(session: Session, t: Translator, reminder: Reminder) -> Safe:
@@ -137,8 +194,9 @@ def _load(session: Session, reminders: list[Reminder]) -> list[object]:
     ]
 
 
-def describe(session: Session, t: Translator, reminder: Reminder, today: date) -> Safe:
+def describe(session: Session, t: Translator, reminder: Reminder, now: datetime) -> Safe:
     """One reminder, from the data as it is now."""
+    today = now.astimezone(t.zone).date()
     account = session.get(Account, reminder.account_id) if reminder.account_id else None
     name = account.name if account else "?"
     match reminder.kind:
@@ -149,15 +207,16 @@ def describe(session: Session, t: Translator, reminder: Reminder, today: date) -
         case ReminderKind.PROMISE:
             return _promise(session, t, reminder, name, today)
         case ReminderKind.RENEWAL if account is not None and account.renewal_date:
+            late = account.renewal_date < today
             return t(
-                "reminders.renewal",
+                "reminders.renewal.overdue" if late else "reminders.renewal",
                 account=name,
                 date=t.date(account.renewal_date),
-                days=(account.renewal_date - today).days,
+                days=abs((account.renewal_date - today).days),
                 value=t.money(account.arr, account.currency),
             )
         case ReminderKind.SILENT if account is not None:
-            return _silent(session, t, account, today)
+            return _silent(session, t, account, now)
     return t("reminders.unknown", account=name)
 
 
@@ -207,24 +266,20 @@ def _promise(session: Session, t: Translator, reminder: Reminder, name: str, tod
     )
 
 
-def _silent(session: Session, t: Translator, account: Account, today: date) -> Safe:
+def _silent(session: Session, t: Translator, account: Account, now: datetime) -> Safe:
     touch = session.exec(
         select(Touch).where(Touch.account_id == account.id).order_by(col(Touch.at).desc())
     ).first()
+    days = days_silent(silent_since(account.created_at, account.last_contact_at), now)
     if touch is None:
         since = account.created_at.astimezone(t.zone).date()
-        return t(
-            "reminders.silent.never",
-            account=account.name,
-            days=(today - since).days,
-            since=t.date(since),
-        )
+        return t("reminders.silent.never", account=account.name, days=days, since=t.date(since))
     who = _user_ids(session, touch.person_id).get(touch.person_id or 0)
     touched = touch.at.astimezone(t.zone).date()
     return t(
         "reminders.silent",
         account=account.name,
-        days=(today - touched).days,
+        days=days,
         when=t.date(touched),
         who=mention(who) if who else t("reminders.someone"),
         channel=t(f"reminders.channel.{touch.channel}"),
@@ -260,10 +315,15 @@ def _redrawn(ctx: Context, item: ReminderItem, snoozing: int | None = None) -> O
 
 
 def _handle(
-    ctx: Context, reminder: Reminder, status: ReminderStatus, snoozed_until: datetime | None = None
+    ctx: Context,
+    item: ReminderItem,
+    reminder: Reminder,
+    status: ReminderStatus,
+    snoozed_until: datetime | None = None,
 ) -> None:
     """Records what the person did with an open (or snoozed) reminder, in the audit trail. A
     compare-and-set: of presses at the same moment, only the first is recorded."""
+    message_key = item.message_key
     previous = reminder.status
     handled = ctx.session.execute(
         update(Reminder)
@@ -291,13 +351,29 @@ def _handle(
         changes=changes,
         note=reminder.key,
     )
+    # One subject, one reminder: its other open copies (earlier occurrences, other DMs) go too.
+    about = [reminder.account_id or 0]
+    copies = [
+        r
+        for r in stored.open_on_accounts(session=ctx.session, account_ids=about)
+        if r.id != reminder.id
+        and r.person_id == reminder.person_id
+        and stored.subject(r) == stored.subject(reminder)
+    ]
+    for each in copies:
+        each.status = status.value
+        each.snoozed_until = snoozed_until
+        each.handled_at = ctx.now
+        each.handled_by_id = ctx.actor.id
+        ctx.session.add(each)
+    redraw(ctx.session, ctx.translator_for, copies, ctx.now, except_key=message_key)
 
 
 _OPEN = (ReminderStatus.SENT.value, ReminderStatus.SNOOZED.value)
 
 
 def _is_open(reminder: Reminder) -> bool:
-    return reminder.status in (ReminderStatus.SENT, ReminderStatus.SNOOZED)
+    return reminder.status in _OPEN
 
 
 def done(ctx: Context, value: str) -> Outcome:
@@ -306,7 +382,7 @@ def done(ctx: Context, value: str) -> Outcome:
         return found
     item, reminder = found
     if _is_open(reminder):
-        _handle(ctx, reminder, ReminderStatus.DONE)
+        _handle(ctx, item, reminder, ReminderStatus.DONE)
     return _redrawn(ctx, item)
 
 
@@ -332,6 +408,7 @@ def snooze(choice: Snooze) -> Callable[[Context, str], Outcome]:
             calendar = ctx.work.calendar(ctx.t.zone)
             _handle(
                 ctx,
+                item,
                 reminder,
                 ReminderStatus.SNOOZED,
                 snoozed_until=calendar.snoozed_until(ctx.now, choice),
@@ -354,9 +431,26 @@ def kept(ctx: Context, value: str) -> Outcome:
     before = (promise.status, promise.kept_count)
     said = close_promise(ctx, promise.id, Verdict.KEPT, None)
     if (promise.status, promise.kept_count) != before:
-        _handle(ctx, reminder, ReminderStatus.KEPT)
+        _handle(ctx, item, reminder, ReminderStatus.KEPT)
     outcome = _redrawn(ctx, item)
     outcome.reply = Message.plain(said)
+    return outcome
+
+
+def accept(ctx: Context, value: str) -> Outcome:
+    """Accepts the handoff, as its card's **Accept** does, with the same rules on who may."""
+    found = _pressed(ctx, value)
+    if isinstance(found, Outcome):
+        return found
+    item, reminder = found
+    if reminder.handoff_id is None or not _is_open(reminder):
+        return _redrawn(ctx, item)
+    said = press_accept(ctx, str(reminder.handoff_id))
+    handoff = ctx.session.get(Handoff, reminder.handoff_id)
+    if handoff is not None and handoff.status != HandoffStatus.PENDING.value:
+        _handle(ctx, item, reminder, ReminderStatus.RESOLVED)
+    outcome = _redrawn(ctx, item)
+    outcome.reply = said.reply
     return outcome
 
 
@@ -377,6 +471,7 @@ ACTIONS: dict[str, Callable[[Context, str], Outcome]] = {
     Action.BACK: back,
     Action.KEPT: kept,
     Action.LOG_TOUCH: log_touch,
+    Action.ACCEPT: accept,
     **{action: snooze(choice) for action, choice in _SNOOZES.items()},
 }
 HANDLERS = Handlers(actions=ACTIONS)

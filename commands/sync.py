@@ -26,7 +26,7 @@ from commands.context import Context, apply_profile
 from commands.i18n import Translator, zone_of
 from commands.policy import Permission, may, refuse
 from commands.registry import CommandSpec
-from commands.text import MENTION, Safe, clip, fold, mention, strip_control
+from commands.text import MENTION, Safe, clip, fold, is_help, mention, strip_control
 from commands.ui import Message, Note, Outcome
 from storage import people
 from storage import sync as stored
@@ -117,7 +117,7 @@ def parse(text: str) -> Request | Problem:
     rest = words[1] if len(words) > 1 else ""
     if not sub:
         return Show()
-    if sub in ("help", "ヘルプ"):
+    if is_help(text):
         return Help()
     if sub in ("preview", "プレビュー") and not rest.strip():
         return Preview()

@@ -16,6 +16,12 @@ HELP_WORDS = frozenset({"help", "ヘルプ", "?"})
 """What, typed as a command's whole text, asks for its usage."""
 
 
+def is_help(text: str) -> bool:
+    """Whether a command's whole text asks for its usage: `help`, `?` or `ヘルプ`, in any width
+    or case. Every command asks this one function."""
+    return fold(strip_control(text)) in HELP_WORDS
+
+
 def strip_control(text: str, replacement: str = "") -> str:
     """Control characters (not tabs and line breaks) removed: they are never meant."""
     return _CONTROL.sub(replacement, text)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from commands.accounts_lookup import ACCOUNT_LIMIT, find_account, form_account
 from commands.context import Context
 from commands.registry import CommandSpec, OpenForm, ShowHelp
-from commands.text import HELP_WORDS, Safe, clip, fold, strip_control
+from commands.text import Safe, clip, fold, is_help, strip_control
 from commands.ui import FieldKind, Form, FormField, FormValues, Message, Outcome
 from storage import accounts, touches
 from storage.accounts import Account
@@ -54,7 +54,7 @@ def parse(text: str) -> Request | Problem:
     text = strip_control(text).strip()
     if not text:
         return OpenForm()
-    if fold(text) in HELP_WORDS:
+    if is_help(text):
         return ShowHelp()
     head, colon, note = _split_colon(text)
     if not colon:

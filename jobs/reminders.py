@@ -42,7 +42,15 @@ from commands.worktime import WorkCalendar, WorkWeek
 from jobs.reminder_rules import REPEAT_DAYS, ReminderRules
 from storage import outbox
 from storage import reminders as stored
-from storage.accounts import Account, is_live
+from storage.accounts import (
+    Account,
+    Stage,
+    days_silent,
+    is_live,
+    renewal_overdue,
+    silent_cutoff,
+    silent_since,
+)
 from storage.db import as_date, plain_rows, session_scope
 from storage.handoffs import Handoff, HandoffStatus
 from storage.people import Person, Role
@@ -86,6 +94,10 @@ class Occurrence:
     handoff_id: int | None = None
     due_on: date | None = None
     since: datetime | None = None
+
+    @property
+    def subject(self) -> stored.Subject:
+        return self.kind.value, self.account_id, self.promise_id, self.handoff_id
 
     def row(self, now: datetime) -> dict[str, object]:
         """The `Reminder` row that records it as sent."""
@@ -266,13 +278,14 @@ class Snapshot:
         runway = max(self.rules.renewal_days, default=0)
         today = self.now.date()
         query = sa.select(
-            col(Account.id), col(Account.cs_owner_id), col(Account.renewal_date)
+            col(Account.id), col(Account.cs_owner_id), col(Account.renewal_date), col(Account.stage)
         ).where(
             is_live(),
             col(Account.cs_owner_id).in_(list(self.recipients)),
             col(Account.renewal_date).between(
                 today - timedelta(days=1), today + timedelta(days=runway + 1)
-            ),
+            )
+            | renewal_overdue(today + timedelta(days=1)),
         )
         return self._rows(query, col(Account.id))
 
@@ -300,7 +313,7 @@ def _silent_long_enough(rules: ReminderRules, now: datetime) -> Any:
         false(),
         *(
             (col(Account.touch_model) == model)
-            & (contact.is_(None) | (contact < now - timedelta(days=days - 2)))
+            & (contact.is_(None) | (contact < silent_cutoff(days - 2, now)))
             for model, days in rules.silence_days.items()
             if days
         ),
@@ -435,12 +448,16 @@ def _promise_moment(due: date, today: date, due_by: date, lead_days: int) -> _Mo
 def renewal_currents(snap: Snapshot) -> Iterator[Occurrence]:
     for account in snap.renewals():
         renews, recipient = account.renewal_date, snap.recipients[account.cs_owner_id]
-        if renews < recipient.today:
+        if renews < recipient.today and account.stage == Stage.RENEWED.value:
             continue
-        moments = [
-            (str(days), renews - timedelta(days=days))
-            for days in sorted(snap.rules.renewal_days, reverse=True)
-        ]
+        moments = (
+            _overdue_renewal_moments(renews, recipient.today)
+            if renews < recipient.today
+            else [
+                (str(days), renews - timedelta(days=days))
+                for days in sorted(snap.rules.renewal_days, reverse=True)
+            ]
+        )
         moment = latest_due(moments, recipient.due_by)
         if moment is not None and snap.on_day_in_time(account.cs_owner_id, moment[1]):
             yield Occurrence(
@@ -453,6 +470,16 @@ def renewal_currents(snap: Snapshot) -> Iterator[Occurrence]:
             )
 
 
+def _overdue_renewal_moments(renews: date, today: date) -> list[Moment]:
+    """A renewal date passed without a renewal: reminded the day after, then weekly, until the
+    stage or the date changes (the query leaves renewed accounts out)."""
+    weeks = (today - renews - ONE_DAY).days // REPEAT_DAYS
+    return [
+        (f"overdue-{n}", renews + ONE_DAY + timedelta(days=REPEAT_DAYS * n))
+        for n in range(max(0, weeks - 1), weeks + 1)
+    ]
+
+
 def silent_currents(snap: Snapshot) -> Iterator[Occurrence]:
     for account in snap.quiet():
         threshold = snap.rules.silence_days.get(account.touch_model, 0)
@@ -460,12 +487,14 @@ def silent_currents(snap: Snapshot) -> Iterator[Occurrence]:
         if not threshold:
             continue
         since = silent_since(account.created_at, account.last_contact_at)
-        first = recipient.local_date(since) + timedelta(days=threshold)
-        if first > recipient.today:
+        silent = days_silent(since, snap.now)
+        if silent < threshold:
             continue
-        weeks = (recipient.today - first).days // REPEAT_DAYS
+        # The n-th weekly repeat comes due once the silence reaches threshold + 7n days, on
+        # the recipient's local day of that instant.
+        weeks = (silent - threshold) // REPEAT_DAYS
         moments = [
-            (str(n), first + timedelta(days=REPEAT_DAYS * n))
+            (str(n), recipient.local_date(since + timedelta(days=threshold + REPEAT_DAYS * n)))
             for n in range(max(0, weeks - 1), weeks + 1)
         ]
         moment = latest_due(moments, recipient.due_by)
@@ -490,13 +519,6 @@ KINDS: list[Callable[[Snapshot], Iterator[Occurrence]]] = [
 ]
 """The families of reminders, in the order `_priority` ranks what they yield: a person whose
 DM is full after one is not asked about the next."""
-
-
-def silent_since(created: datetime, contact: datetime | None) -> datetime:
-    """The last sign of contact: the last touch or the handoff's acceptance, whichever is later
-    (`Account.last_contact_at`); with neither, when the account was created (an imported
-    account starts its clock then)."""
-    return created if contact is None else max(created, contact)
 
 
 def stale_recipients(fetched_before: datetime) -> SelectOfScalar[Person]:
@@ -593,6 +615,7 @@ class Reminders:
             if r.person_id in snap.recipients
         ]
         waiting = {r.key for r in snoozed}
+        held = stored.snoozed_subjects(session=session, after=now)
         still: set[str] = set()
         batches = {i: Batch(r.person) for i, r in snap.recipients.items()}
         for kind in KINDS:
@@ -603,7 +626,8 @@ class Reminders:
             for occurrence in kind(snap.only(room)):
                 if occurrence.key in waiting:
                     still.add(occurrence.key)  # sent already, and snoozed
-                else:
+                elif (occurrence.person_id, *occurrence.subject) not in held:
+                    # A subject snoozed until later stays quiet until then, whatever comes due.
                     candidates[occurrence.person_id].append(occurrence)
             for person_id, unsent in self._unsent(session, candidates, room).items():
                 batches[person_id].new += unsent
@@ -723,6 +747,17 @@ class Reminders:
             log.info("reminders for %s: %s", batch.person.user_id, ", ".join(keys))
         stored.add_items(session=session, items=items)
         outbox.enqueue_new(session=session, kind=KIND, messages=messages, at=now)
+        self._supersede(session, [o for _, n in chosen for o in n], now)
+
+    def _supersede(self, session: Session, sent: list[Occurrence], now: datetime) -> None:
+        """One subject, one reminder: a new occurrence takes the place of the earlier ones its
+        person still has open about the same subject (they leave the Home tab and their DM)."""
+        newest = {(o.person_id, *o.subject): o.key for o in sent}
+        accounts = {o.account_id for o in sent if o.account_id is not None}
+        for reminder in stored.open_on_accounts(session=session, account_ids=accounts):
+            key = newest.get((reminder.person_id, *stored.subject(reminder)))
+            if key is not None and key != reminder.key and reminder.status == ReminderStatus.SENT:
+                self._drop(session, reminder, now)
 
     # ---- at send time ----------------------------------------------------------------------
 
@@ -744,6 +779,29 @@ class Reminders:
             person = session.get(Person, items[0].person_id)
             assert person is not None
             return dm.compose(session, self.translator(person), key, now)
+
+    def resolve_followed(
+        self, session: Session, *, account_ids: Iterable[int], by: int | None, now: datetime
+    ) -> list[Reminder]:
+        """Resolves the open reminders about these accounts whose subject the data no longer
+        calls for (the promise kept, a touch logged, the handoff accepted, however it was
+        done), and updates their DMs in place; the resolved ones."""
+        open_ = stored.open_on_accounts(session=session, account_ids=account_ids)
+        if not open_:
+            return []
+        current: set[tuple[object, ...]] = set()
+        for account_id in {r.account_id for r in open_ if r.account_id is not None}:
+            snap = self.snapshot(session, now, account_id=account_id)
+            current |= {(o.person_id, *o.subject) for o in currents(snap)}
+        resolved = [r for r in open_ if (r.person_id, *stored.subject(r)) not in current]
+        for reminder in resolved:
+            reminder.status = ReminderStatus.RESOLVED.value
+            reminder.snoozed_until = None
+            reminder.handled_at = now
+            reminder.handled_by_id = by
+            session.add(reminder)
+        dm.redraw(session, self.translator, resolved, now)
+        return resolved
 
     def still_due(self, session: Session, reminders: Iterable[Reminder], now: datetime) -> set[str]:
         """The keys, among these reminders', that the data still calls for as of `now`."""

@@ -6,11 +6,11 @@ import difflib
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import Column, ColumnElement, Index, Numeric, case, column, func, or_
+from sqlalchemy import Column, ColumnElement, Index, Numeric, and_, case, column, func, or_
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.types import UTCDateTime
@@ -64,6 +64,39 @@ def is_live() -> ColumnElement[bool]:
     """Accounts that have not churned: the ones reminders, renewals, silence and open promises
     are about."""
     return col(Account.stage) != Stage.CHURNED.value
+
+
+def renewal_overdue(today: date) -> ColumnElement[bool]:
+    """Live accounts whose renewal date has passed without a renewal (stage not `renewed`):
+    reminders, agendas and portfolios show them until the stage or the date changes."""
+    return and_(
+        is_live(), col(Account.stage) != Stage.RENEWED.value, col(Account.renewal_date) < today
+    )
+
+
+# ---- silence: one rule for reminders, agendas, portfolios and cards --------------------------
+
+ONE_DAY = timedelta(days=1)
+
+
+def silent_since(created: datetime, contact: datetime | None) -> datetime:
+    """The last sign of contact: the last touch or the handoff's acceptance, whichever is later
+    (`Account.last_contact_at`); with neither, when the account was created (an imported
+    account starts its clock then)."""
+    return created if contact is None else max(created, contact)
+
+
+def days_silent(since: datetime, now: datetime) -> int:
+    """Whole days without contact: 24-hour days since the last sign of contact. The reminders'
+    DM, the agenda, the portfolio and the sweep all count with this, so at one moment they say
+    one number."""
+    return (now - since) // ONE_DAY
+
+
+def silent_cutoff(days: int, now: datetime) -> datetime:
+    """A last contact at or before this instant is `days` days of silence or more by `now`
+    (`days_silent`), for queries."""
+    return now - timedelta(days=days)
 
 
 # Legal-form words, after NFKC (so ㈱ is already "(株)" and full-width letters are ASCII) and case
@@ -128,9 +161,18 @@ def match(*, session: Session, query: str) -> Match:
     )
     if len(same) == 1:
         return Match(found=same[0])
+    exact = [a for a in same if _as_typed(a.name) == _as_typed(query)]
+    if len(exact) == 1:  # the full name, as written, tells them apart
+        return Match(found=exact[0])
     if same:
         return Match(candidates=tuple(same))
     return Match(suggestions=tuple(_close(session, key)))
+
+
+def _as_typed(name: str) -> str:
+    """A name as written, but for width, case and spacing: `株式会社ＡＣＭＥ` is `株式会社ACME`,
+    `ACME Inc.` is not."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
 def _by_external_id(session: Session, query: str) -> Account | None:

@@ -18,7 +18,7 @@ Conventions shared by every function:
   a contract value are counted but add nothing.
 - `today` is the viewer's local date (date comparisons: due dates, renewal dates); `now` is the
   instant (touches, handoffs, the audit trail).
-- **Silence** is measured like the reminders do (`jobs.reminders.silent_since`): from the latest
+- **Silence** is measured like the reminders do (`storage.accounts.days_silent`): from the latest
   of the last touch, the latest handoff acceptance and the account's creation; an account is
   silent once that is `silence_days[touch_model]` days before `now`. Pass the reminder rules'
   thresholds (`ReminderRules.silence_days`), so there is one definition; 0 (or a touch model
@@ -41,7 +41,7 @@ from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, tru
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from storage.accounts import Account, Stage, is_live
+from storage.accounts import Account, Stage, is_live, renewal_overdue, silent_cutoff
 from storage.audit import CLOSURE_ACTIONS, AuditEntry, closures
 from storage.handoffs import Handoff, HandoffStatus
 from storage.people import Person
@@ -120,6 +120,8 @@ class Renewal:
 class Renewals:
     count: int
     values: tuple[Amount, ...]
+    overdue: int = 0
+    """Renewal dates passed without a renewal (`storage.accounts.renewal_overdue`)."""
 
 
 @dataclass(frozen=True)
@@ -315,16 +317,18 @@ def renewals(
     query = select(Account.currency, func.count(), func.sum(Account.arr)).select_from(Account)
     query = _scope(query, owners).where(_renewing(today, within_days))
     rows = session.exec(query.group_by(col(Account.currency))).all()
+    overdue = _scope(select(func.count()).select_from(Account), owners)
     return Renewals(
         count=sum(int(count) for _, count, _ in rows),
         values=_amounts(_pairs(rows)),
+        overdue=_count(session, overdue.where(renewal_overdue(today))),
     )
 
 
 def upcoming_renewals(
     *, session: Session, today: date, within_days: int = 90, owners: Owners = None, limit: int = 10
 ) -> Listing[Renewal]:
-    """The renewals `renewals` counts, soonest first (`Renewal.rank`)."""
+    """The renewals `renewals` counts, and those overdue, soonest first (`Renewal.rank`)."""
     return _upcoming_renewals(session, today, within_days, owners).first(session, limit)
 
 
@@ -344,7 +348,7 @@ def _upcoming_renewals(
     session: Session, today: date, within_days: int, owners: Owners
 ) -> Lister[Renewal]:
     rows = select(col(Account.id), col(Account.renewal_date), Account.name).where(
-        _renewing(today, within_days)
+        _renewing(today, within_days) | renewal_overdue(today)
     )
     cs = aliased(Person)
 
@@ -698,7 +702,7 @@ def _silent(
     past_threshold = [
         and_(
             col(Account.touch_model) == model,
-            since <= literal(now - timedelta(days=days), UTCDateTime()),
+            since <= literal(silent_cutoff(days, now), UTCDateTime()),
         )
         for model, days in silence_days.items()
         if days > 0
@@ -710,7 +714,7 @@ def _silent(
 
 
 def _last_contact(session: Session) -> Any:
-    """The account's last sign of contact (see `jobs.reminders.silent_since`): its last touch or
+    """The account's last sign of contact (see `storage.accounts.silent_since`): its last touch or
     acceptance (`Account.last_contact_at`, kept by the database), or when it was created."""
     created = col(Account.created_at)
     # SQLite's max(a, b) is NULL when either is, hence the coalesce; PostgreSQL's greatest

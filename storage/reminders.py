@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Column, String, any_, bindparam, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -42,7 +43,11 @@ class ReminderStatus(StrEnum):
     KEPT = "kept"
     """Its promise was kept from the reminder."""
     DROPPED = "dropped"
-    """No longer due when it was to be sent (again): the data changed."""
+    """No longer due when it was to be sent (again): the data changed, or a later reminder
+    about the same subject took its place."""
+    RESOLVED = "resolved"
+    """What it asked for was done (the promise kept, a touch logged, the handoff accepted), by
+    its button or any other way."""
 
 
 class Reminder(SQLModel, table=True):
@@ -85,6 +90,60 @@ class ReminderItem(SQLModel, table=True):
     position: int = 0
 
 
+Subject = tuple[str, int | None, int | None, int | None]
+"""What a reminder is about, for one person: its kind and the account, promise and handoff it
+names. One subject is one reminder, however many occurrences and DMs named it."""
+
+OPEN = (ReminderStatus.SENT.value, ReminderStatus.SNOOZED.value)
+
+
+def subject(reminder: Reminder) -> Subject:
+    return reminder.kind, reminder.account_id, reminder.promise_id, reminder.handoff_id
+
+
+SUBJECT_COLUMNS = (
+    col(Reminder.person_id),
+    col(Reminder.kind),
+    col(Reminder.account_id),
+    col(Reminder.promise_id),
+    col(Reminder.handoff_id),
+)
+"""A subject's columns, the person's first (for GROUP BY)."""
+
+
+def open_on_accounts(*, session: Session, account_ids: Iterable[int]) -> list[Reminder]:
+    """Reminders sent or snoozed that name one of these accounts."""
+    wanted = list(set(account_ids))
+    if not wanted:
+        return []
+    query = select(Reminder).where(
+        col(Reminder.account_id).in_(wanted), col(Reminder.status).in_(OPEN)
+    )
+    return list(session.exec(query).all())
+
+
+def open_of_people(*, session: Session, person_ids: Iterable[int]) -> list[Reminder]:
+    """Reminders sent or snoozed to these people."""
+    wanted = list(set(person_ids))
+    if not wanted:
+        return []
+    query = select(Reminder).where(
+        col(Reminder.person_id).in_(wanted), col(Reminder.status).in_(OPEN)
+    )
+    return list(session.exec(query).all())
+
+
+def message_keys(*, session: Session, reminder_ids: Iterable[int]) -> list[str]:
+    """The DMs that named these reminders."""
+    wanted = list(set(reminder_ids))
+    if not wanted:
+        return []
+    query = (
+        select(ReminderItem.message_key).where(col(ReminderItem.reminder_id).in_(wanted)).distinct()
+    )
+    return sorted(session.exec(query).all())
+
+
 KEYS_PER_QUERY = 2000
 """Well under SQLite's limit on parameters in one statement (32,766)."""
 
@@ -108,6 +167,14 @@ def snoozed_due(*, session: Session, now: datetime) -> list[Reminder]:
         Reminder.status == ReminderStatus.SNOOZED, col(Reminder.snoozed_until) <= now
     )
     return list(session.exec(query).all())
+
+
+def snoozed_subjects(*, session: Session, after: datetime) -> set[tuple[object, ...]]:
+    """(person id, *subject) of the reminders snoozed until after `after`."""
+    query = sa_select(*SUBJECT_COLUMNS).where(
+        col(Reminder.status) == ReminderStatus.SNOOZED.value, col(Reminder.snoozed_until) > after
+    )
+    return {tuple(row) for row in session.execute(query).all()}
 
 
 def claim_again(*, session: Session, reminder_id: int, now: datetime) -> bool:

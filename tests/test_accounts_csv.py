@@ -171,11 +171,17 @@ Initech,CRM-888,,,,,,,,
 """
     status, out, err = cli("import", "accounts", write(tmp_path, text))
     assert (status, err) == (0, "")
-    assert out == "accounts: 1 created, 2 updated, 0 unchanged\n"
+    assert out.splitlines() == [
+        "accounts: 1 created, 2 updated, 0 unchanged",
+        "line 4: new account “Initech” is named like the existing “Initech” (CRM-777); "
+        "commands naming it will ask which one is meant",
+    ]
     found = accounts(engine)
-    # ACME had no CRM id: the row adopts it by name; its other values stay as they were.
-    assert found["ACME"].external_id == "CRM-001" and found["ACME"].name_key == "acme"
-    assert found["ACME"].contract_start == date(2026, 1, 1)
+    # ACME had no CRM id: the row adopts it by name, keeping the name as Kakehashi spells it;
+    # its other values stay as they were.
+    assert "ACME" not in found
+    assert found["株式会社ACME"].external_id == "CRM-001"
+    assert found["株式会社ACME"].contract_start == date(2026, 1, 1)
     # Globex is renamed through its CRM id; Initech with another CRM id is another company.
     assert found["Globex Corporation"].stage == "renewed"
     with Session(engine) as session:
@@ -453,3 +459,76 @@ def test_the_real_command_line(database_url: str, tmp_path: Path) -> None:
         "line 3: unknown touch model “mid” (high, low or tech)",
         f"kakehashi: {path}: 1 bad row(s); nothing was written",
     ]
+
+
+def test_every_reason_of_every_bad_row_is_reported_in_one_pass(
+    cli: Any, engine: Engine, tmp_path: Path
+) -> None:
+    text = (
+        f"{HEADER}\n"
+        "ACME,,,nobody@example.com,mid,,,,,\n"  # a bad cell and an unknown owner
+        "Globex,,ghost@example.com,,,,,,,\n"  # an unknown owner alone
+        "ＧＬＯＢＥＸ,,,ghost@example.com,,,,,,\n"  # a duplicate with an unknown owner
+    )
+    status, out, err = cli("import", "accounts", write(tmp_path, text))
+    assert (status, out) == (2, "")
+    unknown = "unknown owner email {}: no one has it among Kakehashi's people"
+    assert err.splitlines()[:3] == [
+        "line 2: unknown touch model “mid” (high, low or tech); "
+        + unknown.format("nobody@example.com")
+        + " (Slack is not connected)",
+        "line 3: " + unknown.format("ghost@example.com") + " (Slack is not connected)",
+        "line 4: duplicate row: same name as line 3; "
+        + unknown.format("ghost@example.com")
+        + " (Slack is not connected)",
+    ]
+    assert accounts(engine) == {}
+
+
+def test_a_row_found_by_its_folded_name_keeps_the_accounts_spelling(
+    cli: Any, engine: Engine, tmp_path: Path
+) -> None:
+    text = f"{HEADER}\n株式会社ACME,,,,high,,,,,\nGlobex Inc.,CRM-2,,,,,,,,\n"
+    assert cli("import", "accounts", write(tmp_path, text))[0] == 0
+    text = f"{HEADER}\nＡＣＭＥ,,,,low,,,,,\nglobex,CRM-2,,,,,,,,\nGlobex Corp.,CRM-2,,,,,,,,\n"
+    status, out, err = cli("import", "accounts", write(tmp_path, text))
+    assert status == 2 and "line 4: duplicate row: same external_id CRM-2" in err
+    text = f"{HEADER}\nＡＣＭＥ,,,,low,,,,,\nGlobex Corp.,CRM-2,,,,,,,,\n"
+    status, out, err = cli("import", "accounts", write(tmp_path, text))
+    assert (status, err) == (0, "") and out == "accounts: 0 created, 2 updated, 0 unchanged\n"
+    found = accounts(engine)
+    assert found["株式会社ACME"].touch_model == "low"  # found by name: its spelling stays
+    assert "Globex Corp." in found  # found by its CRM id: renamed, as the CRM spells it
+    names = [e.changes.get("name") for e in account_audit(engine)]
+    assert [n for n in names if isinstance(n, list)] == [["Globex Inc.", "Globex Corp."]]
+
+
+def test_a_new_account_named_like_an_existing_one_is_reported(
+    cli: Any, engine: Engine, tmp_path: Path
+) -> None:
+    text = f"{HEADER}\n株式会社ACME,CRM-1,,,,,,,,\n"
+    assert cli("import", "accounts", write(tmp_path, text))[0] == 0
+    text = f"{HEADER}\nACME Inc.,CRM-2,,,,,,,,\n<!channel> 🎉,,,,,,,,,\n"
+    status, out, err = cli("import", "accounts", write(tmp_path, text, "more.csv"), "--dry-run")
+    assert (status, err) == (0, "")
+    assert out.splitlines() == [
+        "dry run: 2 created, 0 updated, 0 unchanged; nothing was written",
+        "line 2: new account “ACME Inc.” is named like the existing “株式会社ACME” (CRM-1); "
+        "commands naming it will ask which one is meant",
+    ]
+
+
+def test_a_dry_run_creates_no_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith(("SLACK_", "KAKEHASHI_")) or name == "DATABASE_URL":
+            monkeypatch.delenv(name)
+    path = tmp_path / "accounts.csv"
+    path.write_text(f"{HEADER}\n株式会社ACME,CRM-001,,,high,,,,,\n", encoding="utf-8")
+    assert main(["import", "accounts", str(path), "--dry-run"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["accounts.csv"]
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    assert main(["import", "accounts", str(path), "--dry-run"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["accounts.csv"]
+    assert main(["import", "accounts", str(path)]) == 0  # a real import makes one, of course
+    assert "elsewhere.db" in {p.name for p in tmp_path.iterdir()}

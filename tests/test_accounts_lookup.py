@@ -114,7 +114,7 @@ def test_a_crm_id_as_stored_wins_over_those_that_differ_only_in_case(session: Se
     assert match(session=session, query="ＣＲＭ－７").found is None  # four ignoring width: none
 
 
-@pytest.mark.parametrize("typed", ["hooli", "HOOLI", "Hooli Inc.", "フーリ", "Hooli Co., Ltd."])
+@pytest.mark.parametrize("typed", ["hooli", "HOOLI", "フーリ", "Hooli Co., Ltd."])
 def test_several_matches_are_listed_not_guessed(stored: Session, typed: str) -> None:
     found = match(session=stored, query=typed)
     if typed == "フーリ":  # another script is another name
@@ -122,6 +122,14 @@ def test_several_matches_are_listed_not_guessed(stored: Session, typed: str) -> 
         return
     assert found.found is None
     assert [a.name for a in found.candidates] == ["Hooli Inc.", "Hooli LLC"]
+
+
+@pytest.mark.parametrize(
+    "typed", ["Hooli Inc.", "hooli inc.", "ＨＯＯＬＩ　ＩＮＣ．", " Hooli  Inc. "]
+)
+def test_an_exact_full_name_wins_over_the_names_it_folds_like(stored: Session, typed: str) -> None:
+    found = match(session=stored, query=typed).found
+    assert found is not None and found.name == "Hooli Inc."
 
 
 @pytest.mark.parametrize(

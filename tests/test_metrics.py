@@ -47,12 +47,13 @@ def test_accounts_and_value_by_stage_never_add_currencies(session: Session, worl
 
 def test_renewals_in_the_next_90_days(session: Session, world: Fixture) -> None:
     found = metrics.renewals(session=session, today=TODAY, within_days=90)
-    assert found == metrics.Renewals(count=3, values=(jpy(1_200_000), usd(7000)))
-    listed = metrics.upcoming_renewals(session=session, today=TODAY, within_days=90, limit=2)
-    assert [r.name for r in listed.items] == ["Alpha", "Zeta"]
-    assert (listed.total, listed.more) == (3, 1)
-    assert listed.items[0].cs_owner == "UCS" and listed.items[1].cs_owner is None
-    assert listed.items[0].value == jpy(1_200_000)
+    # Delta's renewal date passed yesterday and it is not marked renewed: overdue, listed first.
+    assert found == metrics.Renewals(count=3, values=(jpy(1_200_000), usd(7000)), overdue=1)
+    listed = metrics.upcoming_renewals(session=session, today=TODAY, within_days=90, limit=3)
+    assert [r.name for r in listed.items] == ["Delta", "Alpha", "Zeta"]
+    assert (listed.total, listed.more) == (4, 1)
+    assert listed.items[1].cs_owner == "UCS" and listed.items[2].cs_owner is None
+    assert listed.items[1].value == jpy(1_200_000)
 
 
 def test_promises_overdue_due_soon_kept_and_broken(session: Session, world: Fixture) -> None:

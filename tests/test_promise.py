@@ -86,7 +86,7 @@ WEEK, MONTH = Recurrence.WEEK, Recurrence.MONTH
         ("broken P-3 " + "x" * 10_000, Problem("promise.close.note_too_long", {"limit": "1000"})),
         ("ACME Workshop by 2026-12-15", Problem("promise.need_colon", {})),
         (": Workshop", Problem("lookup.missing", {})),
-        ("ACME:", Problem("promise_line.no_text", {})),
+        ("ACME:", Problem("promise_line.empty", {})),
         ("ACME: by 2026-12-15", Problem("promise_line.no_text", {})),
         ("ACME: Workshop by 2026-02-30", Problem("promise_line.bad_date", {"value": "2026-02-30"})),
         (

@@ -62,8 +62,8 @@ def test_lines_that_parse(line: str, expected: PromiseLine) -> None:
         ("every month", "promise_line.no_text", None),
         ("every week", "promise_line.no_text", None),
         ("毎週 by 2026-12-01", "promise_line.no_text", None),
-        ("", "promise_line.no_text", None),
-        ("   \t ", "promise_line.no_text", None),
+        ("", "promise_line.empty", None),
+        ("   \t ", "promise_line.empty", None),
         ("x" * 10_000, "promise_line.too_long", None),
     ],
 )

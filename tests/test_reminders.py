@@ -38,7 +38,7 @@ from storage.reminders import Reminder, ReminderItem, ReminderStatus
 from storage.touches import TouchChannel
 from tests.conftest import NOW, TOKEN, ShellSession, SlackServer, make_settings
 from tests.fake_slack import FakeSlack
-from tests.signing import block_actions_body
+from tests.signing import block_actions_body, slash_command_body
 
 JSON = dict[str, Any]
 NO_SILENCE = ReminderRules(silence_days={"high": 0, "low": 0, "tech": 0})
@@ -261,7 +261,10 @@ def test_silent_accounts_by_touch_model_and_weekly_while_silent(engine: Engine) 
     assert sweep(r, "2026-11-23T10:00+09:00") == {"UCS": [f"silent:{high}:20261102T010000:1"]}
     touch(engine, high, at("2026-11-24T11:00+09:00"))  # the timer restarts
     assert sweep(r, "2026-11-30T10:00+09:00") == {}
-    assert sweep(r, "2026-12-08T10:00+09:00") == {"UCS": [f"silent:{high}:20261124T020000:0"]}
+    # Silence is counted in whole days from the touch (one rule with the agenda and the DM):
+    # 14 days after 11:00, not at the start of that day.
+    assert sweep(r, "2026-12-08T10:59+09:00") == {}
+    assert sweep(r, "2026-12-08T11:00+09:00") == {"UCS": [f"silent:{high}:20261124T020000:0"]}
     # Tech touch: 90 days (2027-01-31 is a Sunday, so Monday morning).
     assert "UCS3" not in sweep(r, "2027-01-29T10:00+09:00")
     assert sweep(r, "2027-02-01T10:00+09:00")["UCS3"] == [f"silent:{tech}:20261102T010000:0"]
@@ -869,3 +872,44 @@ def test_the_shell_moves_its_clock_and_shows_reminders_as_they_come_due(
     assert "(message updated)" in printed and "✓ Done by @ben" in printed
     printed = shell.run(":time 2026-11-25T09:00-05:00")
     assert "*Promise due today* · Globex Inc." in printed
+
+
+async def test_keeping_the_promise_by_command_updates_its_reminder_dm_in_place(
+    server: SlackServer, runtime: Runtime, engine: Engine, clock: FixedClock
+) -> None:
+    pid = tokyo_rep_with_a_promise(engine, date(2026, 11, 30))
+    deliver_due(runtime, "2026-11-30T09:05+09:00")
+    [dm] = server.slack.calls_to("chat.postMessage")
+    assert "reminders.kept" in buttons(dm)
+    clock.at = at("2026-11-30T11:00+09:00")
+    url = server.slack.new_response_url()
+    body = slash_command_body("/promise", f"kept P-{pid}", "UCS", response_url=url)
+    assert (await server.post(body)).status_code == 200
+    await server.reply_to(url)
+    assert deliver_due(runtime, "2026-11-30T11:00+09:00") == 1  # the update, through the outbox
+    [update] = server.slack.calls_to("chat.update")
+    assert "✓ <@UCS> さんが対応しました(2026年11月30日 11:00)" in shown(update)
+    assert buttons(update) == {} and "すべて対応済みです" in shown(update)
+    with Session(engine) as session:
+        assert session.exec(select(Reminder)).one().status == ReminderStatus.RESOLVED
+    assert server.slack.rejections == []
+
+
+async def test_the_handoff_waiting_reminder_accepts_the_handoff_in_place(
+    server: SlackServer, runtime: Runtime, engine: Engine, clock: FixedClock
+) -> None:
+    rep, sales = person(engine, "UCS"), person(engine, "USALES")
+    account_id = account(engine, rep)
+    handoff_id = handoff(engine, account_id, sales, rep, at("2026-11-26T10:00+09:00"))
+    assert deliver_due(runtime, "2026-11-27T10:05+09:00") == 1
+    [dm] = server.slack.calls_to("chat.postMessage")
+    accept = buttons(dm)["reminders.accept"][0]
+    refused = await press(server, "USALES", "reminders.accept", accept)
+    assert "<@UCS> または マネージャー" in shown(refused)
+    clock.at = at("2026-11-27T10:30+09:00")
+    updated = await press(server, "UCS", "reminders.accept", accept)
+    assert updated["replace_original"] is True and buttons(updated) == {}
+    assert "✓ <@UCS> さんが対応しました" in shown(updated)
+    with Session(engine) as session:
+        row = session.get(Handoff, handoff_id)
+        assert row is not None and row.status == HandoffStatus.ACCEPTED
