@@ -112,14 +112,17 @@ SUBJECT_COLUMNS = (
 
 
 def open_on_accounts(*, session: Session, account_ids: Iterable[int]) -> list[Reminder]:
-    """Reminders sent or snoozed that name one of these accounts."""
-    wanted = list(set(account_ids))
-    if not wanted:
-        return []
-    query = select(Reminder).where(
-        col(Reminder.account_id).in_(wanted), col(Reminder.status).in_(OPEN)
-    )
-    return list(session.exec(query).all())
+    """Reminders sent or snoozed that name one of these accounts (a sweep's thousands of
+    accounts are asked about in chunks, within SQLite's limit on parameters)."""
+    wanted = sorted(set(account_ids))
+    found: list[Reminder] = []
+    for start in range(0, len(wanted), KEYS_PER_QUERY):
+        chunk = wanted[start : start + KEYS_PER_QUERY]
+        query = select(Reminder).where(
+            col(Reminder.account_id).in_(chunk), col(Reminder.status).in_(OPEN)
+        )
+        found += session.exec(query).all()
+    return found
 
 
 def open_of_people(*, session: Session, person_ids: Iterable[int]) -> list[Reminder]:
