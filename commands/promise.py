@@ -18,6 +18,7 @@ from enum import StrEnum
 
 from commands.accounts_lookup import ACCOUNT_LIMIT, find_account, form_account
 from commands.context import Context
+from commands.dates import DateProblem, read_date
 from commands.policy import Permission, may, refuse
 from commands.promise_grammar import (
     TEXT_LIMIT,
@@ -283,11 +284,7 @@ def submit_add_form(ctx: Context, values: FormValues, metadata: str) -> Outcome:
         errors["text"] = ctx.t("promise_line.no_text")
     elif len(text) > TEXT_LIMIT:
         errors["text"] = ctx.t("promise_line.too_long", limit=TEXT_LIMIT)
-    due = _form_date(values.get("due"))
-    if values.get("due") and due is None:
-        errors["due"] = ctx.t("promise_line.bad_date", value=values.get("due") or "")
-    elif due is not None and due < today(ctx):
-        errors["due"] = ctx.t("promise_line.past_date", value=ctx.t.date(due))
+    due = _form_date(ctx, values.get("due"), errors)
     repeat = values.get("repeat")
     if repeat not in (None, *Recurrence):
         errors["repeat"] = ctx.t("promise.form.bad_repeat")
@@ -297,11 +294,18 @@ def submit_add_form(ctx: Context, values: FormValues, metadata: str) -> Outcome:
     return _reply(add_promise(ctx, account, line))
 
 
-def _form_date(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
+def _form_date(ctx: Context, value: str | None, errors: dict[str, str]) -> date | None:
+    """The form's due date, read like the one after "by" (a field holds just a date)."""
+    due = read_date(value, today=today(ctx)) if value else None
+    if isinstance(due, DateProblem):
+        errors["due"] = ctx.t(due.key, **due.params)
+    elif value and due is None:
+        errors["due"] = ctx.t("date.not_a_date", value=clip(value, 60))
+    elif due is not None and due < today(ctx):
+        errors["due"] = ctx.t("promise_line.past_date", value=ctx.t.date(due))
+    else:
+        return due
+    return None
 
 
 # ---- list ------------------------------------------------------------------------------------

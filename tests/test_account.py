@@ -149,8 +149,19 @@ def refusals(engine: Engine) -> list[dict[str, Any]]:
         ("ACME renewal 2027-04-01", ChangeRenewal("ACME", date(2027, 4, 1))),
         ("ACME renewal 2027/4/1", ChangeRenewal("ACME", date(2027, 4, 1))),
         ("ACME 更新日 ２０２７－０４－０１", ChangeRenewal("ACME", date(2027, 4, 1))),
-        ("ACME renewal 2027-02-30", Problem("account.renewal.bad_date", "2027-02-30")),
+        ("ACME renewal 2027年4月1日", ChangeRenewal("ACME", date(2027, 4, 1))),
+        ("ACME renewal Apr 1", ChangeRenewal("ACME", date(2027, 4, 1))),
+        (
+            "ACME renewal 2027-02-30",
+            Problem("date.impossible", "2027-02-30", {"value": "2027-02-30"}),
+        ),
         ("ACME renewal next year", Problem("account.renewal.bad_date", "next year")),
+        (
+            "ACME renewal 4/1",
+            Problem(
+                "date.ambiguous", "4/1", {"value": "4/1", "choices": "`2027-04-01` / `2027-01-04`"}
+            ),
+        ),
         ("ACME renewal", Problem("account.renewal.usage")),
         ("AC\x00ME\x07", ShowCard("ACME")),
         ("x" * 10_000, Problem("account.name_too_long")),
@@ -158,14 +169,15 @@ def refusals(engine: Engine) -> list[dict[str, Any]]:
     ],
 )
 def test_parse(text: str, expected: object) -> None:
-    assert parse(text) == expected
+    assert parse(text, today=TODAY) == expected
 
 
 @given(st.text(max_size=300))
 @settings(max_examples=300, deadline=None)
 def test_the_parser_never_raises(text: str) -> None:
     assert isinstance(
-        parse(text), ListMine | ShowCard | ChangeOwner | ChangeStage | ChangeRenewal | Problem
+        parse(text, today=TODAY),
+        ListMine | ShowCard | ChangeOwner | ChangeStage | ChangeRenewal | Problem,
     )
 
 
