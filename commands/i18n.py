@@ -6,6 +6,7 @@ parameter that is not `Safe` is escaped, so text people typed can never become m
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
@@ -85,7 +86,8 @@ class Translator:
 
     def __call__(self, key: str, **params: object) -> Safe:
         template = catalog(self.locale).get(key) or catalog("en")[key]
-        safe = {name: _markup(value) for name, value in params.items()}
+        bold = _bold_slots(template)
+        safe = {name: _markup(value, bold=name in bold) for name, value in params.items()}
         return Safe(template.format(**safe))
 
     def date(self, value: date) -> Safe:
@@ -106,7 +108,17 @@ class Translator:
         return Safe(text.replace("￥", "¥"))
 
 
-def _markup(value: object) -> object:
+@cache
+def _bold_slots(template: str) -> frozenset[str]:
+    """Parameters the template sets in bold (`*{title}*`)."""
+    return frozenset(re.findall(r"\*\{([a-z_]+)\}\*", template))
+
+
+def _markup(value: object, *, bold: bool = False) -> object:
+    """Typed text escaped. A bold slot takes a message without its own bold marks: Slack
+    cannot nest emphasis, and `**ACME* promises*` shows stray stars."""
+    if isinstance(value, Safe) and bold:
+        return Safe(value.replace("*", ""))
     if isinstance(value, str):
         return escape(value)
     return value
