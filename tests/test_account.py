@@ -302,8 +302,8 @@ async def test_the_card_shows_the_account_at_a_glance(server: SlackServer, engin
         "text": {"type": "plain_text", "text": "株式会社ACME"},
     }
     for expected in (
-        "*Stage*\nonboarding",
-        "*Touch model*\nhigh touch",
+        "*Stage*\nOnboarding",
+        "*Touch model*\nHigh touch",
         "*CS owner*\n<@UCS>",
         "*Sales owner*\n<@USALES>",
         "*Plan*\nEnterprise",
@@ -456,7 +456,7 @@ async def test_an_account_without_anything_yet(server: SlackServer, engine: Engi
         session.commit()
     text = shown(await account_command(server, "bare", "USALES"))
     for expected in (
-        "*Stage*\nonboarding",
+        "*Stage*\nOnboarding",
         "*CS owner*\n—",
         "*Contract value (per year)*\n—",
         "*Renewal*\n—",
@@ -707,7 +707,7 @@ async def test_account_alone_lists_the_accounts_you_own(
     assert text.startswith("*Your accounts* (1)")
     assert (
         "*株式会社ACME* · onboarding · renewal Nov 1, 2027 (343 days left) · "
-        "1 open promises (1 overdue) · last touch Nov 22, 2026"
+        "1 open promise (1 overdue) · last touch Nov 22, 2026"
     ) in text
     assert "Not mine" not in text
     nothing = shown(await account_command(server, "", "UCS2"))
@@ -763,3 +763,16 @@ def test_the_demo_company_card_in_the_shell(shell: ShellSession) -> None:
     assert ":warning: *overdue* `P-" in card and "*Last touch:*" in card
     assert "`H-1` accepted: status: pending → accepted" in card
     assert "@aiko · changed: stage: active → at risk" in out[out.index("» /account CRM-003") :]
+
+
+def test_the_latest_changes_speak_the_readers_words_not_stored_values(
+    shell: ShellSession,
+) -> None:
+    japanese = shell.run(":as aiko", "/account Globex")
+    changes = japanese[japanese.index("*最近の変更*") :]
+    assert "状態: 未完了 → 不履行" in changes and "繰り返し: 毎週" in changes
+    assert not re.search(r"期限: [0-9]{4}-", changes), changes
+    english = shell.run(":as ben", "/account Globex")
+    changes = english[english.index("*Latest changes*") :]
+    assert "repeats: every week" in changes and re.search(r"due: [A-Z][a-z]{2} [0-9]", changes)
+    assert "*Stage*\nActive" in english and "*Touch model*\nLow touch" in english
