@@ -101,9 +101,14 @@ def zone_of(name: str | None, default: ZoneInfo) -> ZoneInfo:
 
 
 class Translator:
-    def __init__(self, locale: str, zone: ZoneInfo | None = None) -> None:
+    def __init__(
+        self, locale: str, zone: ZoneInfo | None = None, *, zone_shown: bool = False
+    ) -> None:
         self.locale = locale if locale in LOCALES else "en"
         self.zone = zone or ZoneInfo("UTC")
+        self.zone_shown = zone_shown
+        """Times carry their zone (`9:30 AM (Asia/Tokyo)`): a channel's readers may be
+        anywhere, while a person reads their own zone."""
 
     def __call__(self, key: str, **params: object) -> Safe:
         template = self._template(key, params)
@@ -133,7 +138,8 @@ class Translator:
     def datetime(self, value: datetime) -> Safe:
         local = value.astimezone(self.zone)
         pattern = "yyyy年M月d日 H:mm" if self.locale == "ja" else "MMM d, yyyy h:mm a"
-        return Safe(format_datetime(local, pattern, locale=self.locale))
+        shown = format_datetime(local, pattern, locale=self.locale)
+        return Safe(f"{shown} ({self.zone.key})" if self.zone_shown else shown)
 
     def per_year(self, amount: Decimal | int | None, currency: str) -> Safe:
         """A contract value in a sentence: `$24,000.00 a year`, or that none was recorded

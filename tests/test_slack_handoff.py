@@ -4,6 +4,7 @@ outbox to the fake Slack Web API, and what reached it (PRODUCT §5, issue "Done 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -149,6 +150,8 @@ async def test_handoff_end_to_end(server: SlackServer, engine: Engine, deliverin
     announcement = await posted_to(slack, CHANNEL)
     assert "New handoff H-1" in announcement["text"]
     assert "· ¥1,200,000 a year ·" in announcement["text"]
+    # A channel's readers may be anywhere: its times carry the zone (KAKEHASHI_TIMEZONE).
+    assert re.search(r"[0-9]:[0-9]{2} [AP]M \(UTC\)", all_text(announcement))
     confirmation = await posted_to(slack, "USALES")
     assert "You handed *Initech K.K.* to <@UCS>" in all_text(confirmation)
 
