@@ -114,3 +114,20 @@ def test_a_dollar_amount_in_dollars_and_ambiguous_dates_asked_about(shell: Shell
         hooli = session.exec(select(Account).where(Account.name == "Hooli K.K.")).one()
         assert (hooli.arr, hooli.currency) == (5000, "USD")
         assert (hooli.contract_start, hooli.renewal_date) == (date(2026, 12, 1), date(2027, 11, 30))
+
+
+def test_form_defaults_are_shown_as_the_form_names_them(shell: ShellSession) -> None:
+    printed = shell.run(":as kenji", "/handoff Globex", "", "", ":cancel")
+    assert "既定値: ロータッチ" in printed and "既定値: @ben" in printed, printed
+    assert "既定値: low" not in printed and "既定値: U" not in printed
+    printed = shell.run("/touch", "Globex", ":cancel")
+    assert "既定値: チャット" in printed and "既定値: chat" not in printed, printed
+
+
+def test_a_message_of_several_lines_stays_under_its_field(shell: ShellSession) -> None:
+    form = list(FORM)
+    form[14] = "Training by 2026-02-30\nReport by 12/18"
+    printed = shell.run(":as kenji", "/handoff Hooli @aiko", *form, ":cancel")
+    [error] = [line for line in printed.splitlines() if "✗" in line]
+    after = printed.splitlines()[printed.splitlines().index(error) + 1]
+    assert error.startswith("  ✗ ") and after.startswith("    "), (error, after)
