@@ -58,7 +58,7 @@ CLOSE_WORDS = {
     "waive": Verdict.WAIVE, "waived": Verdict.WAIVE, "免除": Verdict.WAIVE,
 }  # fmt: skip
 LIST_WORDS = {"list", "ls", "一覧"}
-OVERDUE_WORDS = {"overdue", "late", "期限切れ", "遅延"}
+OVERDUE_WORDS = {"overdue", "late", "期限超過", "期限切れ", "遅延"}
 _NUMBER = re.compile(r"(?:p-?|#)?([0-9]{1,9})", re.IGNORECASE)
 
 

@@ -348,9 +348,9 @@ async def test_the_card_speaks_japanese_to_a_japanese_locale(
         "*ステージ*\nオンボーディング",
         "ハイタッチ",
         "¥1,200,000",
-        "2027年11月1日(あと 343 日)",
+        "2027年11月1日(あと343日)",
         "*最終接触:* まだ記録がありません。",
-        "*未完了の約束*(0 件、期限超過 0 件)",
+        "*未完了の約束*(0件、期限超過 0件)",
         "*引き継ぎ:* 記録はありません。",
     ):
         assert expected in text, expected
@@ -730,7 +730,7 @@ async def test_three_hundred_accounts_stay_within_limits(
     reply = await account_command(server, "", "UCS")
     assert server.slack.rejections == []
     text = shown(reply)
-    assert "*担当アカウント*(301 件)" in text and "…ほか 261 件" in text
+    assert "*担当アカウント*(301件)" in text and "…ほか 261件" in text
     assert text.index("Customer 000") < text.index("Customer 001")
 
 

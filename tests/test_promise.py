@@ -342,7 +342,7 @@ async def test_lists_are_due_first_marked_overdue_and_narrowed(
     )
     server.slack.add_user("UCS", name="aiko", tz="Asia/Tokyo", locale="ja-JP")
     japanese = await promise_command(server, "list acme", "UCS")
-    assert japanese.startswith("*株式会社ACME への未完了の約束*(2 件、期限の近い順)"), japanese
+    assert japanese.startswith("*株式会社ACME への未完了の約束*(2件、期限の近い順)"), japanese
     overdue = await promise_command(server, "list overdue", "USALES")
     assert "P-2" in overdue and "P-1" not in overdue and "P-3" not in overdue
     by_ben = await promise_command(server, "list <@UCS2|ben>", "USALES")
@@ -350,7 +350,7 @@ async def test_lists_are_due_first_marked_overdue_and_narrowed(
     assert "none" in await promise_command(server, "list <@UMANAGER|mika>", "USALES")
     assert "Several accounts match" in await promise_command(server, "list hooli", "USALES")
     japanese = await promise_command(server, "list overdue", "UCS")
-    assert "*期限切れ*、期限 2026年11月20日" in japanese
+    assert "*期限超過*、期限 2026年11月20日" in japanese
 
 
 async def test_a_long_list_stays_within_block_kit_limits(

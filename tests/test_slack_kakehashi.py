@@ -79,7 +79,7 @@ async def test_help_lists_every_registered_command(server: SlackServer) -> None:
 async def test_japanese_help_names_the_japanese_keywords(server: SlackServer) -> None:
     server.slack.add_user("UCS", name="aiko", tz="Asia/Tokyo", locale="ja-JP")
     text = reply_text(await command(server, "help", "UCS"))
-    for keyword in ("毎週", "まで", "守った", "一覧", "期限切れ", "電話", "打ち合わせ", "担当",
+    for keyword in ("毎週", "まで", "守った", "一覧", "期限超過", "電話", "打ち合わせ", "担当",
                     "更新日", "チーム", "言語", "営業"):  # fmt: skip
         assert keyword in text, keyword
 
