@@ -56,6 +56,7 @@ CLOSE_WORDS = {
     "broken": Verdict.BROKEN, "broke": Verdict.BROKEN,
     "守れなかった": Verdict.BROKEN, "不履行": Verdict.BROKEN,
     "waive": Verdict.WAIVE, "waived": Verdict.WAIVE, "免除": Verdict.WAIVE,
+    "取り下げ": Verdict.WAIVE,
 }  # fmt: skip
 LIST_WORDS = {"list", "ls", "一覧"}
 OVERDUE_WORDS = {"overdue", "late", "期限超過", "期限切れ", "遅延"}

@@ -377,7 +377,9 @@ def test_a_handoff_saved_by_someone_else_meanwhile_is_refused_by_the_database(
     # The other submission lands between this form's checks and its save.
     monkeypatch.setattr(handoffs, "pending_for_account", lambda **_: None)
     again = submit(runtime, form_values(account="initech", cs_owner="UCS2"), user="UMANAGER")
-    assert again.errors["account"].startswith("フォームを開いている間にこの取引先が変更されました")
+    assert again.errors["account"].startswith(
+        "フォームを開いている間にこのアカウントが変更されました"
+    )
     assert counts(engine) == before
 
 

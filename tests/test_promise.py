@@ -73,6 +73,7 @@ WEEK, MONTH = Recurrence.WEEK, Recurrence.MONTH
         ("免除 #3 不要になった", ClosePromise(3, Verdict.WAIVE, "不要になった")),
         ("不履行 P-3", Problem("promise.close.need_note", {"verb": "broken"})),
         ("履行 P-7", ClosePromise(7, Verdict.KEPT, None)),
+        ("取り下げ P-7 先方と合意", ClosePromise(7, Verdict.WAIVE, "先方と合意")),
         (
             "waive #3 customer: no longer needed",
             ClosePromise(3, Verdict.WAIVE, "customer: no longer needed"),
