@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
@@ -30,8 +30,12 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, col
 
 from bot.settings import Settings
-from commands.account_fields import parse_date, parse_stage, parse_touch_model
+from commands.account_fields import parse_stage, parse_touch_model
+from commands.amounts import AmountProblem, read_amount
 from commands.context import SystemClock
+from commands.dates import DateProblem, read_date
+from commands.i18n import Translator
+from commands.text import unescape
 from storage.account_summary import summaries
 from storage.accounts import Account, Stage, TouchModel, fold_name
 from storage.accounts_bulk import by_external_id, by_name_key, people_by_email, people_by_user_id
@@ -62,8 +66,6 @@ EXPORT_COLUMNS = (
 """What export writes; import reads the first ten and ignores the rest, so an export re-imports."""
 
 NAME_LIMIT, EXTERNAL_ID_LIMIT = 200, 100
-ARR_LIMIT = Decimal(10) ** 14
-"""The column holds 16 digits, two of them after the point."""
 
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -231,31 +233,27 @@ def parse_row(line: int, cells: dict[str, str] | None) -> Row | RowError:
             reasons.append(
                 f"unknown stage “{_show(stage)}” (onboarding, active, at_risk, renewed or churned)"
             )
-    row.arr = _arr(value.get("arr", ""), reasons)
     row.currency = _currency(value.get("currency", ""), reasons)
+    row.arr, row.currency = _arr(value.get("arr", ""), row.currency, reasons)
     row.contract_start = _date(value, "contract_start", reasons)
     row.renewal_date = _date(value, "renewal_date", reasons)
     row.problems = reasons
     return row
 
 
-def _arr(text: str, reasons: list[str]) -> Decimal | None:
+def _arr(text: str, currency: str | None, reasons: list[str]) -> tuple[Decimal | None, str | None]:
+    """Read as the handoff form reads it (`$5,000`, `¥980,000`, `1.2M`); a sign names the
+    currency when the currency column is empty, and must agree with it when it is not."""
     if not text:
-        return None
-    cleaned = re.sub(r"[\s,¥$€£]", "", unicodedata.normalize("NFKC", text))
-    try:
-        amount = Decimal(cleaned)
-    except InvalidOperation:
-        amount = Decimal("NaN")
-    if not amount.is_finite():
-        reasons.append(f"arr “{_show(text)}” is not a number")
-    elif amount < 0:
-        reasons.append(f"arr {_show(text)} is negative")
-    elif amount >= ARR_LIMIT:
-        reasons.append(f"arr {_show(text)} is too large")
-    else:
-        return amount.quantize(Decimal("0.01"))
-    return None
+        return None, currency
+    read = read_amount(text)
+    if isinstance(read, AmountProblem):
+        reasons.append(f"arr: {_message(read.key, read.params)}")
+        return None, currency
+    if read.currency and currency and read.currency != currency:
+        params = {"value": _show(text), "written": read.currency, "chosen": currency}
+        reasons.append(f"arr: {_message('amount.other_currency', params)}")
+    return read.value, currency or read.currency
 
 
 def _currency(text: str, reasons: list[str]) -> str | None:
@@ -272,10 +270,19 @@ def _date(value: dict[str, str], column: str, reasons: list[str]) -> date | None
     text = value.get(column, "")
     if not text:
         return None
-    parsed = parse_date(text)
-    if parsed is None:
-        reasons.append(f"bad {column} “{_show(text)}” (YYYY-MM-DD)")
-    return parsed
+    # No `today`: a file is read long after it was written, so `tomorrow` or `Dec 1` would
+    # mean another day than its writer meant; the reader asks for the year instead.
+    parsed = read_date(text, today=None)
+    if isinstance(parsed, DateProblem):
+        reasons.append(f"{column}: {_message(parsed.key, parsed.params)}")
+    elif parsed is None:
+        reasons.append(f"{column}: {_message('date.not_a_full_date', {'value': _show(text)})}")
+    return parsed if isinstance(parsed, date) else None
+
+
+def _message(key: str, params: dict[str, str]) -> str:
+    """A reader's problem in the catalog's English, as plain text for the terminal."""
+    return unescape(Translator("en")(key, **params))
 
 
 def _show(text: str) -> str:

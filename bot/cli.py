@@ -23,7 +23,12 @@ class UsageError(Exception):
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="kakehashi", description="Kakehashi: Sales × CS bot")
+    top = argparse.ArgumentParser(
+        prog="kakehashi",
+        description="Kakehashi: Sales × CS bot",
+        epilog=environment_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="serve Slack (Socket Mode or HTTP) and the scheduler")
@@ -52,7 +57,12 @@ def parser() -> argparse.ArgumentParser:
 
     imports = sub.add_parser("import", help="bring data in from a file")
     imports_sub = imports.add_subparsers(dest="import_command", required=True, metavar="WHAT")
-    accounts_in = imports_sub.add_parser("accounts", help="create or update accounts from CSV")
+    accounts_in = imports_sub.add_parser(
+        "accounts",
+        help="create or update accounts from CSV",
+        epilog=CSV_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     accounts_in.add_argument("file", metavar="FILE.csv", type=Path)
     accounts_in.add_argument("--dry-run", action="store_true", help="check and report only")
 
@@ -67,6 +77,35 @@ def parser() -> argparse.ArgumentParser:
         "--http", metavar="https://HOST", help="for HTTP mode, with this host in every URL"
     )
     return top
+
+
+CSV_HELP = """\
+columns (a header row names them, in any order; only name is required):
+  name, external_id, sales_owner, cs_owner, touch_model, arr, currency,
+  contract_start, renewal_date, stage
+owners: Slack user IDs (U…) or emails · touch_model: high, low, tech
+stage: onboarding, active, at_risk, renewed, churned
+dates: 2026-12-01, 2026/12/1, 2026年12月1日, Dec 1, 2026 (never 12/01: ambiguous)
+arr: 1200000, 1,200,000, $5,000, ¥980,000, 1.2M, 120万 (a sign sets an empty currency)
+Every bad row is reported with its line; nothing is written unless all rows are good."""
+
+
+def environment_help() -> str:
+    """The settings' environment variables and defaults, read from `Settings` itself so the
+    list cannot fall behind; no value set in the environment is shown."""
+    lines = ["environment variables (also read from .env in the working directory):"]
+    for field in Settings.model_fields.values():
+        alias = field.validation_alias
+        names = getattr(alias, "choices", None) or [alias]
+        shown = "unset" if field.default in (None, "", ()) else _default_shown(field.default)
+        lines.append(f"  {names[0]!s:<28} default: {shown}")
+    return "\n".join(lines)
+
+
+def _default_shown(default: object) -> str:
+    if isinstance(default, tuple):
+        return "-".join(v.strftime("%H:%M") if hasattr(v, "strftime") else str(v) for v in default)
+    return str(default)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -206,7 +206,9 @@ class Shell:
                 self.show(outcome)
                 return
             for field_id, message in outcome.errors.items():
-                self.say(f"  ✗ {self._label(form, field_id)}: {self._text(message)}")
+                # A message of several lines (one per bad promise line) stays under its field.
+                shown = self._text(message).replace("\n", "\n    ")
+                self.say(f"  ✗ {self._label(form, field_id)}: {shown}")
             todo = [f for f in form.fields if f.id in outcome.errors]
 
     def _ask(self, field: ui.FormField, default: str | None) -> str | object | None:
@@ -217,12 +219,21 @@ class Shell:
         for number, (_value, label) in enumerate(field.options, 1):
             self.say(f"  [{number}] {self._text(label)}")
         if default:
-            self.note("shell.default", value=self._text(default), indent="  ")
+            self.note("shell.default", value=self._default_shown(field, default), indent="  ")
         answer = self._read_field(field)
         if answer is None or answer.strip() == ":cancel":
             return _CANCEL
         answer = answer.strip() or (default or "")
         return self._field_value(field, answer) or None
+
+    def _default_shown(self, field: ui.FormField, default: str) -> str:
+        """A default as the form shows it: a choice by its label, a person as @name."""
+        if field.kind == ui.FieldKind.SELECT:
+            label = next((label for value, label in field.options if value == default), default)
+            return self._text(label)
+        if field.kind == ui.FieldKind.USER:
+            return "@" + self._name(default)
+        return self._text(default)
 
     def _read_field(self, field: ui.FormField) -> str | None:
         if field.kind != ui.FieldKind.MULTILINE:

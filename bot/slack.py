@@ -19,6 +19,8 @@ from typing import Any
 from aiohttp import ClientError, web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.logger import get_bolt_logger
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -39,6 +41,18 @@ from jobs.crm import CrmUnavailable
 from storage.db import DatabaseUnavailable, is_reachable
 
 log = logging.getLogger(__name__)
+
+
+class _TokenFromEnvironment(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment even when it is given a client, then
+    warns at every start that it will not use it. The client carries the token from the
+    settings, so the warning says nothing an operator can act on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+_TOKEN_FROM_ENVIRONMENT = _TokenFromEnvironment()
 
 
 class SlackDirectory:
@@ -101,6 +115,7 @@ def build_app(
     work = after_ack or AfterAck()
     settings = runtime.settings
     secret = settings.slack_signing_secret
+    get_bolt_logger(AsyncApp).addFilter(_TOKEN_FROM_ENVIRONMENT)  # once: the same filter
     app = AsyncApp(
         client=client,
         signing_secret=secret.get_secret_value() if secret else "",

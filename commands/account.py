@@ -4,23 +4,24 @@
 /account ACCOUNT                  the card
 /account ACCOUNT owner @person    new CS owner (managers)
 /account ACCOUNT stage STAGE      onboarding, active, at_risk, renewed, churned
-/account ACCOUNT renewal DATE     YYYY-MM-DD
+/account ACCOUNT renewal DATE     2027-04-01, Apr 1, 2027年4月1日 … (commands.dates)
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
 from sqlmodel import col, update
 
 from commands import account_card, promise, touch
-from commands.account_fields import parse_date, parse_stage
+from commands.account_fields import parse_stage
 from commands.accounts_lookup import ECHO_LIMIT, find_account
 from commands.context import Context
+from commands.dates import DateProblem, read_date
 from commands.policy import Permission, may, refuse
 from commands.registry import CommandSpec
 from commands.text import MENTION, Safe, clip, fold, is_help, mention, strip_control
@@ -93,13 +94,16 @@ class Problem:
     key: str
     """Message key naming what was wrong (with an example of the right form)."""
     value: str = ""
+    details: dict[str, str] = field(default_factory=dict)
+    """What else the message names besides `value` (a misread date's possible readings)."""
 
 
 Request = ListMine | ShowCard | ChangeOwner | ChangeStage | ChangeRenewal
 
 
-def parse(text: str) -> Request | Problem:
-    """The command's text → a request, or the problem with it. Never raises."""
+def parse(text: str, *, today: date) -> Request | Problem:
+    """The command's text → a request, or the problem with it. Never raises. `today` is the
+    person's day, which `renewal tomorrow` or `renewal Dec 1` count from."""
     # NFKC: full-width words and spaces (ＡＣＭＥ　ｓｔａｇｅ) read like half-width ones.
     text = unicodedata.normalize("NFKC", strip_control(text)).strip()
     if not text:
@@ -125,7 +129,9 @@ def parse(text: str) -> Request | Problem:
     if verb == Verb.STAGE:
         stage = parse_stage(arg)
         return ChangeStage(account, stage) if stage else Problem("account.stage.unknown", arg)
-    renewal = parse_date(arg)
+    renewal = read_date(arg, today=today)
+    if isinstance(renewal, DateProblem):
+        return Problem(renewal.key, arg, renewal.params)
     return ChangeRenewal(account, renewal) if renewal else Problem("account.renewal.bad_date", arg)
 
 
@@ -134,10 +140,10 @@ def _named(account: str) -> Problem | None:
 
 
 def run(ctx: Context, text: str) -> Outcome:
-    request = parse(text)
+    request = parse(text, today=promise.today(ctx))
     match request:
-        case Problem(key, value):
-            return _reply(_problem(ctx, key, value))
+        case Problem(key, value, details):
+            return _reply(_problem(ctx, key, value, details))
         case ListMine():
             return _reply(my_accounts(ctx))
     found = find_account(ctx, request.account)
@@ -159,11 +165,12 @@ def _reply(markup: str | Message) -> Outcome:
     return Outcome(reply=markup if isinstance(markup, Message) else Message.plain(markup))
 
 
-def _problem(ctx: Context, key: str, value: str) -> Safe:
+def _problem(ctx: Context, key: str, value: str, details: dict[str, str]) -> Safe:
     if key == "account.usage":
         return ctx.t(key)
     quoted = clip(" ".join(value.split()), ECHO_LIMIT)
-    return Safe(ctx.t(key, value=quoted, limit=NAME_LIMIT) + "\n" + ctx.t("account.usage"))
+    message = ctx.t(key, **{**details, "value": quoted, "limit": NAME_LIMIT})
+    return Safe(message + "\n" + ctx.t("account.usage"))
 
 
 # ---- the accounts you own -------------------------------------------------------------------

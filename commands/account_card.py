@@ -6,6 +6,7 @@ However long an account's history, the card stays within chat limits: each list 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -132,8 +133,8 @@ def _someone(ctx: Context, people: dict[int, str], person_id: int | None) -> Saf
 def _facts(ctx: Context, account: Account, day: date, people: dict[int, str]) -> tuple[str, ...]:
     t = ctx.t
     values = {
-        "stage": t(f"account.stage.{account.stage}"),
-        "touch_model": t(f"account.touch_model.{account.touch_model}"),
+        "stage": t(f"account.card.stage.{account.stage}"),
+        "touch_model": t(f"account.card.touch_model.{account.touch_model}"),
         "cs_owner": _someone(ctx, people, account.cs_owner_id),
         "sales_owner": _someone(ctx, people, account.sales_owner_id),
         "plan": escape(clip(account.plan, 500)) if account.plan else t("account.nobody"),
@@ -283,6 +284,9 @@ _PERSON_FIELDS = {"cs_owner_id", "sales_owner_id"}
 _USER_FIELDS = {"cs_owner", "sales_owner"}
 """Audit fields that hold a Slack user ID."""
 _HIDDEN_FIELDS = {"account_id", "message_id"}
+_DATE_FIELDS = {"due_date", "renewal_date", "contract_start"}
+"""Stored in the audit trail as ISO text, shown as the person reads dates."""
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 """Audit fields that say nothing to a reader of this card."""
 
 
@@ -335,8 +339,12 @@ def _change_detail(ctx: Context, name: str, value: object, people: dict[int, str
             return mention(people[v])
         if name in _USER_FIELDS and isinstance(v, str):
             return mention(v)
-        if name in ("stage", "touch_model") and isinstance(v, str):
+        if name in ("stage", "touch_model", "status") and isinstance(v, str):
             return _word(ctx, f"account.{name}.{v}", v)
+        if name == "recurrence" and isinstance(v, str):
+            return _word(ctx, f"promise.every.{v}", v)
+        if name in _DATE_FIELDS and isinstance(v, str) and _ISO_DATE.fullmatch(v):
+            return ctx.t.date(date.fromisoformat(v))
         return _value(ctx, v)
 
     if isinstance(value, list) and len(value) == 2:

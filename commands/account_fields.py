@@ -1,4 +1,5 @@
-"""Account values as people write them, in English or Japanese: stages, touch models, dates.
+"""Account values as people write them, in English or Japanese: stages and touch models (dates
+are read by `commands.dates`, amounts by `commands.amounts`).
 
 Shared by `/account` and the accounts CSV import, so both accept the same words. Each parser
 returns the value or None; it never raises.
@@ -7,7 +8,6 @@ returns the value or None; it never raises.
 from __future__ import annotations
 
 import re
-from datetime import date
 
 from commands.text import fold
 from storage.accounts import Stage, TouchModel
@@ -47,8 +47,6 @@ TOUCH_MODEL_WORDS: dict[str, TouchModel] = {
     "テックタッチ": TouchModel.TECH,
 }
 
-_DATE = re.compile(r"([0-9]{4})[-/.]([0-9]{1,2})[-/.]([0-9]{1,2})")
-
 
 def _word(text: str) -> str:
     """`At Risk`, `at-risk` and `ＡＴ＿ＲＩＳＫ` all read as `at_risk`."""
@@ -61,15 +59,3 @@ def parse_stage(text: str) -> Stage | None:
 
 def parse_touch_model(text: str) -> TouchModel | None:
     return TOUCH_MODEL_WORDS.get(_word(text))
-
-
-def parse_date(text: str) -> date | None:
-    """`2026-12-01`, `2026/12/1` (Excel's Japanese format) or full-width digits; None if it is
-    not a real date."""
-    found = _DATE.fullmatch(fold(text))
-    if not found:
-        return None
-    try:
-        return date(int(found[1]), int(found[2]), int(found[3]))
-    except ValueError:
-        return None

@@ -360,7 +360,7 @@ def _stage_line(t: Translator, group: metrics.Group) -> Safe:
     return t(
         "agenda.numbers.stage",
         stage=t(f"account.stage.{group.key}"),
-        accounts=_count(t, "agenda.accounts", group.accounts),
+        accounts=t("agenda.accounts", count=group.accounts),
         values=values,
     )
 
@@ -421,12 +421,7 @@ def _name(name: str) -> str:
 
 
 def _days(t: Translator, count: int) -> Safe:
-    return _count(t, "agenda.days", max(0, count))
-
-
-def _count(t: Translator, key: str, count: int) -> Safe:
-    """`1 day`, `3 days`: `key.one` or `key.other`."""
-    return t(f"{key}.one", count=count) if count == 1 else t(f"{key}.other", count=count)
+    return t("agenda.days", count=max(0, count))
 
 
 def _owner(t: Translator, user_id: str | None) -> Safe:

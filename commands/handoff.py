@@ -342,8 +342,8 @@ def _send(
 
 
 def _channel_translator(ctx: Context) -> Translator:
-    """Channels read the configured default language and zone."""
-    return Translator(ctx.default_locale, ctx.default_zone)
+    """Channels read the configured default language and zone, and are told the zone."""
+    return Translator(ctx.default_locale, ctx.default_zone, zone_shown=True)
 
 
 # ---- small lookups --------------------------------------------------------------------------

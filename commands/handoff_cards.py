@@ -211,7 +211,7 @@ def announcement(t: Translator, view: HandoffView) -> Message:
         owner=mention(view.cs_owner.user_id),
         account=account.name,
         touch=t(f"handoff.touch.{account.touch_model}"),
-        value=t.money(account.arr, account.currency),
+        value=t.per_year(account.arr, account.currency),
         renewal=_date(t, account.renewal_date),
     )
     return Message(text=text, blocks=(Section(text), Note(status(t, view))))

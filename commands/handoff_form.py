@@ -11,12 +11,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from typing import TypeVar
 
 from commands.accounts_lookup import ECHO_LIMIT, account_names
+from commands.amounts import AmountProblem, read_amount
 from commands.context import Context, UserProfile
+from commands.dates import DateProblem, read_date
 from commands.handoff_cards import fit
 from commands.i18n import Translator
 from commands.promise_grammar import PromiseLine, first_due_date, parse_promise_line
@@ -30,10 +32,9 @@ from storage.people import Person
 FORM_ID = "handoff_form"
 CURRENCIES = ("JPY", "USD", "EUR", "GBP", "CNY", "KRW", "TWD", "SGD", "AUD", "CAD", "INR")
 NAME_LIMIT, PLAN_LIMIT, TEXT_LIMIT = 200, 500, 3000
+AMOUNT_LIMIT = 40
 MAX_LINES = 50
 """Contacts and promises per handoff: more is a paste gone wrong, not a customer."""
-MAX_AMOUNT = Decimal("99999999999999")
-"""The column holds 16 digits, two of them decimals."""
 SHOWN_LINE_ERRORS = 3
 
 _EMAIL = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>.]+")
@@ -119,10 +120,11 @@ def handoff_form(ctx: Context, prefill: Prefill) -> Form:
             FormField(
                 Field.AMOUNT,
                 t("handoff.form.amount"),
-                FieldKind.NUMBER,
+                FieldKind.TEXT,
                 required=False,
                 initial=_amount(account),
                 hint=t("handoff.form.amount_hint"),
+                max_length=AMOUNT_LIMIT,
             ),
             FormField(
                 Field.CURRENCY,
@@ -225,16 +227,16 @@ def read_handoff_form(ctx: Context, values: FormValues) -> HandoffRequest | dict
     errors.check(Field.TOUCH_MODEL, None if touch else t("handoff.error.choose"))
     currency = _choice(values.get(Field.CURRENCY) or default_currency(ctx), CURRENCIES, str.upper)
     errors.check(Field.CURRENCY, None if currency else t("handoff.error.choose"))
-    amount = _read_amount(ctx, values.get(Field.AMOUNT), errors)
-    start = _read_date(ctx, Field.START, values.get(Field.START), errors)
-    renewal = _read_date(ctx, Field.RENEWAL, values.get(Field.RENEWAL), errors)
+    amount = _read_amount(ctx, values.get(Field.AMOUNT), currency, errors)
+    today = ctx.now.astimezone(t.zone).date()
+    start = _read_date(ctx, Field.START, values.get(Field.START), today, errors)
+    renewal = _read_date(ctx, Field.RENEWAL, values.get(Field.RENEWAL), today, errors)
     if start and renewal and renewal <= start:
         errors.check(Field.RENEWAL, t("handoff.error.renewal_not_after_start", start=t.date(start)))
     plan = text(Field.PLAN, PLAN_LIMIT)
     goals = text(Field.GOALS, required=True)
     problems, risks = text(Field.PROBLEMS), text(Field.RISKS)
     contacts = _read_lines(ctx, Field.CONTACTS, text(Field.CONTACTS), _contact, errors)
-    today = ctx.now.astimezone(t.zone).date()
     promises = _read_lines(
         ctx, Field.PROMISES, text(Field.PROMISES), lambda c, line: _promise(c, line, today), errors
     )
@@ -320,33 +322,38 @@ def _choice(
     return next((a for a in allowed if norm(a) == wanted), None)
 
 
-def _read_amount(ctx: Context, raw: str | None, errors: _Errors) -> Decimal | None:
+def _read_amount(
+    ctx: Context, raw: str | None, currency: str | None, errors: _Errors
+) -> Decimal | None:
+    """Read by `commands.amounts`; a sign or code must agree with the currency chosen."""
     if not raw or not raw.strip():
         return None
-    cleaned = re.sub(r"[,_\s]", "", fold(raw))
-    try:
-        amount = Decimal(cleaned)
-    except InvalidOperation:
-        amount = None
-    if amount is None or not amount.is_finite():
-        errors.check(Field.AMOUNT, ctx.t("handoff.error.amount_not_number", value=fit(raw, 60)))
+    read = read_amount(raw)
+    if isinstance(read, AmountProblem):
+        errors.check(Field.AMOUNT, ctx.t(read.key, **read.params))
         return None
-    if amount < 0:
-        errors.check(Field.AMOUNT, ctx.t("handoff.error.amount_negative"))
-    elif amount > MAX_AMOUNT:
-        errors.check(Field.AMOUNT, ctx.t("handoff.error.amount_too_large"))
-    return amount.quantize(Decimal("0.01")) if amount <= MAX_AMOUNT else None
+    if read.currency and currency and read.currency != currency:
+        shown = clip(" ".join(raw.split()), 60)
+        message = ctx.t(
+            "amount.other_currency", value=shown, written=read.currency, chosen=currency
+        )
+        errors.check(Field.AMOUNT, message)
+        return None
+    return read.value
 
 
-def _read_date(ctx: Context, field: Field, raw: str | None, errors: _Errors) -> date | None:
+def _read_date(
+    ctx: Context, field: Field, raw: str | None, today: date, errors: _Errors
+) -> date | None:
     if not raw or not raw.strip():
         errors.check(field, ctx.t("handoff.error.required"))
         return None
-    try:
-        return date.fromisoformat(fold(raw))
-    except ValueError:
-        errors.check(field, ctx.t("handoff.error.date", value=fit(raw, 60)))
-        return None
+    read = read_date(raw, today=today)
+    if isinstance(read, DateProblem):
+        errors.check(field, ctx.t(read.key, **read.params))
+    elif read is None:
+        errors.check(field, ctx.t("date.not_a_date", value=clip(" ".join(raw.split()), 60)))
+    return read if isinstance(read, date) else None
 
 
 def _read_lines(

@@ -18,6 +18,7 @@ from enum import StrEnum
 
 from commands.accounts_lookup import ACCOUNT_LIMIT, find_account, form_account
 from commands.context import Context
+from commands.dates import DateProblem, read_date
 from commands.policy import Permission, may, refuse
 from commands.promise_grammar import (
     TEXT_LIMIT,
@@ -55,9 +56,10 @@ CLOSE_WORDS = {
     "broken": Verdict.BROKEN, "broke": Verdict.BROKEN,
     "守れなかった": Verdict.BROKEN, "不履行": Verdict.BROKEN,
     "waive": Verdict.WAIVE, "waived": Verdict.WAIVE, "免除": Verdict.WAIVE,
+    "取り下げ": Verdict.WAIVE,
 }  # fmt: skip
 LIST_WORDS = {"list", "ls", "一覧"}
-OVERDUE_WORDS = {"overdue", "late", "期限切れ", "遅延"}
+OVERDUE_WORDS = {"overdue", "late", "期限超過", "期限切れ", "遅延"}
 _NUMBER = re.compile(r"(?:p-?|#)?([0-9]{1,9})", re.IGNORECASE)
 
 
@@ -285,11 +287,7 @@ def submit_add_form(ctx: Context, values: FormValues, metadata: str) -> Outcome:
         errors["text"] = ctx.t("promise_line.empty")
     elif len(text) > TEXT_LIMIT:
         errors["text"] = ctx.t("promise_line.too_long", limit=TEXT_LIMIT)
-    due = _form_date(values.get("due"))
-    if values.get("due") and due is None:
-        errors["due"] = ctx.t("promise.form.bad_date", value=values.get("due") or "")
-    elif due is not None and due < today(ctx):
-        errors["due"] = ctx.t("promise_line.past_date", value=ctx.t.date(due))
+    due = _form_date(ctx, values.get("due"), errors)
     repeat = values.get("repeat")
     if repeat not in (None, *Recurrence):
         errors["repeat"] = ctx.t("promise.form.bad_repeat")
@@ -299,11 +297,18 @@ def submit_add_form(ctx: Context, values: FormValues, metadata: str) -> Outcome:
     return _reply(add_promise(ctx, account, line))
 
 
-def _form_date(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
+def _form_date(ctx: Context, value: str | None, errors: dict[str, str]) -> date | None:
+    """The form's due date, read like the one after "by" (a field holds just a date)."""
+    due = read_date(value, today=today(ctx)) if value else None
+    if isinstance(due, DateProblem):
+        errors["due"] = ctx.t(due.key, **due.params)
+    elif value and due is None:  # a field holds just a date: not `by …`
+        errors["due"] = ctx.t("promise.form.bad_date", value=clip(value, 60))
+    elif due is not None and due < today(ctx):
+        errors["due"] = ctx.t("promise_line.past_date", value=ctx.t.date(due))
+    else:
+        return due
+    return None
 
 
 # ---- list ------------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""One promise as people write it: `TEXT [by YYYY-MM-DD] [every week|every month]`.
+"""One promise as people write it: `TEXT [by DATE] [every week|every month]`.
 
 Shared by `/promise ACCOUNT: …` and the handoff form's "promises made during the sale" (one
 line each). The two clauses may come in either order; Japanese forms are understood too
-(`2026-12-01まで`, `毎週`, `毎月`), and full-width letters and digits fold to ASCII.
+(`12月15日まで`, `毎週`, `毎月`), and full-width letters and digits fold to ASCII. The date is
+read by `commands.dates` (`Dec 18`, `Friday`, `2026/12/18` …); "by" followed by something
+that is not a date (`by phone`, `by 20%`) is part of the text.
 
     parse_promise_line("Usage report by 2026-12-01 every month", today=date(2026, 11, 23))
     → PromiseLine(text="Usage report", due=date(2026, 12, 1), recurrence=Recurrence.MONTH)
@@ -19,7 +21,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from commands.account_fields import parse_date
+from commands.dates import JAPANESE_DATE, DateProblem, read_date
 from storage.promises import Recurrence
 
 TEXT_LIMIT = 500
@@ -36,8 +38,10 @@ _RECURRENCE_WORDS = {
 _RECURRENCE = re.compile(
     r"(?:(?:^|\s)(every\s+week|every\s+month|weekly|monthly)|(毎週|毎月))\s*$", re.IGNORECASE
 )
-_DATE = r"[0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}"
-_DUE = re.compile(rf"(?:(?:^|\s)by\s+(\S+)|(?<![0-9])({_DATE})\s*までに?)\s*$", re.IGNORECASE)
+_DUE = re.compile(
+    rf"(?:(?:^|\s)by\s+((?:(?!\sby\s).)+?)|(?<![0-9])({JAPANESE_DATE})\s*までに?)\s*$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ class PromiseLine:
 @dataclass(frozen=True)
 class LineProblem:
     key: str
-    """Message key, e.g. `promise_line.bad_date`."""
+    """Message key, e.g. `promise_line.past_date` or `date.ambiguous`."""
     params: dict[str, str] = field(default_factory=dict)
 
 
@@ -64,12 +68,11 @@ def parse_promise_line(line: str, *, today: date) -> PromiseLine | LineProblem:
             words = re.sub(r"\s+", " ", (found[1] or found[2]).casefold())
             recurrence = _RECURRENCE_WORDS[words]
         elif due is None and (found := _DUE.search(rest)):
-            written = found[1] or found[2]
-            if found[1] and not re.search(r"[0-9]", written):
-                break  # "by phone", "by the CTO": part of the text
-            parsed = parse_date(written)
+            parsed = read_date(found[1] or found[2], today=today)
             if parsed is None:
-                return LineProblem("promise_line.bad_date", {"value": written})
+                break  # "by phone", "by 20%": part of the text
+            if isinstance(parsed, DateProblem):
+                return LineProblem(parsed.key, parsed.params)
             if parsed < today:
                 return LineProblem("promise_line.past_date", {"value": parsed.isoformat()})
             due = parsed

@@ -213,7 +213,7 @@ def describe(session: Session, t: Translator, reminder: Reminder, now: datetime)
                 account=name,
                 date=t.date(account.renewal_date),
                 days=abs((account.renewal_date - today).days),
-                value=t.money(account.arr, account.currency),
+                value=t.per_year(account.arr, account.currency),
             )
         case ReminderKind.SILENT if account is not None:
             return _silent(session, t, account, now)

@@ -372,7 +372,7 @@ def channel_agenda(
     """The agenda a subscribed channel gets for the week ending at `end`: its team's accounts,
     in its language, dates in its time zone; with `shared`, reading what the other agendas of
     the same sweep read once (`SharedReadings`)."""
-    t = Translator(subscription.locale or default_locale, subscription.slot.zone)
+    t = Translator(subscription.locale or default_locale, subscription.slot.zone, zone_shown=True)
     ids = people.user_ids(session=session, person_ids=set(subscription.team))
     scope = AgendaScope(
         end=end,

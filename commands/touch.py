@@ -134,7 +134,7 @@ def log_touch(ctx: Context, account: Account, channel: TouchChannel, note: str) 
     return ctx.t(
         "touch.logged",
         account=account.name,
-        channel=ctx.t(f"touch.channel.{channel.value}"),
+        channel=ctx.t(f"touch.a_channel.{channel.value}"),  # "an email": English needs its article
         note=clip(" ".join(note.split()), 300),
     )
 

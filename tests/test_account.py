@@ -149,8 +149,19 @@ def refusals(engine: Engine) -> list[dict[str, Any]]:
         ("ACME renewal 2027-04-01", ChangeRenewal("ACME", date(2027, 4, 1))),
         ("ACME renewal 2027/4/1", ChangeRenewal("ACME", date(2027, 4, 1))),
         ("ACME 更新日 ２０２７－０４－０１", ChangeRenewal("ACME", date(2027, 4, 1))),
-        ("ACME renewal 2027-02-30", Problem("account.renewal.bad_date", "2027-02-30")),
+        ("ACME renewal 2027年4月1日", ChangeRenewal("ACME", date(2027, 4, 1))),
+        ("ACME renewal Apr 1", ChangeRenewal("ACME", date(2027, 4, 1))),
+        (
+            "ACME renewal 2027-02-30",
+            Problem("date.impossible", "2027-02-30", {"value": "2027-02-30"}),
+        ),
         ("ACME renewal next year", Problem("account.renewal.bad_date", "next year")),
+        (
+            "ACME renewal 4/1",
+            Problem(
+                "date.ambiguous", "4/1", {"value": "4/1", "choices": "`2027-04-01` / `2027-01-04`"}
+            ),
+        ),
         ("ACME renewal", Problem("account.renewal.usage")),
         ("AC\x00ME\x07", ShowCard("ACME")),
         ("x" * 10_000, Problem("account.name_too_long")),
@@ -158,14 +169,15 @@ def refusals(engine: Engine) -> list[dict[str, Any]]:
     ],
 )
 def test_parse(text: str, expected: object) -> None:
-    assert parse(text) == expected
+    assert parse(text, today=TODAY) == expected
 
 
 @given(st.text(max_size=300))
 @settings(max_examples=300, deadline=None)
 def test_the_parser_never_raises(text: str) -> None:
     assert isinstance(
-        parse(text), ListMine | ShowCard | ChangeOwner | ChangeStage | ChangeRenewal | Problem
+        parse(text, today=TODAY),
+        ListMine | ShowCard | ChangeOwner | ChangeStage | ChangeRenewal | Problem,
     )
 
 
@@ -290,8 +302,8 @@ async def test_the_card_shows_the_account_at_a_glance(server: SlackServer, engin
         "text": {"type": "plain_text", "text": "株式会社ACME"},
     }
     for expected in (
-        "*Stage*\nonboarding",
-        "*Touch model*\nhigh touch",
+        "*Stage*\nOnboarding",
+        "*Touch model*\nHigh touch",
         "*CS owner*\n<@UCS>",
         "*Sales owner*\n<@USALES>",
         "*Plan*\nEnterprise",
@@ -336,9 +348,9 @@ async def test_the_card_speaks_japanese_to_a_japanese_locale(
         "*ステージ*\nオンボーディング",
         "ハイタッチ",
         "¥1,200,000",
-        "2027年11月1日(あと 343 日)",
+        "2027年11月1日(あと343日)",
         "*最終接触:* まだ記録がありません。",
-        "*未完了の約束*(0 件、期限超過 0 件)",
+        "*未完了の約束*(0件、期限超過 0件)",
         "*引き継ぎ:* 記録はありません。",
     ):
         assert expected in text, expected
@@ -444,7 +456,7 @@ async def test_an_account_without_anything_yet(server: SlackServer, engine: Engi
         session.commit()
     text = shown(await account_command(server, "bare", "USALES"))
     for expected in (
-        "*Stage*\nonboarding",
+        "*Stage*\nOnboarding",
         "*CS owner*\n—",
         "*Contract value (per year)*\n—",
         "*Renewal*\n—",
@@ -695,7 +707,7 @@ async def test_account_alone_lists_the_accounts_you_own(
     assert text.startswith("*Your accounts* (1)")
     assert (
         "*株式会社ACME* · onboarding · renewal Nov 1, 2027 (343 days left) · "
-        "1 open promises (1 overdue) · last touch Nov 22, 2026"
+        "1 open promise (1 overdue) · last touch Nov 22, 2026"
     ) in text
     assert "Not mine" not in text
     nothing = shown(await account_command(server, "", "UCS2"))
@@ -718,7 +730,7 @@ async def test_three_hundred_accounts_stay_within_limits(
     reply = await account_command(server, "", "UCS")
     assert server.slack.rejections == []
     text = shown(reply)
-    assert "*担当アカウント*(301 件)" in text and "…ほか 261 件" in text
+    assert "*担当アカウント*(301件)" in text and "…ほか 261件" in text
     assert text.index("Customer 000") < text.index("Customer 001")
 
 
@@ -751,3 +763,16 @@ def test_the_demo_company_card_in_the_shell(shell: ShellSession) -> None:
     assert ":warning: *overdue* `P-" in card and "*Last touch:*" in card
     assert "`H-1` accepted: status: pending → accepted" in card
     assert "@aiko · changed: stage: active → at risk" in out[out.index("» /account CRM-003") :]
+
+
+def test_the_latest_changes_speak_the_readers_words_not_stored_values(
+    shell: ShellSession,
+) -> None:
+    japanese = shell.run(":as aiko", "/account Globex")
+    changes = japanese[japanese.index("*最近の変更*") :]
+    assert "状態: 未完了 → 不履行" in changes and "繰り返し: 毎週" in changes
+    assert not re.search(r"期限: [0-9]{4}-", changes), changes
+    english = shell.run(":as ben", "/account Globex")
+    changes = english[english.index("*Latest changes*") :]
+    assert "repeats: every week" in changes and re.search(r"due: [A-Z][a-z]{2} [0-9]", changes)
+    assert "*Stage*\nActive" in english and "*Touch model*\nLow touch" in english

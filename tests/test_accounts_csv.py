@@ -122,6 +122,26 @@ def test_import_creates_accounts_and_audits_them(cli: Any, engine: Engine, tmp_p
     assert entries[0].changes["cs_owner"] == "UCS" and entries[0].changes["arr"] == "1200000"
 
 
+def test_dates_and_amounts_are_read_as_the_forms_read_them(
+    cli: Any, engine: Engine, tmp_path: Path
+) -> None:
+    text = f"""{HEADER}
+株式会社ACME,,,,,"¥980,000",,2026年4月1日,２０２７／０４／０１,
+Globex Inc.,,,,,$5000,USD,"Jan 1, 2026",1 Jan 2027,
+Initech,,,,,1.2M,EUR,2026.01.01,2027-1-1,
+"""
+    status, _, err = cli("import", "accounts", write(tmp_path, text))
+    assert (status, err) == (0, "")
+    found = accounts(engine)
+    acme, globex, initech = found["株式会社ACME"], found["Globex Inc."], found["Initech"]
+    assert (acme.arr, acme.currency) == (Decimal("980000.00"), "JPY")  # from ¥, not the default
+    assert (acme.contract_start, acme.renewal_date) == (date(2026, 4, 1), date(2027, 4, 1))
+    assert (globex.arr, globex.currency) == (Decimal("5000.00"), "USD")
+    assert (globex.contract_start, globex.renewal_date) == (date(2026, 1, 1), date(2027, 1, 1))
+    assert (initech.arr, initech.currency) == (Decimal("1200000.00"), "EUR")
+    assert (initech.contract_start, initech.renewal_date) == (date(2026, 1, 1), date(2027, 1, 1))
+
+
 def test_importing_twice_changes_nothing_the_second_time(
     cli: Any, engine: Engine, tmp_path: Path
 ) -> None:
@@ -198,7 +218,15 @@ Initech,CRM-888,,,,,,,,
     ("row", "reason"),
     [
         ("ACME,,,,mid,,,,,", "unknown touch model “mid” (high, low or tech)"),
-        ("ACME,,,,,,,2026-13-01,,", "bad contract_start “2026-13-01” (YYYY-MM-DD)"),
+        ("ACME,,,,,,,2026-13-01,,", "contract_start: “2026-13-01” is not a real date"),
+        (
+            "ACME,,,,,,,soon,,",
+            "contract_start: “soon” is not a date; write e.g. `2026-12-01`, `2026/12/01`",
+        ),
+        ("ACME,,,,,,,12/18/2026,,", "contract_start: “12/18/2026” means different days to"),
+        ("ACME,,,,,,,Dec 1,,", "contract_start: “Dec 1” needs the full date here"),
+        ("ACME,,,,,$5000,JPY,,,", "arr: “$5000” is in USD, but the currency is JPY"),
+        ('ACME,,,,,"1,5",,,,', "arr: “1,5” is not an amount"),
         (
             "ACME,,,,,,,2026-01-01,2025-12-31,",
             "renewal_date 2025-12-31 is not after contract_start 2026-01-01",
@@ -208,8 +236,8 @@ Initech,CRM-888,,,,,,,,
             "unknown owner email nobody@example.com: no one has it among Kakehashi's people",
         ),
         ("ACME,,,aiko,,,,,,", "cs_owner “aiko” is neither a Slack user ID nor an email"),
-        ("ACME,,,,,-5,,,,", "arr -5 is negative"),
-        ("ACME,,,,,lots,,,,", "arr “lots” is not a number"),
+        ("ACME,,,,,-5,,,,", "arr: An amount cannot be negative (“-5”)"),
+        ("ACME,,,,,lots,,,,", "arr: “lots” is not an amount; write it like `1200000`"),
         ("ACME,,,,,,XYZ,,,", "unknown currency “XYZ”"),
         ("ACME,,,,,,,,,gone", "unknown stage “gone”"),
         (",CRM-9,,,,,,,,", "name is empty"),
@@ -245,7 +273,8 @@ def test_every_bad_row_is_reported_with_its_line(cli: Any, engine: Engine, tmp_p
     assert status == 2
     assert err.splitlines()[:2] == [
         "line 2: name contains control characters; unknown touch model “bogus” (high, low or tech)",
-        "line 6: bad renewal_date “tomorrow” (YYYY-MM-DD)",
+        "line 6: renewal_date: “tomorrow” needs the full date here (year, month and day), e.g. "
+        "`2026-12-01`.",
     ]
     assert accounts(engine) == {}
     # Without the bad rows, hostile names are just names.
@@ -311,7 +340,7 @@ def test_ten_thousand_rows(cli: Any, engine: Engine, tmp_path: Path) -> None:
     rows[5000] = rows[5000].replace("2027-01-", "2027-02-3")
     rows = [r.replace("JPY", "USD") for r in rows]
     status, _, err = cli("import", "accounts", write(tmp_path, HEADER + "\n" + "\n".join(rows)))
-    assert status == 2 and err.startswith("line 5002: bad renewal_date")
+    assert status == 2 and err.startswith("line 5002: renewal_date: “2027-02-317” is not a date")
     with Session(engine) as session:
         currencies = session.exec(select(Account.currency).distinct()).all()
     assert currencies == ["JPY"]

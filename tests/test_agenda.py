@@ -400,10 +400,10 @@ def test_in_japanese(session: Session) -> None:
         "営業 × CS 週次ミーティング・アジェンダ(2026年11月16日〜2026年11月23日)"
     )
     text = "\n".join(sections(message))
-    assert "• *Alpha* · 更新日 2026年12月3日(あと 10 日) · ¥1,200,000 · <@UCS>" in text
-    assert "• アクティブ: 1 件 · ¥1,200,000" in text
-    assert "約束の遵守率: 今週 50%(2 件中 1 件) · 過去 90 日 67%(3 件中 2 件)" in text
-    assert "(3 日 超過)" in text
+    assert "• *Alpha* · 更新日 2026年12月3日(あと10日) · ¥1,200,000 · <@UCS>" in text
+    assert "• アクティブ: 1件 · ¥1,200,000" in text
+    assert "約束の履行率: 今週50%(2件中 1件) · 過去90日 67%(3件中 2件)" in text
+    assert "(3日超過)" in text
 
 
 def test_an_empty_portfolio_gives_a_short_friendly_agenda(session: Session) -> None:

@@ -277,12 +277,20 @@ INVALID: list[tuple[dict[str, str | None], str, str]] = [
     ({"touch_model": "premium"}, "touch_model", "Choose one of the options."),
     ({"currency": "XYZ"}, "currency", "Choose one of the options."),
     ({"amount": "-5"}, "amount", "cannot be negative"),
-    ({"amount": "twelve"}, "amount", "“twelve” is not a number"),
-    ({"amount": "NaN"}, "amount", "“NaN” is not a number"),
-    ({"amount": "1e20"}, "amount", "too large"),
+    ({"amount": "twelve"}, "amount", "“twelve” is not an amount"),
+    ({"amount": "NaN"}, "amount", "“NaN” is not an amount"),
+    ({"amount": "1e20"}, "amount", "“1e20” is not an amount"),
+    ({"amount": "1,5"}, "amount", "“1,5” is not an amount"),
+    ({"amount": "999,999,999,999,999"}, "amount", "too large"),
+    (
+        {"amount": "$5,000", "currency": "JPY"},
+        "amount",
+        "“$5,000” is in USD, but the currency is JPY",
+    ),
     ({"contract_start": None}, "contract_start", "Please fill this in."),
-    ({"contract_start": "next week"}, "contract_start", "“next week” is not a date"),
-    ({"renewal_date": "2026-02-30"}, "renewal_date", "“2026-02-30” is not a date"),
+    ({"contract_start": "soon"}, "contract_start", "“soon” is not a date"),
+    ({"contract_start": "12/01"}, "contract_start", "“12/01” means different days"),
+    ({"renewal_date": "2026-02-30"}, "renewal_date", "“2026-02-30” is not a real date"),
     (
         {"renewal_date": "2026-12-01"},
         "renewal_date",
@@ -305,7 +313,7 @@ INVALID: list[tuple[dict[str, str | None], str, str]] = [
     (
         {"promises": "Workshop\nTraining by 2026-13-01"},
         "promises",
-        "Line 2 “Training by 2026-13-01”: “2026-13-01” is not a date",
+        "Line 2 “Training by 2026-13-01”: “2026-13-01” is not a real date",
     ),
     (
         {"promises": "Training by 2026-11-22"},
@@ -369,7 +377,9 @@ def test_a_handoff_saved_by_someone_else_meanwhile_is_refused_by_the_database(
     # The other submission lands between this form's checks and its save.
     monkeypatch.setattr(handoffs, "pending_for_account", lambda **_: None)
     again = submit(runtime, form_values(account="initech", cs_owner="UCS2"), user="UMANAGER")
-    assert again.errors["account"].startswith("フォームを開いている間にこの取引先が変更されました")
+    assert again.errors["account"].startswith(
+        "フォームを開いている間にこのアカウントが変更されました"
+    )
     assert counts(engine) == before
 
 

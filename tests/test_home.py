@@ -118,7 +118,7 @@ async def test_a_cs_rep_sees_reminders_handoffs_accounts_and_promises(
         "*リマインダー* (2件)",
         f"P-{ids['P1']}",  # the overdue promise, described as its reminder DM does
         "までスヌーズ中です。",
-        "*あなたの承認を待っている引き継ぎ* (2件)",
+        "*あなたの引き受けを待っている引き継ぎ*(2件)",
         "*Alpha* (<@USALES> から",
         "*担当アカウント* (2件。更新日、最終接触、未完了の約束)",
         "Alpha",
@@ -165,7 +165,7 @@ async def test_a_manager_sees_the_portfolio_headline(server: SlackServer, engine
     assert "*ポートフォリオ* (詳細は `/portfolio`)" in text
     assert (
         "*アカウント数*\n6" in text
-        and "*約束の履行率 (過去30日)*\n60% (履行 3件、不履行 2件)" in text
+        and "*約束の履行率(過去30日)*\n60% (履行 3件、不履行 2件)" in text
     )
     assert "対応待ちのものはありません" in text  # mika owns nothing herself
     assert server.slack.rejections == []
@@ -218,7 +218,7 @@ async def test_three_hundred_accounts_stay_within_100_blocks(
             session.add(ReminderItem(message_key="m", reminder_id=reminder.id or 0))
     view = await open_home(server, "UCS")
     text = shown(view)
-    assert "*担当アカウント* (300件" in text and "…ほか 260 件" in text  # 40 shown
+    assert "*担当アカウント* (300件" in text and "…ほか 260件" in text  # 40 shown
     assert "*リマインダー* (300件)" in text and "…ほか 290件" in text
     assert len(view["blocks"]) <= 100
     assert server.slack.rejections == []

@@ -76,3 +76,39 @@ def test_dates_amounts_and_times_per_locale() -> None:
     moment = datetime(2026, 12, 1, 0, 30, tzinfo=UTC)
     assert ja.datetime(moment) == "2026年12月1日 9:30"
     assert en.datetime(moment) == "Nov 30, 2026 7:30 PM"
+
+
+# The glossary at the top of locales/ja/core.po: one Japanese term per concept.
+NOT_THE_GLOSSARY_TERM = (
+    "承認",
+    "受け入れ",
+    "コンタクト",
+    "接点",
+    "途絶",
+    "遵守率",
+    "取引先",
+)
+
+
+def test_japanese_uses_one_term_per_concept() -> None:
+    for key, text in catalog("ja").items():
+        prose = re.sub(r"`[^`]*`", "", text)  # typed keywords in examples are not prose
+        for word in NOT_THE_GLOSSARY_TERM:
+            assert word not in prose, (key, word)
+        assert "期限切れ" not in prose, key  # overdue is 期限超過
+
+
+def test_japanese_punctuation_and_spacing() -> None:
+    for key, text in catalog("ja").items():
+        prose = re.sub(r"`[^`]*`", "", text)
+        assert "。。" not in prose and "?" not in prose, key
+        assert not re.search(r"(\}|[0-9]) (件|日|回|日間)", prose), key
+
+
+def test_japanese_fixes_from_a_fluent_reading() -> None:
+    t = Translator("ja")
+    assert t("promise.list.for_person", who="@kenji") == (
+        "@kenji さんが担当または約束した未完了の約束"
+    )
+    assert t("handoff.error.owner_self").startswith("この顧客を引き継ぐのはあなたです。")
+    assert t("home.promise.overdue", due="2026年11月29日") == "*期限超過*(期限 2026年11月29日)"

@@ -29,10 +29,12 @@ PARSERS: list[tuple[str, str, dict[str, Any]]] = [
     ("commands.promise_grammar", "parse_promise_line", {"today": TODAY}),
     ("commands.promise", "parse", {"today": TODAY}),
     ("commands.touch", "parse", {}),
-    ("commands.account", "parse", {}),
+    ("commands.account", "parse", {"today": TODAY}),
     ("commands.account_fields", "parse_stage", {}),
     ("commands.account_fields", "parse_touch_model", {}),
-    ("commands.account_fields", "parse_date", {}),
+    ("commands.dates", "read_date", {"today": TODAY}),
+    ("commands.dates", "read_date", {"today": None}),
+    ("commands.amounts", "read_amount", {}),
     ("commands.handoff", "parse_args", {}),
     ("commands.portfolio", "parse", {}),
     ("commands.sync", "parse", {}),
@@ -48,6 +50,8 @@ PIECES = [
     "電話", "owner", "stage", "renewal", "active", "weekly", "mon", "09:00", "25:61",
     "Asia/Tokyo", "<@U0001>", "<@UCS|aiko>", "<!channel>", "<!here>", "@aiko", "'; DROP TABLE",
     "--", "\x00", "\x07", "\u200b", "🎉", "%", "_", "\\", "{value}", "{0}", "&amp;", "x" * 300,
+    "Dec", "december", "1st", "12月1日", "2026年", "tomorrow", "明日", "Friday", "金曜", "来週",
+    "next week", "$", "¥", "円", "5,000", "1.2", "M", "k", "万", "億", "USD", "-",
 ]  # fmt: skip
 
 text_of_pieces = st.lists(st.sampled_from(PIECES), max_size=12).map("".join)
@@ -74,7 +78,12 @@ def _key_and_params(result: object) -> tuple[str, dict[str, Any] | None] | None:
     if isinstance(result, str) and not isinstance(result, Enum):
         return result, None
     key = getattr(result, "key", None)
-    if isinstance(key, str) and type(result).__name__ in ("Problem", "LineProblem"):
+    if isinstance(key, str) and type(result).__name__ in (
+        "Problem",
+        "LineProblem",
+        "DateProblem",
+        "AmountProblem",
+    ):
         params = getattr(result, "params", None)
         return key, params if isinstance(params, dict) else None
     return None

@@ -1,4 +1,4 @@
-"""One promise line: `TEXT [by YYYY-MM-DD] [every week|every month]`."""
+"""One promise line: `TEXT [by DATE] [every week|every month]`."""
 
 from __future__ import annotations
 
@@ -30,6 +30,20 @@ WEEK, MONTH = Recurrence.WEEK, Recurrence.MONTH
         ("Call every week by 2026-12-01", PromiseLine("Call", date(2026, 12, 1), WEEK)),
         ("  Report   BY 2026/12/01  EVERY MONTH ", PromiseLine("Report", date(2026, 12, 1), MONTH)),
         ("Training by phone", PromiseLine("Training by phone")),
+        ("Training by Q3", PromiseLine("Training by Q3")),
+        ("Cut API errors by 20%", PromiseLine("Cut API errors by 20%")),
+        ("Send it by email by Friday", PromiseLine("Send it by email", date(2026, 11, 27))),
+        ("Report by Dec 18", PromiseLine("Report", date(2026, 12, 18))),
+        ("Report by 18 December 2026", PromiseLine("Report", date(2026, 12, 18))),
+        ("Kickoff by tomorrow", PromiseLine("Kickoff", date(2026, 11, 24))),
+        ("Kickoff by next week every week", PromiseLine("Kickoff", date(2026, 11, 30), WEEK)),
+        ("導入研修 12月15日まで", PromiseLine("導入研修", date(2026, 12, 15))),
+        ("導入研修2026年12月20日までに", PromiseLine("導入研修", date(2026, 12, 20))),
+        ("導入研修 11月1日まで", PromiseLine("導入研修", date(2027, 11, 1))),
+        ("資料送付 金曜まで", PromiseLine("資料送付", date(2026, 11, 27))),
+        ("資料送付 明日まで", PromiseLine("資料送付", date(2026, 11, 24))),
+        ("定例 来週まで 毎週", PromiseLine("定例", date(2026, 11, 30), WEEK)),
+        ("資料 2026/12/18まで", PromiseLine("資料", date(2026, 12, 18))),
         ("Call every customer", PromiseLine("Call every customer")),
         ("Due today by 2026-11-23", PromiseLine("Due today", TODAY)),
         (
@@ -53,10 +67,11 @@ def test_lines_that_parse(line: str, expected: PromiseLine) -> None:
 @pytest.mark.parametrize(
     ("line", "key", "value"),
     [
-        ("Workshop by 2026-13-01", "promise_line.bad_date", "2026-13-01"),
-        ("Workshop by 2026-02-30", "promise_line.bad_date", "2026-02-30"),
-        ("Workshop by 12/1", "promise_line.bad_date", "12/1"),
-        ("Training by Q3", "promise_line.bad_date", "Q3"),
+        ("Workshop by 2026-13-01", "date.impossible", "2026-13-01"),
+        ("Workshop by 2026-02-30", "date.impossible", "2026-02-30"),
+        ("Workshop by 12/1", "date.ambiguous", "12/1"),
+        ("研修 12/18まで", "date.ambiguous", "12/18"),
+        ("研修 2月30日まで", "date.impossible", "2月30日"),
         ("Workshop by 2026-11-22", "promise_line.past_date", "2026-11-22"),
         ("by 2026-12-01", "promise_line.no_text", None),
         ("every month", "promise_line.no_text", None),
@@ -77,9 +92,10 @@ def test_lines_that_are_refused(line: str, key: str, value: str | None) -> None:
 @pytest.mark.parametrize("locale", ["en", "ja"])
 def test_every_problem_has_a_message_that_escapes_what_was_typed(locale: str) -> None:
     t = Translator(locale)
-    problem = parse_promise_line("Workshop by <!channel>1", today=TODAY)
+    problem = parse_promise_line("Workshop by 2/30/2026", today=TODAY)
     assert isinstance(problem, LineProblem)
-    text = t(problem.key, **problem.params)
+    assert "2026-02-30" not in t(problem.key, **problem.params)
+    text = t("date.not_a_date", value="<!channel>1")
     assert "&lt;!channel&gt;1" in text and "<!channel>" not in text
     for key in ("promise_line.no_text", "promise_line.grammar"):
         assert t(key)

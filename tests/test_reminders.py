@@ -241,7 +241,7 @@ def test_a_written_dm_holds_its_summary_in_the_persons_language_until_it_is_comp
     sweep(sweeper(engine), "2026-12-01T09:05+09:00")
     with Session(engine) as session:
         (row,) = session.exec(select(OutboxMessage)).all()
-    assert row.payload["text"] == "Kakehashi のリマインダー: 未対応 2 件"
+    assert row.payload["text"] == "Kakehashi のリマインダー: 未対応 2件"
 
 
 def test_silent_accounts_by_touch_model_and_weekly_while_silent(engine: Engine) -> None:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 from typing import Any
 
 import httpx
+import pytest
 from aiohttp import WSMsgType, web
 
 from bot.server import serve
-from tests.conftest import free_port, make_settings
+from tests.conftest import TOKEN, free_port, make_settings
 from tests.fake_slack import FakeSlack
 
 
@@ -73,3 +76,29 @@ async def test_socket_mode_answers_a_slash_command(database_url: str, slack: Fak
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
         await runner.cleanup()
+
+
+async def test_start_up_logs_no_warning_about_the_token(
+    database_url: str,
+    slack: FakeSlack,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Bolt also reads SLACK_BOT_TOKEN from the environment; `run` gives it a client instead."""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
+    settings = make_settings(database_url, slack.api_url)
+    port = free_port()
+    with caplog.at_level(logging.INFO):
+        task = asyncio.create_task(serve(settings, port=port, host="127.0.0.1"))
+        async with httpx.AsyncClient() as http:
+            for _ in range(100):
+                try:
+                    if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code:
+                        break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.05)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert any("kakehashi listening" in r.getMessage() for r in caplog.records)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []

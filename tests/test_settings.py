@@ -129,3 +129,21 @@ def test_unreachable_database_is_one_line_exit_1(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("kakehashi: the database cannot be reached")
     assert "Traceback" not in result.stderr
+
+
+def test_help_names_every_environment_variable_and_the_csv_columns(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bot.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    for name in ("SLACK_BOT_TOKEN", "DATABASE_URL", "KAKEHASHI_TIMEZONE", "KAKEHASHI_MANAGERS"):
+        assert name in out, name
+    assert "KAKEHASHI_WORK_HOURS         default: 09:00-18:00" in out
+    with pytest.raises(SystemExit):
+        main(["import", "accounts", "--help"])
+    out = capsys.readouterr().out
+    assert "contract_start, renewal_date, stage" in out and "2026年12月1日" in out

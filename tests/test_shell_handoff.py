@@ -4,6 +4,7 @@ by number (with the demo company)."""
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from sqlmodel import Session, select
 
@@ -87,3 +88,46 @@ def test_the_demo_company_has_a_pending_and_an_accepted_handoff(shell: ShellSess
     with Session(shell.shell.runtime.engine) as session:
         statuses = sorted(h.status for h in session.exec(select(Handoff)).all())
     assert statuses == ["accepted", "pending"]
+
+
+def test_amounts_and_dates_are_read_as_people_write_them(shell: ShellSession) -> None:
+    form = list(FORM)
+    form[4], form[5] = "$5,000", ""  # a dollar amount, but the currency left at JPY
+    form[6], form[7] = "2026/12/01", "2027年11月30日"
+    printed = shell.run(":as kenji", "/handoff Hooli @aiko", *form, "¥980,000")
+    assert "✗ 年間契約金額: 「$5,000」は USD の金額ですが、通貨は JPY になっています。" in printed
+    assert "→ @aiko 宛て:" in printed and "¥980,000" in printed
+    with Session(shell.shell.runtime.engine) as session:
+        hooli = session.exec(select(Account).where(Account.name == "Hooli K.K.")).one()
+        assert (hooli.arr, hooli.currency) == (980000, "JPY")
+        assert (hooli.contract_start, hooli.renewal_date) == (date(2026, 12, 1), date(2027, 11, 30))
+
+
+def test_a_dollar_amount_in_dollars_and_ambiguous_dates_asked_about(shell: ShellSession) -> None:
+    form = list(FORM)
+    form[4], form[5] = "$5,000", "2"  # USD
+    form[6], form[7] = "12/01", "Nov 30, 2027"
+    printed = shell.run(":as kenji", "/handoff Hooli @aiko", *form, "2026-12-01")
+    assert "✗ 契約開始日: 「12/01」は読む人によって別の日になります。" in printed
+    assert "$5,000.00" in printed
+    with Session(shell.shell.runtime.engine) as session:
+        hooli = session.exec(select(Account).where(Account.name == "Hooli K.K.")).one()
+        assert (hooli.arr, hooli.currency) == (5000, "USD")
+        assert (hooli.contract_start, hooli.renewal_date) == (date(2026, 12, 1), date(2027, 11, 30))
+
+
+def test_form_defaults_are_shown_as_the_form_names_them(shell: ShellSession) -> None:
+    printed = shell.run(":as kenji", "/handoff Globex", "", "", ":cancel")
+    assert "既定値: ロータッチ" in printed and "既定値: @ben" in printed, printed
+    assert "既定値: low" not in printed and "既定値: U" not in printed
+    printed = shell.run("/touch", "Globex", ":cancel")
+    assert "既定値: チャット" in printed and "既定値: chat" not in printed, printed
+
+
+def test_a_message_of_several_lines_stays_under_its_field(shell: ShellSession) -> None:
+    form = list(FORM)
+    form[14] = "Training by 2026-02-30\nReport by 12/18"
+    printed = shell.run(":as kenji", "/handoff Hooli @aiko", *form, ":cancel")
+    [error] = [line for line in printed.splitlines() if "✗" in line]
+    after = printed.splitlines()[printed.splitlines().index(error) + 1]
+    assert error.startswith("  ✗ ") and after.startswith("    "), (error, after)

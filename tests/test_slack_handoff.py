@@ -4,6 +4,7 @@ outbox to the fake Slack Web API, and what reached it (PRODUCT §5, issue "Done 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -18,6 +19,7 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from commands.context import SystemClock
 from jobs.delivery import Delivery, unpaced
+from storage.accounts import Account
 from storage.handoffs import Handoff
 from tests.conftest import NOW, SlackServer, make_settings
 from tests.fake_slack import FakeSlack
@@ -147,6 +149,9 @@ async def test_handoff_end_to_end(server: SlackServer, engine: Engine, deliverin
     assert "引き継ぎ: Initech K.K." in all_text(dm)
     announcement = await posted_to(slack, CHANNEL)
     assert "New handoff H-1" in announcement["text"]
+    assert "· ¥1,200,000 a year ·" in announcement["text"]
+    # A channel's readers may be anywhere: its times carry the zone (KAKEHASHI_TIMEZONE).
+    assert re.search(r"[0-9]:[0-9]{2} [AP]M \(UTC\)", all_text(announcement))
     confirmation = await posted_to(slack, "USALES")
     assert "You handed *Initech K.K.* to <@UCS>" in all_text(confirmation)
 
@@ -171,6 +176,27 @@ async def test_handoff_end_to_end(server: SlackServer, engine: Engine, deliverin
     again = await press(server, "UCS", "handoff_accept", "1:card", channel_id="DUCS")
     assert "引き受け済み" in all_text(again) and again.get("replace_original") is False
     assert slack.rejections == []
+
+
+async def test_a_handoff_without_a_value_says_so_and_amounts_read_as_typed(
+    server: SlackServer, engine: Engine, delivering: None
+) -> None:
+    view = await open_form(server, "Initech <@UCS|aiko>")
+    assert view["blocks"][4]["element"]["type"] == "plain_text_input"  # `$5,000` may be typed
+    assert await submit(server, view, form_values(amount=None)) == {}
+    announcement = await posted_to(server.slack, CHANNEL)
+    assert "· no contract value recorded ·" in announcement["text"]
+    assert "— a year" not in announcement["text"]
+    view = await open_form(server, "Globex <@UCS|aiko>")
+    answer = await submit(server, view, form_values(account="Globex", amount="$5,000"))
+    assert "“$5,000” is in USD, but the currency is JPY" in answer["errors"]["amount"]
+    answer = await submit(
+        server, view, form_values(account="Globex", amount="$5,000", currency="USD")
+    )
+    assert answer == {}
+    with Session(engine) as session:
+        globex = session.exec(select(Account).where(Account.name == "Globex")).one()
+        assert (globex.arr, globex.currency) == (5000, "USD")
 
 
 async def test_validation_errors_come_back_on_the_fields(

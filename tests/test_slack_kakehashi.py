@@ -72,6 +72,16 @@ async def test_help_lists_every_registered_command(server: SlackServer) -> None:
     reply = await command(server, "help", "USALES")
     text = reply_text(reply)
     assert "/kakehashi role" in text and reply["response_type"] == "ephemeral"
+    assert "[team @a @b …] [lang ja|en]" in text  # every option of /sync
+    assert "[by DATE]" in text and "renewal DATE" in text
+
+
+async def test_japanese_help_names_the_japanese_keywords(server: SlackServer) -> None:
+    server.slack.add_user("UCS", name="aiko", tz="Asia/Tokyo", locale="ja-JP")
+    text = reply_text(await command(server, "help", "UCS"))
+    for keyword in ("毎週", "まで", "守った", "一覧", "期限超過", "電話", "打ち合わせ", "担当",
+                    "更新日", "チーム", "言語", "営業"):  # fmt: skip
+        assert keyword in text, keyword
 
 
 async def test_bad_input_answers_with_usage(server: SlackServer, engine) -> None:

@@ -248,4 +248,6 @@ async def test_bad_input_answers_with_what_is_wrong_and_saves_nothing(
 async def test_sync_is_in_the_help(server: SlackServer) -> None:
     url = server.slack.new_response_url()
     await server.post(slash_command_body("/kakehashi", "help", "USALES", response_url=url))
-    assert "`/sync weekly DAY HH:MM [ZONE]`" in reply_text(await server.reply_to(url))
+    assert "`/sync weekly DAY HH:MM [ZONE] [team @a @b …] [lang ja|en]`" in reply_text(
+        await server.reply_to(url)
+    )

@@ -208,5 +208,7 @@ async def test_form_errors_are_shown_on_the_fields_and_nothing_is_logged(
 def test_touches_in_the_shell(shell: ShellSession) -> None:
     shell.run(":as sara")
     assert "Logged a call with *Globex Inc.*" in shell.run("/touch Globex call: Ticket follow-up")
+    assert "Logged an email with *Globex Inc.*" in shell.run("/touch Globex email: Sent the deck")
+    assert "Logged a meeting with *Globex Inc.*" in shell.run("/touch Globex meeting: QBR")
     out = shell.run("/touch", "さくら商事", "3", "定例の打ち合わせ", ".")
     assert "さくら商事株式会社" in out and "定例の打ち合わせ" in out
