@@ -34,6 +34,7 @@ from sqlalchemy import Engine
 
 from bot.settings import Settings
 from commands.context import Clock
+from jobs import telemetry
 from jobs.crm_deals import read_won_deal
 from storage import crm_events
 from storage.crm_events import CrmSource
@@ -120,6 +121,7 @@ class CrmEndpoints:
             await self._store(CrmSource.WEBHOOK, [(event_id, parsed)])
         except Rejected as exc:
             if exc.status == 422:
+                telemetry.CRM_EVENTS_RECEIVED.labels(CrmSource.WEBHOOK.value, "rejected").inc()
                 log.info(
                     "crm webhook refused: %d field error(s)", len(json.loads(exc.reason)["errors"])
                 )
@@ -138,6 +140,8 @@ class CrmEndpoints:
             # The CRM retries what it did not see acknowledged: nothing is lost.
             raise Rejected(503, "the database is unavailable; retry later") from exc
         log.info("crm %s: %d event(s) received, %d new", source.value, len(events), new)
+        telemetry.CRM_EVENTS_RECEIVED.labels(source.value, "accepted").inc(new)
+        telemetry.CRM_EVENTS_RECEIVED.labels(source.value, "duplicate").inc(len(events) - new)
 
     def _store_waiting(self, loop: asyncio.AbstractEventLoop) -> None:
         """Writes every request waiting now in one transaction (none when an earlier call took
@@ -249,6 +253,7 @@ async def _raw(request: web.Request) -> bytes:
 
 def _refused(source: CrmSource, exc: Rejected) -> web.Response:
     log.info("crm %s refused (%d): %s", source.value, exc.status, exc.reason)
+    telemetry.CRM_EVENTS_RECEIVED.labels(source.value, "rejected").inc()
     return web.json_response({"error": exc.reason}, status=exc.status)
 
 

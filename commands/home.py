@@ -31,6 +31,7 @@ from commands.ui import Actions, Block, Button, Divider, Header, Note, Section, 
 from storage import personal
 from storage.account_summary import count_accounts, summaries
 from storage.accounts import Account, Stage
+from storage.db import rows_changed_by_statements
 from storage.people import Person, Role
 from storage.reminders import ReminderStatus
 
@@ -285,17 +286,25 @@ def _note_row(row: object, people: set[int], accounts: set[int]) -> None:
                 people.add(value)
 
 
+def _changes(session: Session) -> tuple[set[int], set[int]]:
+    """The people and accounts this unit of work changed: what its flushes noted, and the rows
+    its compare-and-sets changed (`storage.db.note_changed`)."""
+    session.flush()
+    people, accounts = session.info.setdefault(_CHANGED, (set(), set()))
+    for row in rows_changed_by_statements(session):
+        _note_row(row, people, accounts)
+    return people, accounts
+
+
 def changed_accounts(session: Session) -> frozenset[int]:
     """The accounts whose rows this unit of work changed (after `watch_changes`)."""
-    session.flush()
-    return frozenset(session.info.get(_CHANGED, (set(), set()))[1])
+    return frozenset(_changes(session)[1])
 
 
 def changed_people(session: Session) -> frozenset[str]:
     """Slack user IDs whose Home tab shows something this unit of work changed: the people the
     changed rows name, and the owners of the accounts they belong to."""
-    session.flush()
-    people, accounts = session.info.get(_CHANGED, (set(), set()))
+    people, accounts = _changes(session)
     if not people and not accounts:
         return frozenset()
     wanted = set(people)

@@ -40,6 +40,7 @@ from storage import outbox
 from storage import reminders as stored
 from storage.accounts import Account, days_silent, silent_since
 from storage.audit import record
+from storage.db import note_changed
 from storage.handoffs import Handoff, HandoffStatus
 from storage.people import Person
 from storage.promises import Promise
@@ -338,6 +339,7 @@ def _handle(
     ctx.session.refresh(reminder)
     if handled.rowcount != 1:  # type: ignore[attr-defined]
         return
+    note_changed(ctx.session, reminder)
     changes: dict[str, object] = {"status": [previous, status.value]}
     if snoozed_until is not None:
         changes["snoozed_until"] = snoozed_until.isoformat()

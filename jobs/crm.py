@@ -22,6 +22,7 @@ from commands.context import UserProfile, apply_profile
 from commands.i18n import Translator, translator_for, zone_of
 from commands.ui import Actions, Button, Message, Note, Section, Style, message_to_json
 from commands.worktime import WorkCalendar, WorkWeek
+from jobs import telemetry
 from jobs.crm_deals import WonDeal, read_won_deal, salesforce_deal
 from storage import crm_events, outbox, people
 from storage.accounts import Account, fold_name
@@ -95,6 +96,7 @@ class CrmEvents:
             self._audit(session, event, now)
             session.add(event)
             log.info("crm event %s %s: %s", event.source, event.id, outcome)
+            telemetry.CRM_EVENTS_PROCESSED.labels(event.source, outcome).inc()
             return [f"crm {event.source} {event.event_id}: {outcome}"]
 
     def _later(self, session: Session, event: CrmEvent, now: datetime, why: str) -> str:
@@ -102,6 +104,7 @@ class CrmEvents:
         event.claimed_until, event.last_error = None, why
         if event.attempts >= MAX_ATTEMPTS:
             event.status, event.outcome = CrmStatus.FAILED.value, CrmStatus.FAILED.value
+            telemetry.CRM_EVENTS_PROCESSED.labels(event.source, CrmStatus.FAILED.value).inc()
             event.processed_at = now
             self._audit(session, event, now)
         else:

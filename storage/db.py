@@ -31,6 +31,20 @@ def without_control_characters(text: str) -> str:
     return _CONTROL_CHARACTERS.sub("", text)
 
 
+_CHANGED_BY_STATEMENT = "kakehashi.changed_by_statement"
+
+
+def note_changed(session: Session, row: object) -> None:
+    """Notes a row that a compare-and-set changed: an UPDATE statement, which the unit of work
+    does not track, so that what follows a unit's changes (the Home tab, reminders that clear
+    themselves) sees it as changed."""
+    session.info.setdefault(_CHANGED_BY_STATEMENT, []).append(row)
+
+
+def rows_changed_by_statements(session: Session) -> list[object]:
+    return list(session.info.get(_CHANGED_BY_STATEMENT, []))
+
+
 class DatabaseUnavailable(Exception):
     """The database cannot be reached; nothing was saved."""
 

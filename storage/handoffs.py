@@ -15,6 +15,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from storage import promises
 from storage.accounts import Account, Stage, fold_name
 from storage.audit import record
+from storage.db import note_changed
 from storage.people import Person
 from storage.promises import Promise, Recurrence
 from storage.types import UTCDateTime
@@ -217,6 +218,7 @@ def accept(*, session: Session, handoff: Handoff, by: Person, at: datetime) -> b
     session.refresh(handoff)  # as it is now, with whoever accepted it
     if taken.rowcount != 1:  # type: ignore[attr-defined]
         return False
+    note_changed(session, handoff)
     record(
         session=session,
         actor=by,

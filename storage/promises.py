@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.audit import AuditEntry, record
+from storage.db import note_changed
 from storage.types import UTCDateTime
 
 _Query = TypeVar("_Query", bound="Select[*tuple[Any, ...]]")
@@ -225,6 +226,7 @@ def close(
     session.refresh(promise)
     if closed.rowcount != 1:  # type: ignore[attr-defined]
         return False
+    note_changed(session, promise)
     record(
         session=session,
         actor=actor,
@@ -264,6 +266,7 @@ def keep_occurrence(
     session.refresh(promise)
     if kept.rowcount != 1:  # type: ignore[attr-defined]
         return False
+    note_changed(session, promise)
     changes = {
         "due_date": [due.isoformat() if due else None, next_due.isoformat()],
         "kept_count": [promise.kept_count - 1, promise.kept_count],

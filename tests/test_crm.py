@@ -15,6 +15,7 @@ import httpx
 import pytest
 import yaml
 from aiohttp import web
+from prometheus_client import REGISTRY
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
@@ -441,14 +442,25 @@ async def test_a_won_deal_for_an_account_already_handed_off_says_so(
 # ---- the generic webhook ---------------------------------------------------------------------
 
 
+def crm_count(kind: str, outcome: str) -> float:
+    sample = f"kakehashi_crm_events_{kind}_total"
+    labels = {"source": "webhook", "outcome": outcome}
+    return REGISTRY.get_sample_value(sample, labels) or 0.0
+
+
 async def test_the_generic_webhook_accepts_a_signed_won_deal_once(
     server: CrmServer, engine: Engine
 ) -> None:
+    before = [crm_count("received", o) for o in ("accepted", "duplicate")]
+    offered = crm_count("processed", "offered")
     for _ in range(3):
         answer = await server.webhook(deal_won_body())
         assert answer.status_code == 202 and answer.json() == {"accepted": "msg_1"}
     assert len(stored(engine)) == 1
     assert await server.sweep() == ["crm webhook msg_1: offered"]
+    after = [crm_count("received", o) for o in ("accepted", "duplicate")]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 2]
+    assert crm_count("processed", "offered") == offered + 1
     [dm] = dms(server.slack, "USALES")
     assert "$48,000.00" in all_text(dm) and "Pro plan, SSO add-on" in all_text(dm)
 

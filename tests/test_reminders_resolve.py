@@ -40,12 +40,12 @@ def test_the_home_tab_lists_each_subject_once_however_many_dms_named_it(
 ) -> None:
     week = demo_week(shell)
     assert week.count("P-4 管理者向けトレーニングを実施") == 2  # reminded on Tuesday and Thursday
-    assert week.count("コンタクトがありません* · さくら商事株式会社") == 2
+    assert week.count("接触がありません* · さくら商事株式会社") == 2
     reminders = reminders_section(shell.run(":home"))
     # P-4, さくら's silence and overdue renewal, P-3, P-1
     assert "*リマインダー* (5件)" in reminders
     assert reminders.count("P-4 管理者向けトレーニングを実施") == 1
-    assert reminders.count("コンタクトがありません") == 1
+    assert reminders.count("接触がありません") == 1
     assert reminders.count("P-3 SSO") == 1
 
 
@@ -81,18 +81,18 @@ def test_keeping_the_promise_by_command_resolves_its_reminder_everywhere(
 
 def test_logging_a_touch_from_the_silence_reminder_resolves_it(shell: ShellSession) -> None:
     week = demo_week(shell)
-    log_touch = button(week, "コンタクトがありません* · さくら", "コンタクトを記録")
+    log_touch = button(week, "接触がありません* · さくら", "接触を記録")
     printed = shell.run(log_touch, "", "電話で近況を確認しました", ".")
     assert "さくら商事株式会社" in printed  # the touch form, for that account
     assert "(メッセージを更新しました)" in printed
     reminders = reminders_section(shell.run(":home"))
-    assert "コンタクトがありません" not in reminders and "*リマインダー* (4件)" in reminders
+    assert "接触がありません" not in reminders and "*リマインダー* (4件)" in reminders
 
 
 def test_a_touch_by_command_resolves_the_silence_reminder_too(shell: ShellSession) -> None:
     demo_week(shell)
     shell.run("/touch さくら商事 電話: 更新について相談")
-    assert "コンタクトがありません" not in reminders_section(shell.run(":home"))
+    assert "接触がありません" not in reminders_section(shell.run(":home"))
 
 
 def test_the_handoff_waiting_reminder_offers_accept_to_its_cs_owner_and_managers(
@@ -131,8 +131,8 @@ def test_a_silence_counts_the_same_days_in_the_dm_the_home_tab_and_the_agenda(
     # さくら商事's last touch was 100 days before the demo's Monday 10:00 (Tokyo), at 10:00.
     # At 09:00 Tokyo a week later, 106 whole days have passed, though it is day 107 locally.
     printed = shell.run(":as aiko", ":time 2026-11-30T09:00+09:00")
-    assert "*106日間コンタクトがありません* · さくら商事株式会社" in printed
-    assert "*106日間コンタクトがありません*" in reminders_section(shell.run(":home"))
+    assert "*106日間接触がありません* · さくら商事株式会社" in printed
+    assert "*106日間接触がありません*" in reminders_section(shell.run(":home"))
     agenda = shell.run(":as mika", "/sync preview")  # mika reads English
     assert "*さくら商事株式会社* · no touch for 106 days (tech touch)" in agenda
 
