@@ -84,7 +84,8 @@ async def test_start_up_logs_no_warning_about_the_token(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Bolt also reads SLACK_BOT_TOKEN from the environment; `run` gives it a client instead."""
+    """Bolt also reads SLACK_BOT_TOKEN from the environment; `run` gives it a client instead.
+    The Bolt app is built before the HTTP server answers /healthz, so its warning is logged."""
     monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
     settings = make_settings(database_url, slack.api_url)
     port = free_port()
@@ -100,5 +101,4 @@ async def test_start_up_logs_no_warning_about_the_token(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    assert any("kakehashi listening" in r.getMessage() for r in caplog.records)
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
