@@ -91,7 +91,7 @@ class Agendas:
         """What `sweep` would write, writing nothing."""
         with Session(self.engine) as session:
             return [
-                f"{KIND} {agenda_key(s, slot)} → {s.channel_id} (week ending "
+                f"{KIND} → {s.channel_id} (week ending "
                 f"{slot.astimezone(s.slot.zone).isoformat(timespec='minutes')})"
                 for s, slot in self.due(session, now)
             ]

@@ -706,9 +706,14 @@ class Reminders:
     def preview(self, now: datetime) -> list[str]:
         """What `sweep` would write, writing nothing."""
         with Session(self.engine) as session:
+            batches: list[Batch] = list(self.due(session, now, write=False))
+            wanted = {i.account_id for b in batches for i in _previewed_items(b) if i.account_id}
+            query = select(Account.id, Account.name).where(col(Account.id).in_(wanted))
+            names: dict[int | None, str] = {row[0]: row[1] for row in session.execute(query)}
             return [
-                f"{KIND} → {b.person.user_id}: {', '.join(b.keys[:MAX_ITEMS])}"
-                for b in self.due(session, now, write=False)
+                f"{KIND} → {_who(b.person)}: "
+                + "; ".join(_previewed(i, names) for i in _previewed_items(b))
+                for b in batches
             ]
 
     def _send(self, batch: Batch, now: datetime) -> None:
@@ -819,3 +824,20 @@ class Reminders:
 def _priority(occurrence: Occurrence) -> tuple[int, date, str]:
     """The most pressing kind first, then the oldest; the key only makes the order repeatable."""
     return _ORDER.index(occurrence.kind), occurrence.due_on or date.min, occurrence.key
+
+
+def _previewed_items(batch: Batch) -> list[Occurrence | Reminder]:
+    items: list[Occurrence | Reminder] = [*sorted(batch.new, key=_priority)]
+    return [*items, *batch.returning][:MAX_ITEMS]
+
+
+def _who(person: Person) -> str:
+    return f"@{person.name} ({person.user_id})" if person.name else person.user_id
+
+
+def _previewed(item: Occurrence | Reminder, names: dict[int | None, str]) -> str:
+    """A reminder as an operator reads it: which kind and occurrence, about which account."""
+    parts = [f"{item.kind} {item.detail}".strip(), names.get(item.account_id, "")]
+    if item.promise_id is not None:
+        parts.append(f"P-{item.promise_id}")
+    return " · ".join(part for part in parts if part)

@@ -652,7 +652,7 @@ def test_preview_says_what_would_be_sent_and_writes_nothing(
         session.commit()
     assert run(capsys, "preview", "2026-11-29T23:00+09:00") == []
     lines = run(capsys, "preview", "2026-11-30T09:05+09:00")
-    assert lines == [f"reminder → UCS: promise:{pid}:2026-11-30:due"]
+    assert lines == [f"reminder → UCS: promise due · 株式会社ACME · P-{pid}"]
     with Session(engine) as session:
         assert session.exec(select(Reminder)).all() == []
         assert session.exec(select(OutboxMessage)).all() == []

@@ -212,7 +212,7 @@ async def test_a_changed_schedule_posts_on_its_new_day_only(
     assert run_due("2026-12-01T10:00+09:00", capsys) == ["agenda agenda:C0001:2026-12-01 → C0001"]
     assert main(["jobs", "preview", "--at", "2026-12-08T10:00+09:00"]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "agenda agenda:C0001:2026-12-08 → C0001 (week ending 2026-12-08T10:00+09:00)"
+        "agenda → C0001 (week ending 2026-12-08T10:00+09:00)"
     ]
     assert len(slack.messages("C0001")) == 1
 
