@@ -240,6 +240,23 @@ def free_port() -> int:
         return port
 
 
+@asynccontextmanager
+async def socket_mode_peer(slack: FakeSlack, socket: Any) -> AsyncIterator[None]:
+    """Slack's Socket Mode server on a free port (`apps.connections.open` points at it), whose
+    connections `socket` answers."""
+    peer = web.Application()
+    peer.router.add_get("/link", socket)
+    runner = web.AppRunner(peer)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    slack.socket_url = f"ws://127.0.0.1:{port}/link"
+    try:
+        yield
+    finally:
+        await runner.cleanup()
+
+
 @dataclass
 class ShellSession:
     shell: Shell

@@ -33,7 +33,7 @@ from bot.slack import web_app
 from commands.ui import Message, message_to_json
 from storage.db import make_engine, session_scope, upgrade
 from storage.outbox import OutboxMessage, enqueue
-from tests.conftest import SECRET, TOKEN, free_port, make_settings
+from tests.conftest import SECRET, TOKEN, free_port, make_settings, socket_mode_peer
 from tests.fake_slack import FakeSlack
 from tests.signing import signed_headers, slash_command_body
 
@@ -276,27 +276,20 @@ async def test_healthz_says_503_when_socket_mode_is_disconnected(
             pass
         return ws
 
-    peer = web.Application()
-    peer.router.add_get("/link", socket)
-    runner = web.AppRunner(peer)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    slack.socket_url = f"ws://127.0.0.1:{port}/link"
     settings = make_settings(database_url, slack.api_url, SLACK_APP_TOKEN="xapp-1-test")
-    task, url = await serving(settings)
-    try:
-        assert (await health_until(url, 200))["ok"] is True
-        refuse.set()  # Slack drops the socket, and will not take it back for now
-        await links[0].close()
-        assert await health_until(url, 503) == {
-            "ok": False,
-            "database": "up",
-            "socket_mode": "disconnected",
-        }
-    finally:
-        await stopped(task)
-        await runner.cleanup()
+    async with socket_mode_peer(slack, socket):
+        task, url = await serving(settings)
+        try:
+            assert (await health_until(url, 200))["ok"] is True
+            refuse.set()  # Slack drops the socket, and will not take it back for now
+            await links[0].close()
+            assert await health_until(url, 503) == {
+                "ok": False,
+                "database": "up",
+                "socket_mode": "disconnected",
+            }
+        finally:
+            await stopped(task)
 
 
 async def test_healthz_says_503_when_the_database_is_down(

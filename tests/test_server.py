@@ -13,7 +13,7 @@ import pytest
 from aiohttp import WSMsgType, web
 
 from bot.server import serve
-from tests.conftest import TOKEN, free_port, make_settings
+from tests.conftest import TOKEN, free_port, make_settings, socket_mode_peer
 from tests.fake_slack import FakeSlack
 
 
@@ -46,36 +46,29 @@ async def test_socket_mode_answers_a_slash_command(database_url: str, slack: Fak
                 acks.append(json.loads(message.data))
         return ws
 
-    peer = web.Application()
-    peer.router.add_get("/link", socket)
-    runner = web.AppRunner(peer)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    slack.socket_url = f"ws://127.0.0.1:{port}/link"
     settings = make_settings(
         database_url, slack.api_url, SLACK_APP_TOKEN="xapp-1-test", SLACK_SIGNING_SECRET=""
     )
-    health_port = free_port()
-    running = asyncio.create_task(serve(settings, port=health_port, host="127.0.0.1"))
-    try:
-        replies = await slack.await_for("response_url", timeout=15)
-        assert "*サポート*" in replies[0]["text"]  # mika's Slack locale is ja-JP
-        for _ in range(100):  # the ack was sent first, but this loop may not have read it yet
-            if acks:
-                break
-            await asyncio.sleep(0.05)
-        assert {"envelope_id": "env-1"}.items() <= acks[0].items()
-        async with httpx.AsyncClient() as http:
-            health = await http.get(f"http://127.0.0.1:{health_port}/healthz")
-            assert health.status_code == 200
-            # Socket Mode serves no events endpoint: nothing reaches Bolt over HTTP.
-            events = await http.post(f"http://127.0.0.1:{health_port}/slack/events")
-            assert events.status_code == 404
-    finally:
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
-        await runner.cleanup()
+    async with socket_mode_peer(slack, socket):
+        health_port = free_port()
+        running = asyncio.create_task(serve(settings, port=health_port, host="127.0.0.1"))
+        try:
+            replies = await slack.await_for("response_url", timeout=15)
+            assert "*サポート*" in replies[0]["text"]  # mika's Slack locale is ja-JP
+            for _ in range(100):  # the ack was sent first, but this loop may not have read it yet
+                if acks:
+                    break
+                await asyncio.sleep(0.05)
+            assert {"envelope_id": "env-1"}.items() <= acks[0].items()
+            async with httpx.AsyncClient() as http:
+                health = await http.get(f"http://127.0.0.1:{health_port}/healthz")
+                assert health.status_code == 200
+                # Socket Mode serves no events endpoint: nothing reaches Bolt over HTTP.
+                events = await http.post(f"http://127.0.0.1:{health_port}/slack/events")
+                assert events.status_code == 404
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
 
 
 async def test_start_up_logs_no_warning_about_the_token(
