@@ -6,9 +6,13 @@ week shows it as a person would."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+from alembic import command
+from sqlalchemy import text
 from sqlmodel import Session, col, select
 
+from storage.db import alembic_config, make_engine, upgrade
 from storage.reminders import Reminder, ReminderStatus
 from tests.conftest import ShellSession
 
@@ -150,3 +154,41 @@ def test_an_overdue_renewal_is_shown_until_the_stage_or_date_changes(shell: Shel
     assert "更新日を" not in reminders_section(shell.run(":home"))
     assert "past their date" not in shell.run(":as mika", "/portfolio")
     assert "passed" not in shell.run("/sync preview").split("*Renewals", 1)[1].split("---")[0]
+
+
+def test_an_upgrade_leaves_one_open_reminder_per_subject(tmp_path: Path) -> None:
+    """What earlier versions left: two open copies of one promise's reminder (the Home tab listed
+    both), and another subject's. After the upgrade only the newest copy is open."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    command.upgrade(alembic_config(engine), "0014_crm_events")
+    sent = "'2026-11-30 00:05:00'"
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO people (id, user_id, name, is_bot) VALUES (1, 'UCS', 'aiko', false)")
+        )
+        for rid, kind, detail, promise in [
+            (1, "promise", "overdue-1", 4),
+            (2, "promise", "overdue-2", 4),
+            (3, "promise", "due", 3),
+            (4, "silent", "14", None),
+        ]:
+            connection.execute(
+                text(
+                    "INSERT INTO reminders (id, key, kind, detail, person_id, account_id,"
+                    f" promise_id, status, sent_at) VALUES ({rid}, 'k{rid}', '{kind}',"
+                    f" '{detail}', 1, 1, :promise, 'sent', {sent})"
+                ),
+                {"promise": promise},
+            )
+
+    upgrade(engine)
+
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT id, status FROM reminders ORDER BY id")).all()
+    assert [tuple(row) for row in rows] == [
+        (1, "dropped"),
+        (2, "sent"),
+        (3, "sent"),
+        (4, "sent"),
+    ]
+    engine.dispose()
