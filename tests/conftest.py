@@ -8,6 +8,8 @@ import io
 import os
 import shutil
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -231,6 +233,31 @@ async def serve_app(runtime: Runtime, slack: FakeSlack) -> AsyncIterator[SlackSe
 async def server(runtime: Runtime, slack: FakeSlack) -> AsyncIterator[SlackServer]:
     async with serve_app(runtime, slack) as running:
         yield running
+
+
+def clean_environ() -> dict[str, str]:
+    """This process's environment without any Kakehashi setting, for a real `kakehashi` process
+    that gets only the settings a test gives it."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLACK_", "KAKEHASHI_", "DATABASE_URL", "PORT"))
+    }
+
+
+def run_kakehashi(
+    *args: str, env: dict[str, str], cwd: Path, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """The real command line, with only the settings given (no `.env`, nothing inherited)."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        env={**clean_environ(), **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def free_port() -> int:

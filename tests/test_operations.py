@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -33,7 +32,15 @@ from bot.slack import web_app
 from commands.ui import Message, message_to_json
 from storage.db import make_engine, session_scope, upgrade
 from storage.outbox import OutboxMessage, enqueue
-from tests.conftest import SECRET, TOKEN, free_port, make_settings, socket_mode_peer
+from tests.conftest import (
+    SECRET,
+    TOKEN,
+    clean_environ,
+    free_port,
+    make_settings,
+    run_kakehashi,
+    socket_mode_peer,
+)
 from tests.fake_slack import FakeSlack
 from tests.signing import signed_headers, slash_command_body
 
@@ -42,11 +49,7 @@ REMINDER = (("kind", "reminder"),)
 
 
 def kakehashi_env(database_url: str, api_url: str, **extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SLACK_", "KAKEHASHI_", "DATABASE_URL", "PORT"))
-    }
+    env = clean_environ()
     env.update(
         DATABASE_URL=database_url,
         SLACK_BOT_TOKEN=TOKEN,
@@ -58,19 +61,6 @@ def kakehashi_env(database_url: str, api_url: str, **extra: str) -> dict[str, st
         **extra,
     )
     return env
-
-
-def kakehashi(
-    *args: str, env: dict[str, str], cwd: Path, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 class Running:
@@ -321,7 +311,7 @@ def test_a_rejected_token_stops_start_up_with_one_line(
     socket_mode = {"SLACK_APP_TOKEN": "xapp-1-revoked"} if variable == "SLACK_APP_TOKEN" else {}
     env = kakehashi_env(database_url, slack.api_url, **socket_mode)  # else HTTP mode
     slack.rejected_tokens.add(env[variable])
-    done = kakehashi("run", "--port", str(free_port()), env=env, cwd=tmp_path)
+    done = run_kakehashi("run", "--port", str(free_port()), env=env, cwd=tmp_path)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
@@ -364,7 +354,7 @@ def test_a_port_in_use_or_out_of_range_is_one_line(
         taken.bind(("0.0.0.0", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = kakehashi("run", "--port", str(port), env=env, cwd=tmp_path)
+        done = run_kakehashi("run", "--port", str(port), env=env, cwd=tmp_path)
     assert (done.returncode, done.stderr) == (
         1,
         f"kakehashi: cannot listen on port {port}: it is in use by another program; "
@@ -375,7 +365,7 @@ def test_a_port_in_use_or_out_of_range_is_one_line(
         (["--port", "70000"], None, f"kakehashi: --port {out_of_range} 70000"),
         ([], "0", f'kakehashi: PORT {out_of_range} "0"'),
     ):
-        done = kakehashi("run", *args, env={**env, **({"PORT": env_port} if env_port else {})},
+        done = run_kakehashi("run", *args, env={**env, **({"PORT": env_port} if env_port else {})},
                          cwd=tmp_path)  # fmt: skip
         assert (done.returncode, done.stderr) == (2, message + "\n")
 
@@ -389,7 +379,7 @@ def test_run_due_with_slack_unreachable_says_what_stays_queued(
     enqueue_one(database_url, "reminder:1")
     enqueue_one(database_url, "reminder:2")
     nowhere = f"http://127.0.0.1:{free_port()}/api/"
-    done = kakehashi("jobs", "run-due", env=kakehashi_env(database_url, nowhere), cwd=tmp_path)
+    done = run_kakehashi("jobs", "run-due", env=kakehashi_env(database_url, nowhere), cwd=tmp_path)
     assert done.returncode == 1
     assert done.stdout == ""
     assert done.stderr == (
@@ -405,7 +395,7 @@ def test_run_due_with_slack_unreachable_says_what_stays_queued(
 
     slack.rejected_tokens.add(TOKEN)
     env = kakehashi_env(database_url, slack.api_url)
-    done = kakehashi("jobs", "run-due", env=env, cwd=tmp_path)
+    done = run_kakehashi("jobs", "run-due", env=env, cwd=tmp_path)
     assert (done.returncode, done.stderr.splitlines()) == (
         2,
         [
@@ -414,7 +404,7 @@ def test_run_due_with_slack_unreachable_says_what_stays_queued(
         ],
     )
     slack.rejected_tokens.clear()
-    done = kakehashi("jobs", "run-due", env=env, cwd=tmp_path)
+    done = run_kakehashi("jobs", "run-due", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert len(done.stdout.splitlines()) == 2
 
@@ -457,7 +447,7 @@ def test_json_logs_are_one_object_a_line_without_secrets_or_typed_text(
 
 def test_an_unknown_log_format_stops_start_up(database_url: str, tmp_path: Path) -> None:
     env = kakehashi_env(database_url, "http://127.0.0.1:9/api/", KAKEHASHI_LOG_FORMAT="xml")
-    done = kakehashi("run", env=env, cwd=tmp_path)
+    done = run_kakehashi("run", env=env, cwd=tmp_path)
     assert (done.returncode, done.stderr) == (
         2,
         'kakehashi: KAKEHASHI_LOG_FORMAT must be text or json, got "xml"\n',

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from datetime import time
 from pathlib import Path
@@ -11,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.settings import SettingsError, load_settings
+from tests.conftest import run_kakehashi
 
 KAKEHASHI = [sys.executable, "-m", "bot.cli"]
 
@@ -69,25 +68,8 @@ def test_values_are_normalised() -> None:
     assert not settings.http_mode
 
 
-def _cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SLACK_", "KAKEHASHI_", "DATABASE_URL", "PORT"))
-    }
-    return subprocess.run(
-        [*KAKEHASHI, *args],
-        env={**clean, **env},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_cli_stops_with_one_line_and_exit_2(tmp_path: Path) -> None:
-    result = _cli("db", "upgrade", env={"KAKEHASHI_WORK_HOURS": "9-6"}, cwd=tmp_path)
+    result = run_kakehashi("db", "upgrade", env={"KAKEHASHI_WORK_HOURS": "9-6"}, cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip() == (
         'kakehashi: KAKEHASHI_WORK_HOURS must look like 09:00-18:00, got "9-6"'
@@ -96,31 +78,31 @@ def test_cli_stops_with_one_line_and_exit_2(tmp_path: Path) -> None:
 
 def test_dotenv_file_is_read(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("KAKEHASHI_LOCALE=de\n")
-    result = _cli("db", "upgrade", env={}, cwd=tmp_path)
+    result = run_kakehashi("db", "upgrade", env={}, cwd=tmp_path)
     assert result.returncode == 2 and "KAKEHASHI_LOCALE" in result.stderr
 
 
 def test_run_without_token_names_it_and_never_prints_secrets(tmp_path: Path) -> None:
     secret = "s3cr3t-signing-value"
-    result = _cli("run", env={"SLACK_SIGNING_SECRET": secret}, cwd=tmp_path)
+    result = run_kakehashi("run", env={"SLACK_SIGNING_SECRET": secret}, cwd=tmp_path)
     assert result.returncode == 2
     assert "SLACK_BOT_TOKEN is required" in result.stderr
     assert secret not in result.stderr + result.stdout
 
 
 def test_bad_usage_exits_2(tmp_path: Path) -> None:
-    assert _cli("frobnicate", env={}, cwd=tmp_path).returncode == 2
+    assert run_kakehashi("frobnicate", env={}, cwd=tmp_path).returncode == 2
 
 
 def test_db_upgrade_creates_the_database(tmp_path: Path) -> None:
-    result = _cli("db", "upgrade", env={}, cwd=tmp_path)
+    result = run_kakehashi("db", "upgrade", env={}, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "kakehashi.db").exists()
-    assert _cli("db", "upgrade", env={}, cwd=tmp_path).returncode == 0
+    assert run_kakehashi("db", "upgrade", env={}, cwd=tmp_path).returncode == 0
 
 
 def test_unreachable_database_is_one_line_exit_1(tmp_path: Path) -> None:
-    result = _cli(
+    result = run_kakehashi(
         "db",
         "upgrade",
         env={"DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"},

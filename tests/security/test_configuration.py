@@ -3,38 +3,22 @@ missing one, and no message shows a password or a token."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_kakehashi
+
 KAKEHASHI = [sys.executable, "-m", "bot.cli"]
-
-
-def kakehashi(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """The real command line, with only the settings given (no `.env`, nothing inherited)."""
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SLACK_", "KAKEHASHI_", "DATABASE_URL", "PORT"))
-    }
-    return subprocess.run(
-        [*KAKEHASHI, *args],
-        env={**clean, "PORT": "1", **env},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
 
 
 @pytest.mark.parametrize("blank", ["", "   "])
 def test_an_empty_signing_secret_is_a_missing_one(tmp_path: Path, blank: str) -> None:
-    result = kakehashi(
-        "run", env={"SLACK_BOT_TOKEN": "xoxb-1-real", "SLACK_SIGNING_SECRET": blank}, cwd=tmp_path
+    result = run_kakehashi(
+        "run",
+        env={"SLACK_BOT_TOKEN": "xoxb-1-real", "SLACK_SIGNING_SECRET": blank, "PORT": "1"},
+        cwd=tmp_path,
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
@@ -44,15 +28,15 @@ def test_an_empty_signing_secret_is_a_missing_one(tmp_path: Path, blank: str) ->
 
 
 def test_an_empty_bot_token_is_a_missing_one(tmp_path: Path) -> None:
-    result = kakehashi(
-        "run", env={"SLACK_BOT_TOKEN": "", "SLACK_SIGNING_SECRET": "s"}, cwd=tmp_path
+    result = run_kakehashi(
+        "run", env={"SLACK_BOT_TOKEN": "", "SLACK_SIGNING_SECRET": "s", "PORT": "1"}, cwd=tmp_path
     )
     assert result.returncode == 2
     assert "SLACK_BOT_TOKEN is required by `kakehashi run`" in result.stderr
 
 
 def test_a_database_url_password_is_never_printed(tmp_path: Path) -> None:
-    result = kakehashi(
+    result = run_kakehashi(
         "db", "upgrade", env={"DATABASE_URL": "mysql://admin:pa55word@db.example:3306/crm"},
         cwd=tmp_path,
     )  # fmt: skip
