@@ -145,6 +145,7 @@ def test_an_overdue_renewal_is_shown_until_the_stage_or_date_changes(shell: Shel
     # The demo's さくら商事 was to renew 2025-12-23 and is not marked renewed.
     printed = shell.run(":as aiko", ":time 2026-11-24T09:00+09:00")
     assert "*更新日を336日過ぎています* · さくら商事株式会社" in printed
+    assert "更新日は2025年12月23日(年間 ¥360,000)で、" in printed  # the value once, per year
     assert "更新日を336日過ぎています" in reminders_section(shell.run(":home"))
     agenda = shell.run(":as mika", "/sync preview")
     assert "*さくら商事株式会社* · renewal date Dec 23, 2025 passed (336 days ago)" in agenda
