@@ -98,6 +98,11 @@ def test_japanese_uses_one_term_per_concept() -> None:
         assert "期限切れ" not in prose, key  # overdue is 期限超過
 
 
+def test_japanese_usage_names_the_glossary_word_for_waive() -> None:
+    """A withdrawn promise is 取り下げ in every message; the usage offers it as a typed word too."""
+    assert "`取り下げ`" in Translator("ja")("promise.usage")
+
+
 def test_japanese_punctuation_and_spacing() -> None:
     for key, text in catalog("ja").items():
         prose = re.sub(r"`[^`]*`", "", text)
