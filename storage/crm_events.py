@@ -57,7 +57,7 @@ class CrmEvent(SQLModel, table=True):
     deal: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     """The won deal as read when processed (what prefills the handoff form)."""
     account_id: int | None = None
-    owner_user_id: str | None = Field(default=None, max_length=32)
+    owner_user_id: str | None = Field(default=None, max_length=255)
     """The deal owner on the chat platform, who may hand it off."""
     last_error: str | None = None
     """Why the CRM could not be read, the last time it was tried."""

@@ -31,8 +31,12 @@ class OutboxMessage(SQLModel, table=True):
     key: str = Field(max_length=255, unique=True)
     kind: str = Field(max_length=32)
     """What it is: `handoff.dm`, `reminder`, `agenda`, …"""
-    recipient: str = Field(max_length=32, index=True)
-    """A user ID (sent as a DM) or a channel ID."""
+    platform: str = Field(
+        default="slack", max_length=16, sa_column_kwargs={"server_default": "slack"}
+    )
+    """The chat platform the message goes out on."""
+    recipient: str = Field(max_length=255, index=True)
+    """A user ID (sent as a DM) or a channel ID, in the platform's own shape."""
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     """The neutral message (`commands.ui.message_to_json`)."""
     update_of: str | None = Field(default=None, max_length=255)
@@ -41,9 +45,9 @@ class OutboxMessage(SQLModel, table=True):
     attempts: int = 0
     not_before: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     last_error: str | None = None
-    channel: str | None = Field(default=None, max_length=32)
+    channel: str | None = Field(default=None, max_length=255)
     """Where it landed (a DM's channel ID), for in-place updates."""
-    ts: str | None = Field(default=None, max_length=32)
+    ts: str | None = Field(default=None, max_length=255)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     claimed_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))

@@ -5,14 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Column
+from sqlalchemy import JSON, Column, Index
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.audit import record
 from storage.types import UTCDateTime
+
+SLACK = "slack"
+"""The platform of every row written before platforms were recorded."""
 
 
 class Role(StrEnum):
@@ -24,9 +28,13 @@ class Role(StrEnum):
 
 class Person(SQLModel, table=True):
     __tablename__ = "people"
+    __table_args__ = (Index("ix_people_platform_user_id", "platform", "user_id", unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
-    user_id: str = Field(max_length=32, unique=True, index=True)
+    platform: str = Field(default=SLACK, max_length=16, sa_column_kwargs={"server_default": SLACK})
+    """The chat platform the person belongs to (`slack`, `teams`, `shell`)."""
+    user_id: str = Field(max_length=255)
+    """The platform's own user id; only the platform's adapter knows its shape."""
     name: str = Field(default="", max_length=200)
     role: str | None = Field(default=None, max_length=16)
     tz: str | None = Field(default=None, max_length=64)
@@ -34,18 +42,21 @@ class Person(SQLModel, table=True):
     email: str | None = Field(default=None, max_length=320)
     is_bot: bool = False
     profile_fetched_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    delivery_ref: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    """What the platform needs to reach the person (a Teams conversation reference); Slack: None."""
 
     @property
     def is_manager(self) -> bool:
         return self.role == Role.MANAGER
 
 
-def get_by_user_id(*, session: Session, user_id: str) -> Person | None:
-    return session.exec(select(Person).where(Person.user_id == user_id)).first()
+def get_by_user_id(*, session: Session, user_id: str, platform: str = SLACK) -> Person | None:
+    query = select(Person).where(Person.platform == platform, Person.user_id == user_id)
+    return session.exec(query).first()
 
 
-def get_or_create(*, session: Session, user_id: str) -> Person:
-    person = get_by_user_id(session=session, user_id=user_id)
+def get_or_create(*, session: Session, user_id: str, platform: str = SLACK) -> Person:
+    person = get_by_user_id(session=session, user_id=user_id, platform=platform)
     if person is None:
         # Two requests naming a new person at once: the second finds the first one's row
         # (on PostgreSQL it waits for it) instead of failing on the unique user ID.
@@ -54,10 +65,10 @@ def get_or_create(*, session: Session, user_id: str) -> Person:
         )
         session.execute(
             insert(Person)
-            .values(user_id=user_id, name="", is_bot=False)
-            .on_conflict_do_nothing(index_elements=["user_id"])
+            .values(platform=platform, user_id=user_id, name="", is_bot=False)
+            .on_conflict_do_nothing(index_elements=["platform", "user_id"])
         )
-        person = get_by_user_id(session=session, user_id=user_id)
+        person = get_by_user_id(session=session, user_id=user_id, platform=platform)
         assert person is not None
     return person
 

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.audit import record
@@ -24,9 +24,18 @@ WEEK = timedelta(days=7)
 
 class SyncSubscription(SQLModel, table=True):
     __tablename__ = "sync_subscriptions"
+    __table_args__ = (
+        UniqueConstraint("platform", "channel_id", name="uq_sync_subscriptions_platform_channel"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    channel_id: str = Field(max_length=32, unique=True)
+    platform: str = Field(
+        default="slack", max_length=16, sa_column_kwargs={"server_default": "slack"}
+    )
+    """The chat platform of the channel."""
+    channel_id: str = Field(max_length=255)
+    delivery_ref: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    """What the platform needs to post to the channel (a Teams conversation reference)."""
     weekday: int
     """0 is Monday, 6 is Sunday (Python's `date.weekday()`)."""
     hour: int
