@@ -25,6 +25,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot import slack_ids
 from commands import ui
 from commands.text import clip, plain
 
@@ -47,7 +48,7 @@ def home(view: ui.View) -> dict[str, Any]:
 
 
 def message_kwargs(message: ui.Message) -> dict[str, Any]:
-    return {"text": clip(message.text, 3000), "blocks": blocks(message)}
+    return {"text": _mrkdwn(message.text, 3000), "blocks": blocks(message)}
 
 
 def _block(block: ui.Block) -> Block:
@@ -56,11 +57,12 @@ def _block(block: ui.Block) -> Block:
             return HeaderBlock(text=PlainTextObject(text=_plain(text, HEADER_TEXT)))
         case ui.Section(text, fields):
             return SectionBlock(
-                text=MarkdownTextObject(text=clip(text, SECTION_TEXT)) if text else None,
-                fields=[MarkdownTextObject(text=clip(f, FIELD_TEXT)) for f in fields[:10]] or None,
+                text=MarkdownTextObject(text=_mrkdwn(text, SECTION_TEXT)) if text else None,
+                fields=[MarkdownTextObject(text=_mrkdwn(f, FIELD_TEXT)) for f in fields[:10]]
+                or None,
             )
         case ui.Note(text):
-            return ContextBlock(elements=[MarkdownTextObject(text=clip(text, SECTION_TEXT))])
+            return ContextBlock(elements=[MarkdownTextObject(text=_mrkdwn(text, SECTION_TEXT))])
         case ui.Divider():
             return DividerBlock()
         case ui.Actions(buttons, block_id):
@@ -79,12 +81,17 @@ def _button(button: ui.Button) -> ButtonElement:
 
 def _plain(markup: str, limit: int) -> str:
     """Plain-text objects are not mrkdwn: Slack shows them as typed."""
-    return clip(plain(markup), limit) or " "
+    return clip(plain(slack_ids.render_mentions(markup)), limit) or " "
+
+
+def _mrkdwn(markup: str, limit: int) -> str:
+    """The core's markup as Slack mrkdwn: its mention tokens as Slack mentions."""
+    return clip(slack_ids.render_mentions(markup), limit)
 
 
 def modal(form: ui.Form, *, channel_id: str | None = None) -> dict[str, Any]:
     intro: list[Block] = (
-        [SectionBlock(text=MarkdownTextObject(text=clip(form.intro, SECTION_TEXT)))]
+        [SectionBlock(text=MarkdownTextObject(text=_mrkdwn(form.intro, SECTION_TEXT)))]
         if form.intro
         else []
     )

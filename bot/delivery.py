@@ -16,9 +16,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
-from bot import blockkit
+from bot import blockkit, slack_ids
 from bot.reminder_jobs import recompose
 from bot.settings import Settings
+from commands.addresses import AddressKind
 from commands.context import Clock, SystemClock
 from commands.ui import Message
 from jobs.delivery import (
@@ -91,7 +92,7 @@ class SlackTransport:
             **blockkit.message_kwargs(message),
         )
         landed = Landed(channel=str(response["channel"]), ts=str(response["ts"]))
-        if _is_user(recipient):
+        if slack_ids.kind(recipient) is AddressKind.PERSON:
             self._dm_channels[recipient] = landed.channel
         return landed
 
@@ -126,7 +127,7 @@ class SlackTransport:
 
     def _conversation(self, recipient: str) -> str:
         """A user's DM channel (opened if need be), or the channel itself."""
-        if not _is_user(recipient):
+        if slack_ids.kind(recipient) is not AddressKind.PERSON:
             return recipient
         if recipient not in self._dm_channels:
             opened = self._call(
@@ -180,10 +181,6 @@ def _retry_after(response: SlackResponse) -> float:
         return max(1.0, float(value)) if value is not None else 1.0
     except ValueError:
         return 1.0
-
-
-def _is_user(recipient: str) -> bool:
-    return recipient.startswith(("U", "W"))
 
 
 def _delivery_key(message: dict[str, Any]) -> str | None:

@@ -293,7 +293,9 @@ class Runtime:
 
     def person(self, session: Session, user_id: str) -> Person:
         """The person, with their Slack profile refreshed when it is a day old."""
-        person = people.get_or_create(session=session, user_id=user_id)
+        person = people.get_or_create(
+            session=session, user_id=user_id, platform=self.directory.platform
+        )
         fetched = person.profile_fetched_at
         if fetched is None or self.clock.now() - fetched > PROFILE_MAX_AGE:
             profile = self.directory.lookup(user_id)

@@ -21,12 +21,12 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot import slack_ids
 from bot.redact import mask_credentials
 from commands.worktime import WorkWeek
 from jobs.reminder_rules import DEFAULTS, ReminderRules, check_setting
 
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
 class SettingsError(Exception):
@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     managers: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), validation_alias=AliasChoices("KAKEHASHI_MANAGERS")
     )
+    """The first managers, as their platform names them: Slack user ids (`U0123ABCD`); on
+    Microsoft Teams, Entra object ids written `aad:<guid>`. The platform's adapter checks them."""
     port: int = Field(default=3000, ge=1, le=65535, validation_alias=AliasChoices("PORT"))
     tick_seconds: int = Field(
         default=60, ge=1, le=3600, validation_alias=AliasChoices("KAKEHASHI_TICK_SECONDS")
@@ -242,9 +244,7 @@ class Settings(BaseSettings):
         if not isinstance(v, str):
             return v
         ids = tuple(part.strip() for part in v.split(",") if part.strip())
-        bad = [i for i in ids if not _USER_ID.match(i)]
-        if bad:
-            raise ValueError(f'must be Slack user IDs such as U0123ABCD, got "{bad[0]}"')
+        slack_ids.check_managers(ids)
         return ids
 
     @field_validator(

@@ -15,13 +15,16 @@ from typing import TextIO
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from bot import slack_ids
 from bot.runtime import Runtime
 from bot.shell_crm import replay_deal_won
 from bot.shell_time import clock_target
 from commands import ui
-from commands.context import ChannelInfo, FixedClock, UserProfile
+from commands.addresses import Address, AddressKind, ChannelInfo, UserProfile
+from commands.context import FixedClock
 from commands.i18n import Translator
-from commands.text import MENTION, unescape
+from commands.markup import MENTION_CLOSE, MENTION_OPEN, MENTIONED, mention
+from commands.text import unescape
 from storage.people import Person
 
 _AT_NAME = re.compile(r"(?<![<\w])@([\w.\-]+)")
@@ -29,7 +32,9 @@ _AT_NAME = re.compile(r"(?<![<\w])@([\w.\-]+)")
 
 class ShellDirectory:
     """The shell's workspace is the people in the database (the demo company, or whoever was
-    added with `:person`)."""
+    added with `:person`). It stands in for a Slack workspace: its people are Slack's rows."""
+
+    platform = slack_ids.PLATFORM
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -57,6 +62,16 @@ class ShellDirectory:
     def channel(self, channel_id: str) -> ChannelInfo | None:
         """The shell's channels are pretend ones, and the bot is in all of them."""
         return ChannelInfo(channel_id=channel_id, is_member=True)
+
+    def kind(self, platform_id: str) -> AddressKind | None:
+        """A person when the database has them; any other id is one of the pretend channels."""
+        return AddressKind.PERSON if self.lookup(platform_id) else AddressKind.CHANNEL
+
+    def is_direct(self, channel_id: str) -> bool:
+        return self.kind(channel_id) is AddressKind.PERSON
+
+    def open_direct(self, user_id: str) -> Address:
+        return Address(self.platform, AddressKind.PERSON, user_id)
 
 
 class Shell:
@@ -298,7 +313,7 @@ class Shell:
         return number
 
     def _text(self, markup: str) -> str:
-        return unescape(MENTION.sub(lambda m: "@" + self._name(m[1]), markup))
+        return unescape(MENTIONED.sub(lambda m: "@" + self._name(m[1]), markup))
 
     @property
     def t(self) -> Translator:
@@ -334,13 +349,15 @@ class Shell:
     # ---- people ---------------------------------------------------------------------------
 
     def _mentions(self, text: str) -> str:
-        """`@aiko` → `<@U…|aiko>`, the way Slack sends a picked user in a command's text."""
+        """`@aiko` → the neutral mention token, as an adapter hands a picked user to a command.
+        Token characters typed are removed first, so only a resolved name becomes a mention."""
 
         def replace(match: re.Match[str]) -> str:
             user_id = self.resolve(match[1])
-            return f"<@{user_id}|{match[1]}>" if user_id else match[0]
+            return mention(user_id) if user_id else match[0]
 
-        return _AT_NAME.sub(replace, text)
+        typed = text.replace(MENTION_OPEN, "").replace(MENTION_CLOSE, "")
+        return _AT_NAME.sub(replace, typed)
 
     def resolve(self, who: str) -> str | None:
         who = who.lstrip("@").strip()

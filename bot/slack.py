@@ -25,7 +25,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import blockkit
+from bot import blockkit, slack_ids
 from bot.after_ack import AfterAck
 from bot.connections import DEFAULT_LIMITS, ConnectionLimits
 from bot.health import SlackHealth
@@ -33,7 +33,7 @@ from bot.response_url import AnswerRefused, ResponseUrls
 from bot.runtime import Runtime
 from bot.slack_ingress import RejectionLog, slack_ingress
 from commands import crm
-from commands.context import ChannelInfo, UserProfile
+from commands.addresses import Address, AddressKind, ChannelInfo, UserProfile
 from commands.text import plain
 from commands.ui import Outcome
 from jobs import telemetry
@@ -56,10 +56,23 @@ _TOKEN_FROM_ENVIRONMENT = _TokenFromEnvironment()
 
 
 class SlackDirectory:
-    """`users.info` with the locale, through the synchronous client (called from worker threads)."""
+    """`users.info` with the locale, through the synchronous client (called from worker threads);
+    what an id names, from its shape (`bot/slack_ids.py`)."""
+
+    platform = slack_ids.PLATFORM
 
     def __init__(self, client: WebClient) -> None:
         self.client = client
+
+    def kind(self, platform_id: str) -> AddressKind | None:
+        return slack_ids.kind(platform_id)
+
+    def is_direct(self, channel_id: str) -> bool:
+        return slack_ids.is_direct(channel_id)
+
+    def open_direct(self, user_id: str) -> Address:
+        """Slack posts to a user id as a DM (delivery opens the conversation when needed)."""
+        return Address(self.platform, AddressKind.PERSON, user_id)
 
     def lookup(self, user_id: str) -> UserProfile | None:
         try:
@@ -74,7 +87,7 @@ class SlackDirectory:
             tz=user.get("tz"),
             locale=user.get("locale"),
             email=profile.get("email"),
-            is_bot=bool(user.get("is_bot")) or user_id == "USLACKBOT",
+            is_bot=bool(user.get("is_bot")) or user_id == slack_ids.SLACKBOT,
             deleted=bool(user.get("deleted")),
         )
 
@@ -177,7 +190,7 @@ def _message_shortcut_listener(
 
         async def answer() -> None:
             link = await _permalink(client, channel_id, message.get("ts"))
-            value = crm.shortcut_text(_unescape(message.get("text") or ""), link)
+            value = crm.shortcut_text(_unescape(slack_ids.neutral(message.get("text") or "")), link)
             outcome = await work.run(runtime.press, user_id, action_id, value, channel_id)
             await _show(
                 outcome,
@@ -215,7 +228,8 @@ def _command_listener(runtime: Runtime, work: AfterAck, responses: ResponseUrls,
             "kind": "command",
             "user_id": body["user_id"],
             "name": name,
-            "text": body.get("text") or "",
+            # Commands see Slack's mentions as the neutral token, never `<@U…>`.
+            "text": slack_ids.neutral(body.get("text") or ""),
             "channel_id": body.get("channel_id"),
             "response_url": body.get("response_url"),
         }
@@ -410,7 +424,10 @@ def _form_listener(runtime: Runtime, work: AfterAck, callback_id: str) -> Any:
         )
         if outcome.errors:
             # Slack shows field errors as plain text: no markup, no escaping.
-            errors = {field: plain(text) for field, text in outcome.errors.items()}
+            errors = {
+                field: plain(slack_ids.render_mentions(text))
+                for field, text in outcome.errors.items()
+            }
             await ack(response_action="errors", errors=errors)
             return
         if outcome.form:

@@ -22,9 +22,10 @@ from commands.account_fields import parse_stage
 from commands.accounts_lookup import ECHO_LIMIT, find_account
 from commands.context import Context
 from commands.dates import DateProblem, read_date
+from commands.markup import MENTIONED
 from commands.policy import Permission, may, refuse
 from commands.registry import CommandSpec
-from commands.text import MENTION, Safe, clip, fold, is_help, mention, strip_control
+from commands.text import Safe, clip, fold, is_help, mention, strip_control
 from commands.ui import Message, Outcome
 from storage import people
 from storage.account_summary import count_accounts, owned_by, summaries
@@ -120,7 +121,7 @@ def parse(text: str, *, today: date) -> Request | Problem:
     if not arg:
         return Problem(f"account.{verb.value}.usage")
     if verb == Verb.OWNER:
-        mentioned = MENTION.fullmatch(arg)
+        mentioned = MENTIONED.fullmatch(arg)
         return (
             ChangeOwner(account, mentioned[1])
             if mentioned
@@ -203,7 +204,9 @@ def change_owner(ctx: Context, account: Account, user_id: str) -> Safe:
         return ctx.t("account.owner.unknown_person", who=mention(user_id))
     if profile.is_bot:
         return ctx.t("account.owner.bot", who=mention(user_id))
-    target = people.get_or_create(session=ctx.session, user_id=user_id)
+    target = people.get_or_create(
+        session=ctx.session, user_id=user_id, platform=ctx.directory.platform
+    )
     if target.id == account.sales_owner_id:
         return ctx.t("account.owner.is_sales", who=mention(user_id))
     before = people.user_ids(session=ctx.session, person_ids={account.cs_owner_id})

@@ -9,10 +9,22 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from commands.addresses import ChannelInfo, Directory, UserProfile
 from commands.i18n import Translator, translator_for
 from commands.worktime import WorkWeek
 from jobs.reminder_rules import ReminderRules
 from storage.people import Person
+
+__all__ = [
+    "ChannelInfo",
+    "Clock",
+    "Context",
+    "Directory",
+    "FixedClock",
+    "SystemClock",
+    "UserProfile",
+    "apply_profile",
+]
 
 
 class Clock(Protocol):
@@ -34,43 +46,13 @@ class FixedClock:
         return self.at
 
 
-@dataclass(frozen=True)
-class UserProfile:
-    user_id: str
-    name: str
-    tz: str | None
-    locale: str | None
-    email: str | None
-    is_bot: bool
-    deleted: bool = False
-
-
 def apply_profile(person: Person, profile: UserProfile) -> None:
-    """Caches what Slack knows of a person on their row."""
+    """Caches what the platform knows of a person on their row."""
     person.name = profile.name
     person.tz = profile.tz
     person.locale = profile.locale
     person.email = profile.email
     person.is_bot = profile.is_bot
-
-
-@dataclass(frozen=True)
-class ChannelInfo:
-    channel_id: str
-    is_member: bool
-    """The bot is in the channel, so it can post there."""
-    is_archived: bool = False
-
-
-class Directory(Protocol):
-    """Who a user is, as the chat platform knows them (Slack: `users.info`)."""
-
-    def lookup(self, user_id: str) -> UserProfile | None: ...
-
-    def channel(self, channel_id: str) -> ChannelInfo | None:
-        """The channel as the bot sees it (Slack: `conversations.info`); None when the bot
-        cannot see it (a private channel it is not in) or the platform did not say."""
-        ...
 
 
 @dataclass

@@ -29,9 +29,10 @@ from commands.handoff_form import (
     several_match,
 )
 from commands.i18n import Translator
+from commands.markup import MENTIONED
 from commands.policy import Permission, may, refuse
 from commands.registry import CommandSpec
-from commands.text import MENTION, Safe, is_help, mention
+from commands.text import Safe, is_help, mention
 from commands.ui import FieldKind, Form, FormField, FormValues, Message, Outcome, message_to_json
 from storage import accounts, handoffs, outbox, people
 from storage.handoffs import Handoff, HandoffMessage, MessageKind
@@ -49,10 +50,10 @@ class HandoffArgs:
 
 def parse_args(text: str) -> HandoffArgs | str:
     """`[ACCOUNT] [@cs-owner]` → the arguments, or the message key of what is wrong."""
-    owners = MENTION.findall(text)
+    owners = MENTIONED.findall(text)
     if len(owners) > 1:
         return "handoff.one_owner"
-    account = " ".join(MENTION.sub(" ", text).split())
+    account = " ".join(MENTIONED.sub(" ", text).split())
     if len(account) > NAME_LIMIT:
         return "handoff.name_too_long"
     return HandoffArgs(account=account, cs_owner_id=owners[0] if owners else None)
@@ -86,7 +87,9 @@ def submit_handoff(ctx: Context, values: FormValues, metadata: str) -> Outcome:
     request = read_handoff_form(ctx, values)
     if not isinstance(request, HandoffRequest):
         return Outcome(errors=request)
-    cs_owner = people.get_or_create(session=ctx.session, user_id=request.cs_owner.user_id)
+    cs_owner = people.get_or_create(
+        session=ctx.session, user_id=request.cs_owner.user_id, platform=ctx.directory.platform
+    )
     apply_profile(cs_owner, request.cs_owner)
     cs_owner.profile_fetched_at = ctx.now
     try:

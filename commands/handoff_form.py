@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from commands.accounts_lookup import ECHO_LIMIT, account_names
+from commands.addresses import AddressKind
 from commands.amounts import AmountProblem, read_amount
 from commands.context import Context, UserProfile
 from commands.dates import DateProblem, read_date
@@ -301,7 +302,8 @@ def _cs_owner(ctx: Context, user_id: str | None, errors: _Errors) -> UserProfile
     if not user_id:
         errors.check(Field.CS_OWNER, t("handoff.error.required"))
         return None
-    profile = ctx.directory.lookup(user_id) if re.fullmatch(r"[UW][A-Z0-9]+", user_id) else None
+    is_person = ctx.directory.kind(user_id) is AddressKind.PERSON
+    profile = ctx.directory.lookup(user_id) if is_person else None
     if profile is None or profile.deleted:
         errors.check(Field.CS_OWNER, t("handoff.error.owner_unknown", who=user_id))
     elif profile.is_bot:

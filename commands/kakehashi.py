@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from commands.context import Context
+from commands.markup import MENTIONED
 from commands.policy import Permission, may, refuse
 from commands.registry import CommandSpec
-from commands.text import MENTION, fold, is_help, mention
+from commands.text import fold, is_help, mention
 from commands.ui import Header, Message, Outcome, Section
 from storage import people
 from storage.people import Role
@@ -36,7 +37,7 @@ def parse_role(text: str) -> RoleRequest | str:
     words = text.split()
     if len(words) != 2:
         return "role.usage"
-    match = MENTION.fullmatch(words[0])
+    match = MENTIONED.fullmatch(words[0])
     if not match:
         return "role.need_mention"
     role = ROLE_WORDS.get(fold(words[1]))
@@ -81,7 +82,9 @@ def change_role(ctx: Context, text: str) -> Outcome:
         )
     if profile.is_bot:
         return Outcome(reply=Message.plain(ctx.t("role.bot", who=mention(request.user_id))))
-    target = people.get_or_create(session=ctx.session, user_id=request.user_id)
+    target = people.get_or_create(
+        session=ctx.session, user_id=request.user_id, platform=ctx.directory.platform
+    )
     if target.id == ctx.actor.id and request.role != Role.MANAGER and _last_manager(ctx):
         return Outcome(reply=Message.plain(ctx.t("role.last_manager")))
     changed = people.set_role(

@@ -15,9 +15,10 @@ from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from commands.context import Context
+from commands.markup import MENTIONED
 from commands.policy import Permission, may, refuse
 from commands.registry import CommandSpec
-from commands.text import MENTION, Safe, clip, is_help, mention, strip_control
+from commands.text import Safe, clip, is_help, mention, strip_control
 from commands.ui import Block, Divider, Header, Message, Note, Outcome, Section
 from storage import metrics, people
 from storage.metrics import Amount, Group, OwnerLine, Portfolio
@@ -45,7 +46,7 @@ def parse(text: str) -> PortfolioRequest | str:
         return "portfolio.too_many"
     user_ids: list[str] = []
     for word in words:
-        found = MENTION.fullmatch(word)
+        found = MENTIONED.fullmatch(word)
         if found is None:
             return "portfolio.need_mention"
         if found[1] not in user_ids:
@@ -89,7 +90,10 @@ def compute(
 
 def _owner_ids(ctx: Context, user_ids: Iterable[str]) -> list[int]:
     """People Kakehashi has never met own no accounts: they narrow to nothing."""
-    found = [people.get_by_user_id(session=ctx.session, user_id=u) for u in user_ids]
+    found = [
+        people.get_by_user_id(session=ctx.session, user_id=u, platform=ctx.directory.platform)
+        for u in user_ids
+    ]
     return [p.id for p in found if p is not None and p.id is not None]
 
 

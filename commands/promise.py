@@ -19,6 +19,7 @@ from enum import StrEnum
 from commands.accounts_lookup import ACCOUNT_LIMIT, find_account, form_account
 from commands.context import Context
 from commands.dates import DateProblem, read_date
+from commands.markup import MENTIONED
 from commands.policy import Permission, may, refuse
 from commands.promise_grammar import (
     TEXT_LIMIT,
@@ -29,7 +30,7 @@ from commands.promise_grammar import (
     parse_promise_line,
 )
 from commands.registry import CommandSpec, OpenForm, ShowHelp
-from commands.text import MENTION, Safe, clip, fold, is_help, mention, strip_control
+from commands.text import Safe, clip, fold, is_help, mention, strip_control
 from commands.ui import FieldKind, Form, FormField, FormValues, Message, Note, Outcome, Section
 from storage import people, promises
 from storage.accounts import Account
@@ -145,7 +146,7 @@ def _parse_list(arg: str) -> ListPromises | Problem:
         return ListPromises()
     if fold(arg) in OVERDUE_WORDS:
         return ListPromises(overdue=True)
-    if mentioned := MENTION.fullmatch(arg):
+    if mentioned := MENTIONED.fullmatch(arg):
         return ListPromises(user_id=mentioned[1])
     if arg.startswith(("<", "@")):
         return Problem("promise.list.need_mention", {"value": clip(arg, 80)})
@@ -325,7 +326,9 @@ def list_promises(ctx: Context, request: ListPromises) -> Message:
         account_id = found.id
         title = ctx.t("promise.list.for_account", account=found.name)
     elif request.user_id is not None:
-        person = people.get_by_user_id(session=ctx.session, user_id=request.user_id)
+        person = people.get_by_user_id(
+            session=ctx.session, user_id=request.user_id, platform=ctx.directory.platform
+        )
         person_id = person.id if person and person.id else -1
         title = ctx.t("promise.list.for_person", who=mention(request.user_id))
     else:

@@ -24,9 +24,10 @@ from sqlmodel import Session
 from commands.agenda import AgendaScope, SharedReadings, compose
 from commands.context import Context, apply_profile
 from commands.i18n import Translator, zone_of
+from commands.markup import MENTIONED
 from commands.policy import Permission, may, refuse
 from commands.registry import CommandSpec
-from commands.text import MENTION, Safe, clip, fold, is_help, mention, strip_control
+from commands.text import Safe, clip, fold, is_help, mention, strip_control
 from commands.ui import Message, Note, Outcome
 from storage import people
 from storage import sync as stored
@@ -164,7 +165,7 @@ def _options(words: list[str]) -> tuple[tuple[str, ...], str | None] | Problem:
             seen_team = True
             index += 1
             while index < len(words) and not _keyword(words[index]):
-                match = MENTION.fullmatch(words[index])
+                match = MENTIONED.fullmatch(words[index])
                 if not match:
                     return Problem("sync.team_mention", clip(words[index], QUOTE_LIMIT))
                 if match[1] not in team:
@@ -248,14 +249,18 @@ def _reply(markup: str) -> Outcome:
 
 def _channel(ctx: Context) -> str | None:
     """The channel the command was typed in; None for a DM (agendas go to channels)."""
-    if not ctx.channel_id or ctx.channel_id.startswith("D"):
+    if not ctx.channel_id or ctx.directory.is_direct(ctx.channel_id):
         return None
     return ctx.channel_id
 
 
 def show_schedule(ctx: Context) -> Safe:
     channel = _channel(ctx)
-    subscription = stored.get(session=ctx.session, channel_id=channel) if channel else None
+    subscription = (
+        stored.get(session=ctx.session, channel_id=channel, platform=ctx.directory.platform)
+        if channel
+        else None
+    )
     if subscription is None:
         return ctx.t("sync.none")
     return describe(ctx, subscription, "sync.schedule")
@@ -290,7 +295,7 @@ def subscribe(ctx: Context, request: Weekly) -> Safe:
     channel = _channel(ctx)
     if channel is None:
         return ctx.t("sync.not_in_dm")
-    existing = stored.get(session=ctx.session, channel_id=channel)
+    existing = stored.get(session=ctx.session, channel_id=channel, platform=ctx.directory.platform)
     owners = {existing.created_by_id} if existing else set()
     if not may(ctx.actor, Permission.MANAGE_SYNC, owners=owners):
         return refuse(ctx, Permission.MANAGE_SYNC, owners=owners, about=f"sync:{channel}")
@@ -305,7 +310,12 @@ def subscribe(ctx: Context, request: Weekly) -> Safe:
     zone = request.zone or zone_of(ctx.actor.tz, ctx.default_zone).key
     schedule = Schedule(request.weekday, request.at, zone, team, request.locale)
     subscription = stored.subscribe(
-        session=ctx.session, channel_id=channel, schedule=schedule, actor=ctx.actor, at=ctx.now
+        session=ctx.session,
+        channel_id=channel,
+        schedule=schedule,
+        actor=ctx.actor,
+        at=ctx.now,
+        platform=ctx.directory.platform,
     )
     return describe(ctx, subscription, "sync.subscribed")
 
@@ -319,7 +329,9 @@ def _team(ctx: Context, user_ids: tuple[str, ...]) -> tuple[int, ...] | Safe:
             return ctx.t("sync.unknown_person", who=mention(user_id))
         if profile.is_bot:
             return ctx.t("sync.bot", who=mention(user_id))
-        person = people.get_or_create(session=ctx.session, user_id=user_id)
+        person = people.get_or_create(
+            session=ctx.session, user_id=user_id, platform=ctx.directory.platform
+        )
         apply_profile(person, profile)
         ctx.session.add(person)
         assert person.id is not None
@@ -329,7 +341,11 @@ def _team(ctx: Context, user_ids: tuple[str, ...]) -> tuple[int, ...] | Safe:
 
 def stop(ctx: Context) -> Safe:
     channel = _channel(ctx)
-    subscription = stored.get(session=ctx.session, channel_id=channel) if channel else None
+    subscription = (
+        stored.get(session=ctx.session, channel_id=channel, platform=ctx.directory.platform)
+        if channel
+        else None
+    )
     if subscription is None:
         return ctx.t("sync.none")
     owners = {subscription.created_by_id}
@@ -343,7 +359,11 @@ def preview(ctx: Context) -> Message:
     """What the channel would get now (its team, language and zone); in a channel without a
     schedule or a DM, the whole portfolio in the caller's own language and zone."""
     channel = _channel(ctx)
-    subscription = stored.get(session=ctx.session, channel_id=channel) if channel else None
+    subscription = (
+        stored.get(session=ctx.session, channel_id=channel, platform=ctx.directory.platform)
+        if channel
+        else None
+    )
     days = silence_days(ctx)
     if subscription is None:
         agenda = compose(ctx.session, ctx.t, AgendaScope(end=ctx.now, silence_days=days))

@@ -1,8 +1,9 @@
 """Text people typed is shown, never executed (PRODUCT §11).
 
 Replies are written in a small markup shared by every adapter: Slack's mrkdwn escaping rules
-(`&`, `<`, `>` escaped) with `<@U…>` for real mentions. Anything a person typed goes through
-`escape`; only values built here (mentions, formatted dates) are `Safe`.
+(`&`, `<`, `>` escaped) with the neutral mention token (`commands/markup.py`) for real mentions.
+Anything a person typed goes through `escape`; only values built here (mentions, formatted
+dates) are `Safe`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,11 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from commands import markup
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_TOKEN_MARKS = re.compile(f"[{markup.MENTION_OPEN}{markup.MENTION_CLOSE}]")
+"""The mention token's marks: in text shown as typed they could forge a mention."""
 
 HELP_WORDS = frozenset({"help", "ヘルプ", "?"})
 """What, typed as a command's whole text, asks for its usage."""
@@ -34,7 +39,7 @@ class Safe(str):
 def escape(value: str) -> Safe:
     if isinstance(value, Safe):
         return value
-    cleaned = strip_control(value)
+    cleaned = _TOKEN_MARKS.sub("", strip_control(value))
     return Safe(cleaned.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
 
 
@@ -52,9 +57,8 @@ def plain(markup: str) -> str:
 
 
 def mention(user_id: str) -> Safe:
-    if not re.fullmatch(r"[UWB][A-Z0-9]+", user_id):
-        return escape(user_id)
-    return Safe(f"<@{user_id}>")
+    """A person, as the neutral mention token; the adapter shows it its own way."""
+    return Safe(markup.mention(_TOKEN_MARKS.sub("", user_id)))
 
 
 def clip(value: str, limit: int) -> str:
@@ -65,6 +69,3 @@ def clip(value: str, limit: int) -> str:
 def fold(value: str) -> str:
     """Full-width and half-width forms, and upper and lower case, compare equal."""
     return unicodedata.normalize("NFKC", value).casefold().strip()
-
-
-MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")

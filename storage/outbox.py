@@ -66,6 +66,7 @@ def enqueue(
     at: datetime,
     not_before: datetime | None = None,
     update_of: str | None = None,
+    platform: str = "slack",
 ) -> bool:
     """Adds the message unless one with the same key exists; True when it was added."""
     if session.exec(select(OutboxMessage.id).where(OutboxMessage.key == key)).first():
@@ -74,6 +75,7 @@ def enqueue(
         OutboxMessage(
             key=key,
             kind=kind,
+            platform=platform,
             recipient=recipient,
             payload=payload,
             update_of=update_of,

@@ -108,8 +108,10 @@ class Schedule:
     locale: str | None = None
 
 
-def get(*, session: Session, channel_id: str) -> SyncSubscription | None:
-    query = select(SyncSubscription).where(SyncSubscription.channel_id == channel_id)
+def get(*, session: Session, channel_id: str, platform: str = "slack") -> SyncSubscription | None:
+    query = select(SyncSubscription).where(
+        SyncSubscription.platform == platform, SyncSubscription.channel_id == channel_id
+    )
     return session.exec(query).first()
 
 
@@ -118,7 +120,13 @@ def subscriptions(*, session: Session) -> list[SyncSubscription]:
 
 
 def subscribe(
-    *, session: Session, channel_id: str, schedule: Schedule, actor: Any, at: datetime
+    *,
+    session: Session,
+    channel_id: str,
+    schedule: Schedule,
+    actor: Any,
+    at: datetime,
+    platform: str = "slack",
 ) -> SyncSubscription:
     """Sets the channel's schedule (replacing any earlier one), audited. The new schedule takes
     effect now: a slot already past this week is not posted, the next one is."""
@@ -130,9 +138,10 @@ def subscribe(
         "locale": schedule.locale,
         "team": list(dict.fromkeys(schedule.team)),
     }
-    subscription = get(session=session, channel_id=channel_id)
+    subscription = get(session=session, channel_id=channel_id, platform=platform)
     if subscription is None:
         subscription = SyncSubscription(
+            platform=platform,
             channel_id=channel_id,
             created_by_id=actor.id if actor is not None else None,
             starts_at=at,
