@@ -39,7 +39,8 @@ class Safe(str):
 def escape(value: str) -> Safe:
     if isinstance(value, Safe):
         return value
-    cleaned = _TOKEN_MARKS.sub("", strip_control(value))
+    # A mention inside typed text is shown as text (`@id`): only the bot's own mentions notify.
+    cleaned = _TOKEN_MARKS.sub("", markup.MENTIONED.sub(r"@\1", strip_control(value)))
     return Safe(cleaned.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
 
 

@@ -132,8 +132,8 @@ def refusals(engine: Engine) -> list[dict[str, Any]]:
         ("help", Problem("account.usage")),
         ("ACME", ShowCard("ACME")),
         ("Globex Inc.", ShowCard("Globex Inc.")),
-        ("ACME owner <@UCS|aiko>", ChangeOwner("ACME", "UCS")),
-        ("ACME 担当 <@UCS|aiko>", ChangeOwner("ACME", "UCS")),
+        ("ACME owner \ue000UCS\ue001", ChangeOwner("ACME", "UCS")),
+        ("ACME 担当 \ue000UCS\ue001", ChangeOwner("ACME", "UCS")),
         ("ACME owner aiko", Problem("account.owner.need_mention", "aiko")),
         ("ACME owner <!channel>", Problem("account.owner.need_mention", "<!channel>")),
         ("ACME owner", Problem("account.owner.usage")),
@@ -493,7 +493,7 @@ async def test_bad_input_says_what_was_wrong(server: SlackServer, engine: Engine
         "ACME owner aiko": "Pick the new CS owner with @",
         "ACME owner": "Say who the new CS owner is",
         "x" * 10_000: "longer than 200 characters",
-        "ACME stage <@U0001> 🎉": "“&lt;@U0001&gt; 🎉” is not a stage",
+        "ACME stage <@U0001> 🎉": "“@U0001 🎉” is not a stage",  # a mention quoted as text
         "ACME stage " + "y" * 10_000: "“" + "y" * 79 + "…” is not a stage",
     }
     for text, expected in cases.items():

@@ -81,7 +81,7 @@ def test_the_form_is_prefilled_from_the_arguments_and_the_account(
         contract_start=date(2026, 1, 1),
         renewal_date=date(2027, 1, 1),
     )
-    outcome = runtime.run_command("USALES", "handoff", "acme <@UCS|aiko>", "C0001")
+    outcome = runtime.run_command("USALES", "handoff", "acme \ue000UCS\ue001", "C0001")
     assert outcome.form is not None
     initial = {f.id: f.initial for f in outcome.form.fields}
     assert initial["account"] == "株式会社ACME"
@@ -115,7 +115,7 @@ def test_a_new_account_defaults_the_currency_by_language_and_suggests_near_names
     ("text", "expected"),
     [
         ("help", "Usage: `/handoff [ACCOUNT] [@cs-owner]`"),
-        ("ACME <@UCS|aiko> <@UCS2|ben>", "Name one CS owner"),
+        ("ACME \ue000UCS\ue001 \ue000UCS2\ue001", "Name one CS owner"),
         ("x" * 10_000, "at most 200 characters"),
     ],
 )
@@ -207,7 +207,7 @@ def test_the_cs_owner_channel_and_rep_are_notified_through_the_outbox(
     card = texts(dm.payload)
     for expected in (
         "引き継ぎ: Initech K.K.",
-        "<@USALES> さんから <@UCS> さんへ",
+        "\ue000USALES\ue001 さんから \ue000UCS\ue001 さんへ",
         "¥1,200,000",
         "ハイタッチ",
         "2027年11月30日",
@@ -218,9 +218,11 @@ def test_the_cs_owner_channel_and_rep_are_notified_through_the_outbox(
     ):
         assert expected in card, expected
     # The channel reads the default language (English); the rep (en-US) too.
-    assert "New handoff H-1: <@USALES> handed *Initech K.K.* to <@UCS>" in texts(channel.payload)
+    assert "New handoff H-1: \ue000USALES\ue001 handed *Initech K.K.* to \ue000UCS\ue001" in texts(
+        channel.payload
+    )
     assert buttons(channel.payload) == []
-    assert "You handed *Initech K.K.* to <@UCS> (H-1)" in texts(confirmation.payload)
+    assert "You handed *Initech K.K.* to \ue000UCS\ue001 (H-1)" in texts(confirmation.payload)
     assert buttons(confirmation.payload) == []
 
 
@@ -359,11 +361,13 @@ def test_a_second_handoff_while_one_is_pending_is_refused_naming_it(
     submit(runtime, form_values())
     before = counts(engine)
     again = submit(runtime, form_values(account="initech", cs_owner="UCS2"), user="UMANAGER")
-    assert "H-1" in again.errors["account"] and "<@UCS>" in again.errors["account"]
+    assert "H-1" in again.errors["account"] and "\ue000UCS\ue001" in again.errors["account"]
     assert counts(engine) == before
     reply = runtime.run_command("UCS2", "handoff", "INITECH", "C0001")
     assert reply.form is None and reply.reply is not None
-    assert "*Initech K.K.* already has a pending handoff, H-1 to <@UCS>" in reply.reply.text
+    assert (
+        "*Initech K.K.* already has a pending handoff, H-1 to \ue000UCS\ue001" in reply.reply.text
+    )
     # Once accepted, the account can be handed off again.
     runtime.press("UCS", "handoff_accept", "1:card")
     assert submit(runtime, form_values(account="initech", cs_owner="UCS2")).errors == {}
@@ -394,7 +398,9 @@ def test_the_cs_owner_accepts_on_the_card_and_it_is_replaced_in_place(
     assert outcome.replace_original is not None and outcome.reply is None
     card = outcome.replace_original
     assert not [b for b in card.blocks if isinstance(b, Actions)]  # the buttons are gone
-    assert "✅ <@UCS> さんが 2026年11月23日 10:00 に引き受けました" in str(ui.message_to_json(card))
+    assert "✅ \ue000UCS\ue001 さんが 2026年11月23日 10:00 に引き受けました" in texts(
+        ui.message_to_json(card)
+    )
     with Session(engine) as session:
         handoff = session.exec(select(Handoff)).one()
         assert (handoff.status, handoff.accepted_by_id) == ("accepted", person_id(session, "UCS"))
@@ -402,11 +408,11 @@ def test_the_cs_owner_accepts_on_the_card_and_it_is_replaced_in_place(
         assert session.exec(select(AuditEntry).where(AuditEntry.action == "accept")).one()
     rows = outbox_rows(engine)
     assert rows["handoff:1:accepted"].recipient == "USALES"
-    assert "<@UCS> accepted your handoff of *Initech K.K.* (H-1)" in texts(
+    assert "\ue000UCS\ue001 accepted your handoff of *Initech K.K.* (H-1)" in texts(
         rows["handoff:1:accepted"].payload
     )
     assert rows["handoff:1:channel:accepted"].update_of == "handoff:1:channel"
-    assert "Accepted by <@UCS>" in texts(rows["handoff:1:channel:accepted"].payload)
+    assert "Accepted by \ue000UCS\ue001" in texts(rows["handoff:1:channel:accepted"].payload)
     assert "handoff:1:dm:accepted" not in rows  # replaced through response_url instead
 
 
@@ -418,7 +424,7 @@ def test_accepting_twice_or_by_someone_else_changes_nothing_and_says_why(
     refused = runtime.press("UCS2", "handoff_accept", "1:card")
     assert refused.replace_original is None and refused.reply is not None
     assert "Only the handoff's CS owner or a manager can accept it" in refused.reply.text
-    assert "<@UCS>" in refused.reply.text and "<@UMANAGER>" in refused.reply.text
+    assert "\ue000UCS\ue001" in refused.reply.text and "\ue000UMANAGER\ue001" in refused.reply.text
     assert counts(engine) == before
     assert refusals(engine) == [{"permission": "accept_handoff", "about": "handoff:1"}]
     runtime.press("UCS", "handoff_accept", "1:card")
@@ -442,7 +448,7 @@ def test_a_manager_accepts_from_elsewhere_and_the_card_is_updated_through_the_ou
     update = outbox_rows(engine)["handoff:1:dm:accepted"]
     assert (update.recipient, update.update_of) == ("UCS", "handoff:1:dm")
     assert buttons(update.payload) == []
-    assert "✅ <@UMANAGER> さんが" in texts(update.payload)
+    assert "✅ \ue000UMANAGER\ue001 さんが" in texts(update.payload)
 
 
 def test_accepting_a_handoff_that_never_had_a_card_edits_nothing(
@@ -480,9 +486,9 @@ def test_a_question_reaches_the_rep_and_the_answer_comes_back(
     submit(runtime, form_values())
     form = runtime.press("UCS", "handoff_ask", "1").form
     assert form is not None and form.callback_id == "handoff_question" and form.metadata == "1"
-    assert "<@USALES>" in (form.intro or "")
+    assert "\ue000USALES\ue001" in (form.intro or "")
     asked = runtime.submit("UCS", "handoff_question", {"text": "Who signs the PO?"}, "1")
-    assert asked.reply is not None and "<@USALES>" in asked.reply.text
+    assert asked.reply is not None and "\ue000USALES\ue001" in asked.reply.text
     question_dm = outbox_rows(engine)["handoff:1:question:1"]
     assert question_dm.recipient == "USALES"
     assert ">Who signs the PO?" in texts(question_dm.payload)
@@ -495,10 +501,10 @@ def test_a_question_reaches_the_rep_and_the_answer_comes_back(
     answered = runtime.submit(
         "USALES", "handoff_answer", {"text": "Tanaka-san, the CTO."}, reply_form.metadata
     )
-    assert answered.reply is not None and "<@UCS>" in answered.reply.text
+    assert answered.reply is not None and "\ue000UCS\ue001" in answered.reply.text
     answer_dm = outbox_rows(engine)["handoff:1:answer:2"]
     assert answer_dm.recipient == "UCS"
-    assert "<@USALES> さんが" in texts(answer_dm.payload)
+    assert "\ue000USALES\ue001 さんが" in texts(answer_dm.payload)
     assert "Tanaka-san, the CTO." in texts(answer_dm.payload)
     with Session(engine) as session:
         thread = session.exec(select(HandoffMessage).order_by(col(HandoffMessage.id))).all()

@@ -62,7 +62,7 @@ WEEK, MONTH = Recurrence.WEEK, Recurrence.MONTH
         ("LIST acme", ListPromises(account="acme")),
         ("list overdue", ListPromises(overdue=True)),
         ("一覧 期限切れ", ListPromises(overdue=True)),
-        ("list <@UCS|aiko>", ListPromises(user_id="UCS")),
+        ("list \ue000UCS\ue001", ListPromises(user_id="UCS")),
         ("list @aiko", Problem("promise.list.need_mention", {"value": "@aiko"})),
         ("list <!channel>", Problem("promise.list.need_mention", {"value": "<!channel>"})),
         ("kept P-12", ClosePromise(12, Verdict.KEPT, None)),
@@ -310,9 +310,10 @@ async def test_typed_markup_is_shown_never_executed(server: SlackServer, engine:
     seed(engine)
     text = await promise_command(server, "acme: <!here> call <@U0001> & 🎉\x07 by 2026-12-01",
                                  "USALES")  # fmt: skip
-    assert "&lt;!here&gt; call &lt;@U0001&gt; &amp; 🎉" in text
+    assert "&lt;!here&gt; call @U0001 &amp; 🎉" in text
     assert "<!here>" not in text and "<@U0001>" not in text
-    assert promise_row(engine, 1).text == "<!here> call <@U0001> & 🎉"
+    # Stored as the neutral mention, whichever platform it was typed on.
+    assert promise_row(engine, 1).text == "<!here> call \ue000U0001\ue001 & 🎉"
 
 
 # ---- list -------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from commands.markup import mention
 from commands.sync import Help, Off, Preview, Problem, Show, Weekly, parse, parse_time
 from storage.sync import WeeklySlot
 
@@ -36,15 +37,15 @@ def utc(*args: int) -> datetime:
         ("weekly sun 6:15pm UTC lang ja", Weekly(6, time(18, 15), "UTC", (), "ja")),
         ("weekly tue 12am", Weekly(1, time(0), None)),
         (
-            "weekly thu 08:00 team <@UCS|aiko> <@UCS2|ben> <@UCS|aiko>",
+            "weekly thu 08:00 team \ue000UCS\ue001 \ue000UCS2\ue001 \ue000UCS\ue001",
             Weekly(3, time(8), None, ("UCS", "UCS2")),
         ),
         (
-            "weekly sat 23:59 America/New_York lang EN team <@UCS>",
+            "weekly sat 23:59 America/New_York lang EN team \ue000UCS\ue001",
             Weekly(5, time(23, 59), "America/New_York", ("UCS",), "en"),
         ),
         (
-            "weekly mon 09:00 チーム <@UCS|aiko> 言語 日本語",
+            "weekly mon 09:00 チーム \ue000UCS\ue001 言語 日本語",
             Weekly(0, time(9), None, ("UCS",), "ja"),
         ),
     ],
@@ -85,7 +86,7 @@ def test_malformed_input_names_what_is_wrong(text: str, key: str) -> None:
 
 
 def test_a_team_is_at_most_fifty_people() -> None:
-    team = " ".join(f"<@U{i:04d}>" for i in range(51))
+    team = " ".join(mention(f"U{i:04d}") for i in range(51))
     problem = parse(f"weekly mon 09:00 team {team}")
     assert problem == Problem("sync.team_too_big", "50")
 
