@@ -37,6 +37,7 @@ from sqlmodel import Session, col, select
 from bot import blockkit
 from commands.agenda import SECTION_LIMIT, AgendaScope, SharedReadings, compose
 from commands.i18n import Translator
+from commands.markup import mention
 from commands.ui import Divider, Header, Message, Note, Section
 from storage import metrics, promises
 from storage.accounts import Account, fold_name
@@ -51,6 +52,7 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 SILENCE = {"high": 14, "low": 45, "tech": 90}
 DAY = timedelta(days=1)
 HOSTILE = "<!channel> & Beta"
+SALES, CS, CS2 = mention("USALES"), mention("UCS"), mention("UCS2")
 HOSTILE_TEXT = "<@U0001> guide'; DROP TABLE promises; --"
 
 
@@ -285,29 +287,29 @@ def test_every_section_matches_the_hand_built_expectation(session: Session) -> N
     )
     assert sections(message) == [
         "*New handoffs this week*\n"
-        f"• H-{h1} *Alpha* · \ue000USALES\ue001 → \ue000UCS\ue001 · accepted Nov 19, 2026\n"
-        f"• H-{h2} *{beta}* · \ue000USALES\ue001 → \ue000UCS\ue001 · waiting for \ue000UCS\ue001 to accept",
+        f"• H-{h1} *Alpha* · {SALES} → {CS} · accepted Nov 19, 2026\n"
+        f"• H-{h2} *{beta}* · {SALES} → {CS} · waiting for {CS} to accept",
         "*Handoffs waiting to be accepted* (oldest first)\n"
-        f"• H-{h4} *Gamma* · \ue000USALES\ue001 → \ue000UCS2\ue001 · waiting since Nov 10, 2026 (13 days)\n"
-        f"• H-{h2} *{beta}* · \ue000USALES\ue001 → \ue000UCS\ue001 · waiting since Nov 20, 2026 (3 days)",
+        f"• H-{h4} *Gamma* · {SALES} → {CS2} · waiting since Nov 10, 2026 (13 days)\n"
+        f"• H-{h2} *{beta}* · {SALES} → {CS} · waiting since Nov 20, 2026 (3 days)",
         "*Overdue promises*\n"
         f"• P-{p(session, 'Monthly training session')} *Alpha*: Monthly training session"
-        " · \ue000UCS\ue001 · due Nov 20, 2026 (3 days overdue)",
+        f" · {CS} · due Nov 20, 2026 (3 days overdue)",
         "*Promises due in the next 14 days*\n"
         f"• P-{p(session, HOSTILE_TEXT)} *{beta}*: &lt;@U0001&gt; guide'; DROP TABLE promises; --"
-        " · \ue000UCS\ue001 · due Nov 30, 2026\n"
-        f"• P-{p(session, 'Quarterly review')} *Gamma*: Quarterly review · \ue000UCS2\ue001"
+        f" · {CS} · due Nov 30, 2026\n"
+        f"• P-{p(session, 'Quarterly review')} *Gamma*: Quarterly review · {CS2}"
         " · due Dec 7, 2026",
         "*Promises kept and broken this week*\n"
-        f"• ❌ broken · P-{p(session, 'Onsite visit')} *Gamma*: Onsite visit · \ue000UCS2\ue001"
+        f"• ❌ broken · P-{p(session, 'Onsite visit')} *Gamma*: Onsite visit · {CS2}"
         " · “Customer postponed &lt;!here&gt;”\n"
-        f"• ✅ kept · P-{p(session, 'Kickoff deck')} *Alpha*: Kickoff deck · \ue000UCS\ue001",
+        f"• ✅ kept · P-{p(session, 'Kickoff deck')} *Alpha*: Kickoff deck · {CS}",
         "*Renewals in the next 90 days*\n"
-        "• *Alpha* · renews Dec 3, 2026 (in 10 days) · ¥1,200,000 · \ue000UCS\ue001\n"
-        f"• *{beta}* · renews Feb 21, 2027 (in 90 days) · $5,000.00 · \ue000UCS\ue001",
+        f"• *Alpha* · renews Dec 3, 2026 (in 10 days) · ¥1,200,000 · {CS}\n"
+        f"• *{beta}* · renews Feb 21, 2027 (in 90 days) · $5,000.00 · {CS}",
         "*Silent accounts* (no touch past their threshold, longest first)\n"
-        "• *Gamma* · no touch for 100 days (tech touch) · \ue000UCS2\ue001\n"
-        f"• *{beta}* · no touch for 50 days (low touch) · \ue000UCS\ue001",
+        f"• *Gamma* · no touch for 100 days (tech touch) · {CS2}\n"
+        f"• *{beta}* · no touch for 50 days (low touch) · {CS}",
         "*Our shared numbers*\n"
         "Accounts and contract value by stage:\n"
         "• onboarding: 1 account · $5,000.00\n"
@@ -332,7 +334,7 @@ def test_narrowed_to_a_team_only_their_accounts_are_listed(session: Session) -> 
     assert "• churned: 1 account · $3,000.00" in text and "onboarding" not in text
     assert "Promises kept: 0% (0 of 1) this week · 0% (0 of 1) over 90 days" in text
     note = message.blocks[1]
-    assert isinstance(note, Note) and note.text.startswith("Accounts whose CS owner is \ue000UCS2\ue001.")
+    assert isinstance(note, Note) and note.text.startswith(f"Accounts whose CS owner is {CS2}.")
 
 
 def test_a_teams_agenda_section_by_section(session: Session) -> None:
@@ -345,17 +347,17 @@ def test_a_teams_agenda_section_by_section(session: Session) -> None:
     assert sections(message) == [
         "*New handoffs this week*\nNo new handoffs this week.",
         "*Handoffs waiting to be accepted* (oldest first)\n"
-        f"• H-{h4} *Gamma* · \ue000USALES\ue001 → \ue000UCS2\ue001 · waiting since Nov 10, 2026 (13 days)",
+        f"• H-{h4} *Gamma* · {SALES} → {CS2} · waiting since Nov 10, 2026 (13 days)",
         "*Overdue promises*\nNo promise is overdue.",
         "*Promises due in the next 14 days*\n"
-        f"• P-{p(session, 'Quarterly review')} *Gamma*: Quarterly review · \ue000UCS2\ue001"
+        f"• P-{p(session, 'Quarterly review')} *Gamma*: Quarterly review · {CS2}"
         " · due Dec 7, 2026",
         "*Promises kept and broken this week*\n"
-        f"• ❌ broken · P-{p(session, 'Onsite visit')} *Gamma*: Onsite visit · \ue000UCS2\ue001"
+        f"• ❌ broken · P-{p(session, 'Onsite visit')} *Gamma*: Onsite visit · {CS2}"
         " · “Customer postponed &lt;!here&gt;”",
         "*Renewals in the next 90 days*\nNo renewal in the next 90 days.",
         "*Silent accounts* (no touch past their threshold, longest first)\n"
-        "• *Gamma* · no touch for 100 days (tech touch) · \ue000UCS2\ue001",
+        f"• *Gamma* · no touch for 100 days (tech touch) · {CS2}",
         "*Our shared numbers*\n"
         "Accounts and contract value by stage:\n"
         "• at risk: 1 account · ¥800,000\n"
@@ -400,7 +402,7 @@ def test_in_japanese(session: Session) -> None:
         "営業 × CS 週次ミーティング・アジェンダ(2026年11月16日〜2026年11月23日)"
     )
     text = "\n".join(sections(message))
-    assert "• *Alpha* · 更新日 2026年12月3日(あと10日) · ¥1,200,000 · \ue000UCS\ue001" in text
+    assert f"• *Alpha* · 更新日 2026年12月3日(あと10日) · ¥1,200,000 · {CS}" in text
     assert "• アクティブ: 1件 · ¥1,200,000" in text
     assert "約束の履行率: 今週50%(2件中 1件) · 過去90日 67%(3件中 2件)" in text
     assert "(3日超過)" in text
