@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from bot.accounts_csv import COLUMNS, EXPORT_COLUMNS
 from bot.cli import main
+from commands.accounts_csv import COLUMNS, EXPORT_COLUMNS
 from storage.accounts import Account, fold_name
 from storage.audit import AuditEntry
 from storage.people import Person
