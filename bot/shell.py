@@ -283,7 +283,8 @@ class Shell:
 
     def deliver(self, to: str, message: ui.Message) -> None:
         """A DM or channel post the bot sends, shown with who it is for."""
-        who = f"#{to}" if to.startswith(("C", "G")) else f"@{self._name(to)}"
+        person = self.runtime.directory.kind(to) is AddressKind.PERSON
+        who = f"@{self._name(to)}" if person else f"#{to}"
         self.note("shell.to", who=who)
         self.render(message, indent="  ")
 

@@ -55,6 +55,8 @@ class DealReader(Protocol):
 class PeopleByEmail(Protocol):
     """The chat platform's person with this email (Slack: `users.lookupByEmail`)."""
 
+    platform: str
+
     def by_email(self, email: str) -> UserProfile | None: ...
 
 
@@ -176,7 +178,9 @@ class CrmEvents:
             self._tell_managers(session, key, "owner_unknown", deal, now)
             event.escalated_at = now
             return "owner_unknown"
-        owner = people.get_or_create(session=session, user_id=profile.user_id)
+        owner = people.get_or_create(
+            session=session, user_id=profile.user_id, platform=self.people.platform
+        )
         apply_profile(owner, profile)
         event.owner_user_id = owner.user_id
         t = translator_for(owner, self.locale, self.zone)
@@ -231,7 +235,9 @@ class CrmEvents:
 
     def _owners_calendar(self, session: Session, event: CrmEvent) -> WorkCalendar:
         """Working days as the deal owner counts them, in their own time zone."""
-        owner = people.get_by_user_id(session=session, user_id=event.owner_user_id or "")
+        owner = people.get_by_user_id(
+            session=session, user_id=event.owner_user_id or "", platform=self.people.platform
+        )
         return self.work.calendar(zone_of(owner.tz if owner else None, self.zone))
 
 
