@@ -308,3 +308,17 @@ def test_a_slack_failure_after_the_save_loses_nothing_and_sends_nothing_twice(
     for channel in ("UCS", CHANNEL, "USALES"):
         assert len(slack.messages(channel)) == 1, channel
     assert buttons(slack.messages("UCS")[0]) == [("handoff_accept", "1:card"), ("handoff_ask", "1")]
+
+
+async def test_a_cs_owner_that_is_not_a_person_is_refused_without_asking_slack(
+    server: SlackServer, engine: Engine
+) -> None:
+    """The directory says a channel id names no person: Slack is not asked, nothing is saved."""
+    view = await open_form(server, "")
+    before = counts(engine)
+    asked = len(server.slack.calls_to("users.info"))
+    answer = await submit(server, view, form_values(account="Initech", cs_owner="C0SALES"))
+    assert answer["response_action"] == "errors"
+    assert set(answer["errors"]) == {"cs_owner"}
+    assert counts(engine) == before
+    assert len(server.slack.calls_to("users.info")) == asked
