@@ -77,7 +77,10 @@ def _profile(user: dict[str, Any]) -> UserProfile:
 def owners(settings: Settings) -> Owners:
     """Owner cells are Slack user IDs or e-mails; Slack is asked only when a bot token is set."""
     return Owners(
-        platform="Slack", is_user_id=slack_ids.is_user_id, directory=slack_owners(settings)
+        platform=slack_ids.PLATFORM,
+        name="Slack",
+        is_user_id=slack_ids.is_user_id,
+        directory=slack_owners(settings),
     )
 
 

@@ -118,6 +118,8 @@ class Owners:
     """What the platform's adapter tells the import about owner cells."""
 
     platform: str
+    """The platform the owners' user IDs belong to (`slack`)."""
+    name: str
     """The platform's name, as the report shows it (`Slack`)."""
     is_user_id: Callable[[str], bool]
     directory: OwnerDirectory | None = None
@@ -218,8 +220,8 @@ def parse_row(line: int, cells: dict[str, str] | None, owners: Owners) -> Row | 
     for column in ("sales_owner", "cs_owner"):
         owner = value.get(column) or None
         if owner and not (owners.is_user_id(owner) or EMAIL.fullmatch(owner)):
-            platform = owners.platform
-            reasons.append(f"{column} “{show(owner)}” is neither a {platform} user ID nor an email")
+            name = owners.name
+            reasons.append(f"{column} “{show(owner)}” is neither a {name} user ID nor an email")
         setattr(row, column, owner)
     if model := value.get("touch_model"):
         row.touch_model = parse_touch_model(model)

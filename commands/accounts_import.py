@@ -128,8 +128,9 @@ def _without_duplicates(rows: list[Row], errors: list[RowError]) -> list[Row]:
 
 def _resolve_owners(plan: _Plan, rows: list[Row]) -> None:
     cells = {getattr(row, c) for row in rows for c in OWNER_COLUMNS} - {None}
-    user_ids = {c for c in cells if not EMAIL.fullmatch(c)}
-    known = people_by_user_id(session=plan.session, user_ids=user_ids)
+    user_ids = {c for c in cells if plan.who.is_user_id(c)}
+    emails = {c for c in cells if EMAIL.fullmatch(c)}
+    known = people_by_user_id(session=plan.session, user_ids=user_ids, platform=plan.who.platform)
     for user_id in user_ids:
         person = known.get(user_id)
         if person is None:
@@ -138,7 +139,6 @@ def _resolve_owners(plan: _Plan, rows: list[Row]) -> None:
             plan.owner_errors[user_id] = f"owner {user_id} is a bot, not a person"
         else:
             plan.owners[user_id] = person
-    emails = cells - user_ids
     by_email = people_by_email(session=plan.session, emails=emails)
     for email in emails:
         person = by_email.get(email.lower())
@@ -146,12 +146,14 @@ def _resolve_owners(plan: _Plan, rows: list[Row]) -> None:
         if person is not None:
             plan.owners[email] = person
         elif found is not None:
-            met = people_by_user_id(session=plan.session, user_ids=[found]).get(found)
+            met = people_by_user_id(
+                session=plan.session, user_ids=[found], platform=plan.who.platform
+            ).get(found)
             plan.owners[email] = met or found
             if met is None:
                 plan.new_people[found] = email
         else:
-            name = plan.who.platform
+            name = plan.who.name
             where = (
                 f"in {name}"
                 if plan.who.directory
@@ -166,7 +168,7 @@ def _meet(plan: _Plan, cell: str, user_id: str, *, email: str | None) -> None:
     profile = directory.lookup(user_id) if directory else None
     verdict = True if directory is None else None if profile is None else _is_person(profile)
     if verdict is None:
-        plan.owner_errors[cell] = f"unknown owner {user_id}: no such {plan.who.platform} user"
+        plan.owner_errors[cell] = f"unknown owner {user_id}: no such {plan.who.name} user"
     elif verdict is False:
         plan.owner_errors[cell] = f"owner {user_id} is a bot or deactivated, not a person"
     else:
@@ -287,7 +289,8 @@ def _key(value: Any) -> Any:
 def _write(plan: _Plan, changes: list[_Change], at: datetime, default_currency: str) -> None:
     """Bulk statements: thousands of rows cost a few round trips, not thousands."""
     session = plan.session
-    added = {u: Person(user_id=u, email=e) for u, e in plan.new_people.items()}
+    platform = plan.who.platform
+    added = {u: Person(platform=platform, user_id=u, email=e) for u, e in plan.new_people.items()}
     session.add_all(added.values())
     session.flush()
     created = [c for c in changes if c.target is None]

@@ -48,10 +48,13 @@ def by_name_key(*, session: Session, keys: Iterable[str]) -> dict[str, list[Acco
     return found
 
 
-def people_by_user_id(*, session: Session, user_ids: Iterable[str]) -> dict[str, Person]:
+def people_by_user_id(
+    *, session: Session, user_ids: Iterable[str], platform: str = "slack"
+) -> dict[str, Person]:
     found: dict[str, Person] = {}
     for batch in chunks(sorted(set(user_ids))):
-        for person in session.exec(select(Person).where(col(Person.user_id).in_(batch))):
+        query = select(Person).where(Person.platform == platform, col(Person.user_id).in_(batch))
+        for person in session.exec(query):
             found[person.user_id] = person
     return found
 
