@@ -38,7 +38,7 @@ from commands.ui import Message, message_to_json
 from jobs.delivery import DELIVERY_EVENT
 from storage.db import make_engine, session_scope, upgrade
 from storage.outbox import OutboxMessage, enqueue
-from tests.signing import signed_headers, slash_command_body
+from testkit.signing import signed_headers, slash_command_body
 
 
 @dataclass(frozen=True)

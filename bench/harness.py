@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine, make_url, text
 
-from tests.fake_slack import FakeSlack
+from testkit.fake_slack import FakeSlack
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-signing-secret"

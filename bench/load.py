@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.signing import signed_headers, slash_command_body
+from testkit.signing import signed_headers, slash_command_body
 
 _SCRIPT = """
 wrk.method = "POST"

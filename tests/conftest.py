@@ -34,8 +34,8 @@ from bot.slack import SlackDirectory, build_app, web_app
 from commands.context import FixedClock
 from commands.registry import build_registry
 from storage.db import make_engine, upgrade
-from tests.fake_slack import FakeSlack
-from tests.signing import signed_headers
+from testkit.fake_slack import FakeSlack
+from testkit.signing import signed_headers
 
 PG_URL = os.environ.get("KAKEHASHI_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]

@@ -29,10 +29,10 @@ from storage.accounts import Account, fold_name
 from storage.db import make_engine, upgrade
 from storage.people import Person, Role
 from storage.promises import Promise
+from testkit.fake_slack import FakeSlack
+from testkit.signing import signed_headers, slash_command_body
 from tests import test_promise
 from tests.conftest import NOW, PG_URL, SECRET, TOKEN, SlackServer, free_port, pg_url
-from tests.fake_slack import FakeSlack
-from tests.signing import signed_headers, slash_command_body
 from tests.test_delivery_process import start, stop, wait_until
 
 BURST = 30
