@@ -217,7 +217,7 @@ class SlackServer:
 async def serve_app(runtime: Runtime, slack: FakeSlack) -> AsyncIterator[SlackServer]:
     client = AsyncWebClient(token=TOKEN, base_url=slack.api_url)
     after_ack = AfterAck()
-    runner = web.AppRunner(web_app(runtime, build_app(runtime, client, after_ack), after_ack))
+    runner = web.AppRunner(web_app(runtime, build_app(runtime, client, after_ack)))
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -125,7 +125,7 @@ async def server(
 ) -> AsyncIterator[CrmServer]:
     client = AsyncWebClient(token=TOKEN, base_url=slack.api_url)
     after_ack = AfterAck()
-    app = web_app(runtime, build_app(runtime, client, after_ack), after_ack)
+    app = web_app(runtime, build_app(runtime, client, after_ack))
     add_crm_routes(app, settings=settings, engine=runtime.engine, clock=runtime.clock)
     runner = web.AppRunner(app)
     await runner.setup()

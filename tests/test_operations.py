@@ -290,7 +290,7 @@ async def test_healthz_says_503_when_the_database_is_down(
         engine=make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"),
     )
     client = AsyncWebClient(token=TOKEN, base_url=slack.api_url)
-    runner = web.AppRunner(web_app(down, None, None, SlackHealth(client)))
+    runner = web.AppRunner(web_app(down, None, SlackHealth(client)))
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
