@@ -145,7 +145,7 @@ class TimedSlack(FakeSlack):
                 self.arrived.wait(0.2)
             return len(self.arrivals)
 
-    def wait_for(self, paths: list[str], timeout: float) -> None:
+    def wait_arrived(self, paths: list[str], timeout: float) -> None:
         """Until a post has arrived at each of `paths`, at most `timeout` seconds."""
         deadline = time.monotonic() + timeout
         with self.arrived:

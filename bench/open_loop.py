@@ -72,7 +72,7 @@ def measure(server: Server, slack: TimedSlack, names: list[str], user: str, load
     moments = [started + (i / load.rate if load.rate else 0.0) for i in range(load.count)]
     acks = asyncio.run(_send(server.url + "/slack/events", requests, moments))
     paths = [path for path, _, _ in requests]
-    slack.wait_for(paths, timeout=max(moments) - time.perf_counter() + CARD_WAIT)
+    slack.wait_arrived(paths, timeout=max(moments) - time.perf_counter() + CARD_WAIT)
     arrived = slack.arrivals
     cards = [(arrived[p] - m) * 1000 for p, m in zip(paths, moments, strict=True) if p in arrived]
     return Timing(
