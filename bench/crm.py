@@ -25,10 +25,10 @@ import aiohttp
 from sqlalchemy import create_engine, text
 
 from bench.harness import Databases, running, start_kakehashi, wait_until
-from tests.crm_signing import HUBSPOT_SECRET, hubspot_headers, stage_change
-from tests.fake_hubspot import TOKEN as HUBSPOT_TOKEN
-from tests.fake_hubspot import FakeHubSpot
-from tests.fake_slack import FakeSlack
+from testkit.crm_signing import HUBSPOT_SECRET, hubspot_headers, stage_change
+from testkit.fake_hubspot import TOKEN as HUBSPOT_TOKEN
+from testkit.fake_hubspot import FakeHubSpot
+from testkit.fake_slack import FakeSlack
 
 OWNERS = 20
 P99_TARGET_MS = 100.0

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine, make_url, text
 
-from tests.fake_slack import FakeSlack
+from testkit.fake_slack import FakeSlack
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-signing-secret"
@@ -29,7 +29,8 @@ TOKEN = "xoxb-bench-token"
 PG_SERVER = os.environ.get(
     "KAKEHASHI_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-PG_PREFIX = "kakehashi_bench"
+PG_PREFIX = os.environ.get("KAKEHASHI_BENCH_PG_PREFIX", "kakehashi_bench")
+"""Names of the throwaway PostgreSQL databases: another prefix keeps two runs apart."""
 PG_RANDOM_PAGE_COST = 1.1
 """PostgreSQL's cost of a random page read for the benchmark databases: SSD storage."""
 
@@ -143,6 +144,13 @@ class TimedSlack(FakeSlack):
             while len(self.arrivals) < count and time.monotonic() < deadline:
                 self.arrived.wait(0.2)
             return len(self.arrivals)
+
+    def wait_arrived(self, paths: list[str], timeout: float) -> None:
+        """Until a post has arrived at each of `paths`, at most `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        with self.arrived:
+            while any(p not in self.arrivals for p in paths) and time.monotonic() < deadline:
+                self.arrived.wait(0.2)
 
 
 # ---- processes ---------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The baseline of benchmark 1: a minimal Bolt app on the same server stack as `kakehashi run`
-(slack_bolt AsyncApp served by aiohttp, signature checked) that acknowledges `/account` with a
-fixed text and does nothing else. Like
+(slack_bolt AsyncApp served by aiohttp, signature checked) that acknowledges `/account` and then
+posts a fixed card to its `response_url`, as `kakehashi run` answers, without reading anything. Like
 `kakehashi run`, its Web API client points at the fake Slack (Bolt checks the token once)."""
 
 from __future__ import annotations
@@ -24,8 +24,13 @@ def build() -> web.Application:
     )
 
     @app.command("/account")
-    async def account(ack: Any) -> None:
-        await ack("Looking that account up…")
+    async def account(ack: Any, respond: Any, command: dict[str, Any]) -> None:
+        await ack()
+        await respond(
+            text=command["text"],
+            blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": command["text"]}}],
+            response_type="ephemeral",
+        )
 
     server = app.web_app(path="/slack/events")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import gc
 import logging
 import signal
 import socket
@@ -23,7 +22,8 @@ from bot.health import CHECK_SECONDS, SlackHealth, check_at_start, quiet_logger
 from bot.jobs_main import sweeps
 from bot.runtime import Runtime
 from bot.settings import Settings, SettingsError
-from bot.slack import SETTLE, SlackDirectory, build_app, keep_answering, web_app
+from bot.slack import SlackDirectory, build_app, web_app
+from bot.slack_answers import SETTLE, keep_answering
 from commands.context import SystemClock
 from commands.registry import build_registry
 from jobs import telemetry
@@ -35,7 +35,6 @@ from storage.people import seed_managers
 
 log = logging.getLogger(__name__)
 
-GC_THRESHOLDS = (20_000, 10, 10)
 ZERO = timedelta()
 DRAIN_SECONDS = 20.0
 """On SIGTERM, how long the work of acknowledged requests may take to finish before the process
@@ -124,7 +123,7 @@ async def serve(
     slack = SlackHealth(client, reach=reach, interval=slack_check_seconds)
     after_ack = AfterAck()
     app = build_app(runtime, client, after_ack)
-    server = web_app(runtime, app if settings.http_mode else None, after_ack, slack, limits)
+    server = web_app(runtime, app if settings.http_mode else None, slack, limits)
     add_crm_routes(server, settings=settings, engine=runtime.engine, clock=runtime.clock)
     runner = app_runner(server, limits)
     await runner.setup()
@@ -144,12 +143,6 @@ async def serve(
     scheduler = start_scheduler(
         lambda: run_sweeps(ticks, runtime.clock.now()), seconds=settings.tick_seconds
     )
-    # What start-up made lives as long as the process: kept out of the collector's full passes.
-    # And young objects are collected every 20,000 allocations rather than 700: a burst of
-    # requests parks their work (`bot.after_ack`), and with the default thresholds that work was
-    # promoted and walked by full passes of up to 85 ms in the middle of the burst (bench/).
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
     log.info(
         "kakehashi listening on %s:%d (%s)",
         host,

@@ -1,10 +1,9 @@
 """The Slack adapter: Bolt listeners that only convert types, and the HTTP / Socket Mode server.
 
 Listeners write the request down (`storage.acknowledged`: so that a crash cannot lose it),
-acknowledge and return; the command then runs in a worker thread (the database is synchronous),
-after the requests waiting for their acknowledgement (`bot.after_ack`), so the event loop never
-waits on it; the reply goes back through `response_url` or the Web API. What was left undone or
-unanswered is taken up again by `finish_acknowledged`.
+acknowledge and return; the command then runs on the pool of `bot.after_ack` (the database is
+synchronous), so the event loop never waits on it, and `bot.slack_answers` sends the reply back
+through `response_url` or the Web API.
 """
 
 from __future__ import annotations
@@ -12,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
-from datetime import datetime, timedelta
 from typing import Any
 
-from aiohttp import ClientError, web
+from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.logger import get_bolt_logger
@@ -29,16 +26,16 @@ from bot import blockkit, slack_ids
 from bot.after_ack import AfterAck
 from bot.connections import DEFAULT_LIMITS, ConnectionLimits
 from bot.health import SlackHealth
-from bot.response_url import AnswerRefused, ResponseUrls
+from bot.response_url import ResponseUrls
 from bot.runtime import Runtime
+from bot.slack_answers import answer_outcome, publish_homes, run_and_answer, show, write_down
 from bot.slack_ingress import RejectionLog, slack_ingress
 from commands import crm
 from commands.addresses import Address, AddressKind, ChannelInfo, UserProfile
 from commands.text import plain
-from commands.ui import Outcome
 from jobs import telemetry
 from jobs.crm import CrmUnavailable
-from storage.db import DatabaseUnavailable, is_reachable
+from storage.db import is_reachable
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +121,7 @@ def build_app(
     runtime: Runtime, client: AsyncWebClient, after_ack: AfterAck | None = None
 ) -> AsyncApp:
     """One Bolt app per call: listeners for every registered command, button and form; the work
-    after each acknowledgement runs on `after_ack` (give `web_app` the same one)."""
+    after each acknowledgement runs on `after_ack`."""
     work = after_ack or AfterAck()
     settings = runtime.settings
     secret = settings.slack_signing_secret
@@ -192,7 +189,7 @@ def _message_shortcut_listener(
             link = await _permalink(client, channel_id, message.get("ts"))
             value = crm.shortcut_text(_unescape(slack_ids.neutral(message.get("text") or "")), link)
             outcome = await work.run(runtime.press, user_id, action_id, value, channel_id)
-            await _show(
+            await show(
                 outcome,
                 respond=respond,
                 client=client,
@@ -233,10 +230,10 @@ def _command_listener(runtime: Runtime, work: AfterAck, responses: ResponseUrls,
             "channel_id": body.get("channel_id"),
             "response_url": body.get("response_url"),
         }
-        request_id = await _receive(runtime, request)  # before the acknowledgement
+        request_id = await write_down(runtime, request)  # before the acknowledgement
         await ack()
         work.later(
-            _run_and_answer(
+            run_and_answer(
                 runtime, work, client, request, request_id, body.get("trigger_id"), respond
             )
         )
@@ -260,147 +257,15 @@ def _action_listener(
             "response_url": body.get("response_url"),
             "home": (body.get("view") or {}).get("type") == "home",
         }
-        request_id = await _receive(runtime, request)  # before the acknowledgement
+        request_id = await write_down(runtime, request)  # before the acknowledgement
         await ack()
         work.later(
-            _run_and_answer(
+            run_and_answer(
                 runtime, work, client, request, request_id, body.get("trigger_id"), respond
             )
         )
 
     return on_action
-
-
-async def _receive(runtime: Runtime, request: dict[str, Any]) -> int | None:
-    """Writes the request down before it is acknowledged, so that a crash cannot lose it;
-    None when the database is unavailable (it then runs as before, and says so)."""
-    try:
-        return await asyncio.to_thread(runtime.receive, request)
-    except DatabaseUnavailable:
-        return None
-
-
-async def _run_and_answer(
-    runtime: Runtime,
-    work: AfterAck,
-    client: AsyncWebClient,
-    request: dict[str, Any],
-    request_id: int | None,
-    trigger_id: str | None,
-    respond: Any,
-) -> None:
-    if request_id is None:
-        outcome: Outcome | None = await work.run(_run_unrecorded, runtime, request)
-    else:
-        work.answering.add(request_id)
-        outcome = await work.run(runtime.run_acknowledged, request_id)
-    try:
-        if outcome is not None:  # else done elsewhere, or taken up again later
-            await _answer(runtime, work, client, request, outcome, trigger_id, respond)
-    finally:
-        if request_id is not None:
-            work.answering.discard(request_id)
-
-
-def _run_unrecorded(runtime: Runtime, request: dict[str, Any]) -> Outcome:
-    user_id, channel_id = request["user_id"], request.get("channel_id")
-    if request["kind"] == "command":
-        return runtime.run_command(user_id, request["name"], request["text"], channel_id)
-    return runtime.press(user_id, request["action_id"], request["value"], channel_id)
-
-
-async def _answer(
-    runtime: Runtime,
-    work: AfterAck,
-    client: AsyncWebClient,
-    request: dict[str, Any],
-    outcome: Outcome,
-    trigger_id: str | None,
-    respond: Any,
-) -> None:
-    """Shows the outcome to the person, then records that it was answered; an error on the
-    way leaves it unanswered, to be answered again (`finish_acknowledged`)."""
-    user_id = request["user_id"]
-    try:
-        if request["kind"] == "form":
-            if outcome.reply:
-                message = blockkit.message_kwargs(outcome.reply)
-                channel_id = request.get("channel_id")
-                await _tell(client, user_id=user_id, channel_id=channel_id, message=message)
-        elif request.get("home"):
-            await _show_on_home(outcome, client=client, user_id=user_id, trigger_id=trigger_id)
-        else:
-            await _show(
-                outcome,
-                respond=respond,
-                client=client,
-                trigger_id=trigger_id,
-                channel_id=request.get("channel_id"),
-            )
-    except (SlackApiError, ClientError, AnswerRefused) as exc:
-        log.warning("answer to request %s not delivered: %s", outcome.request_id, _reason(exc))
-        return
-    if outcome.request_id is not None:  # at once: a crash before this repeats the answer
-        await asyncio.to_thread(runtime.answered, outcome.request_id)
-    home_changed = outcome.home_changed | ({user_id} if request.get("home") else set())
-    await publish_homes(runtime, work, client, home_changed)
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, SlackApiError):
-        return str(exc.response.get("error"))
-    return str(exc) if isinstance(exc, AnswerRefused) else exc.__class__.__name__
-
-
-SETTLE = timedelta(seconds=30)
-"""How old an unanswered request must be before it is taken up again: by then the process that
-acknowledged it has run and answered it, unless it died or its answer met an error."""
-
-
-async def keep_answering(
-    runtime: Runtime, work: AfterAck, client: AsyncWebClient, *, every: float, since: datetime
-) -> None:
-    """`finish_acknowledged` at start-up for what was acknowledged before `since` (a killed
-    predecessor's requests), then every `every` seconds for what is `SETTLE` old."""
-    before = since
-    while True:
-        try:
-            await finish_acknowledged(runtime, work, client, received_before=before)
-        except DatabaseUnavailable as exc:
-            log.warning("acknowledged requests not checked: database unavailable (%s)", exc)
-        await asyncio.sleep(every)
-        before = runtime.clock.now() - SETTLE
-
-
-async def finish_acknowledged(
-    runtime: Runtime, work: AfterAck, client: AsyncWebClient, *, received_before: datetime
-) -> None:
-    """Runs, or answers again, the requests acknowledged before the instant and not answered:
-    those of a process that was killed, or whose answer met an error. Those this process is
-    answering right now are left to it."""
-    for request_id in await work.run(runtime.unanswered, received_before):
-        if request_id in work.answering:
-            continue
-        try:
-            await _take_up_again(runtime, work, client, request_id)
-        except DatabaseUnavailable:
-            raise
-        except Exception:  # a bug in one request must not stop the others; it is tried again
-            log.exception("acknowledged request %d failed again", request_id)
-
-
-async def _take_up_again(
-    runtime: Runtime, work: AfterAck, client: AsyncWebClient, request_id: int
-) -> None:
-    taken = await work.run(runtime.take_up_again, request_id)
-    if taken is None:  # given up
-        return
-    request, outcome = taken
-    if outcome is None:  # done and answered elsewhere, or the database is down again
-        return
-    url = request.get("response_url")
-    respond = ResponseUrls(runtime.settings.slack_api_url).responder(url)
-    await _answer(runtime, work, client, request, outcome, None, respond)
 
 
 def _form_listener(runtime: Runtime, work: AfterAck, callback_id: str) -> Any:
@@ -436,7 +301,7 @@ def _form_listener(runtime: Runtime, work: AfterAck, callback_id: str) -> Any:
             )
         else:
             await ack()
-        work.later(_answer(runtime, work, client, request, outcome, None, None))
+        work.later(answer_outcome(runtime, work, client, request, outcome, None, None))
 
     return on_submit
 
@@ -449,75 +314,15 @@ def _home_listener(runtime: Runtime, work: AfterAck) -> Any:
     return on_home_opened
 
 
-async def publish_homes(
-    runtime: Runtime, work: AfterAck, client: AsyncWebClient, user_ids: Iterable[str]
-) -> None:
-    """Publishes each person's Home tab as it is now (`views.publish`)."""
-    for user_id in sorted(user_ids):
-        view = await work.run(runtime.home, user_id)
-        try:
-            await client.views_publish(user_id=user_id, view=blockkit.home(view))
-        except SlackApiError as exc:
-            log.warning("views.publish %s failed: %s", user_id, exc.response.get("error"))
-
-
-async def _show_on_home(
-    outcome: Outcome, *, client: AsyncWebClient, user_id: str, trigger_id: str | None
-) -> None:
-    """A button on the Home tab: forms open as usual; a reply goes to the person's DM with the
-    bot; a redrawn message is not needed, as the Home tab is republished."""
-    if outcome.form and trigger_id:
-        await client.views_open(trigger_id=trigger_id, view=blockkit.modal(outcome.form))
-    if outcome.reply:
-        await client.chat_postMessage(channel=user_id, **blockkit.message_kwargs(outcome.reply))
-
-
-async def _show(
-    outcome: Outcome,
-    *,
-    respond: Any,
-    client: AsyncWebClient,
-    trigger_id: str | None,
-    channel_id: str | None,
-) -> None:
-    if outcome.form and trigger_id:
-        await client.views_open(
-            trigger_id=trigger_id, view=blockkit.modal(outcome.form, channel_id=channel_id)
-        )
-    if outcome.replace_original:
-        await respond(replace_original=True, **blockkit.message_kwargs(outcome.replace_original))
-    if outcome.reply:
-        await respond(
-            response_type="ephemeral",
-            replace_original=False,
-            **blockkit.message_kwargs(outcome.reply),
-        )
-
-
-async def _tell(
-    client: AsyncWebClient, *, user_id: str, channel_id: str | None, message: dict[str, Any]
-) -> None:
-    """Only to the person: ephemeral where the form was opened, else in their DM with the bot."""
-    if channel_id:
-        try:
-            await client.chat_postEphemeral(channel=channel_id, user=user_id, **message)
-            return
-        except SlackApiError as exc:
-            log.info("ephemeral reply refused (%s); sending a DM", exc.response.get("error"))
-    await client.chat_postMessage(channel=user_id, **message)
-
-
 def web_app(
     runtime: Runtime,
     app: AsyncApp | None,
-    after_ack: AfterAck | None = None,
     slack: SlackHealth | None = None,
     limits: ConnectionLimits = DEFAULT_LIMITS,
 ) -> web.Application:
     """`POST /slack/events` (Bolt, HTTP mode), `GET /healthz` (200 when the database answers and
     `slack` works, else 503 naming what is wrong) and `GET /metrics`. In Socket Mode (`app`
-    None) only the last two are served. `after_ack` (the one given to `build_app`) counts the
-    requests in flight."""
+    None) only the last two are served."""
     server = app.web_app(path="/slack/events") if app is not None else web.Application()
     secret = runtime.settings.slack_signing_secret
     if app is not None:
@@ -525,8 +330,6 @@ def web_app(
         signing_secret = secret.get_secret_value() if secret else None
         ingress = slack_ingress(signing_secret, RejectionLog(), body_seconds=limits.idle_seconds)
         server.middlewares.insert(0, ingress)
-    if after_ack is not None:
-        server.middlewares.append(after_ack.middleware)
 
     async def healthz(_request: web.Request) -> web.Response:
         database = await asyncio.to_thread(is_reachable, runtime.engine)

@@ -34,8 +34,8 @@ from bot.slack import SlackDirectory, build_app, web_app
 from commands.context import FixedClock
 from commands.registry import build_registry
 from storage.db import make_engine, upgrade
-from tests.fake_slack import FakeSlack
-from tests.signing import signed_headers
+from testkit.fake_slack import FakeSlack
+from testkit.signing import signed_headers
 
 PG_URL = os.environ.get("KAKEHASHI_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]
@@ -217,7 +217,7 @@ class SlackServer:
 async def serve_app(runtime: Runtime, slack: FakeSlack) -> AsyncIterator[SlackServer]:
     client = AsyncWebClient(token=TOKEN, base_url=slack.api_url)
     after_ack = AfterAck()
-    runner = web.AppRunner(web_app(runtime, build_app(runtime, client, after_ack), after_ack))
+    runner = web.AppRunner(web_app(runtime, build_app(runtime, client, after_ack)))
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()

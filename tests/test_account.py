@@ -30,8 +30,8 @@ from storage.handoffs import Contact, Handoff, HandoffMessage
 from storage.people import Person, Role
 from storage.promises import Promise
 from storage.touches import Touch
+from testkit.signing import block_actions_body, slash_command_body, view_submission_body
 from tests.conftest import NOW, ShellSession, SlackServer
-from tests.signing import block_actions_body, slash_command_body, view_submission_body
 
 TODAY = date(2026, 11, 23)
 

@@ -24,7 +24,7 @@ from storage.audit import AuditEntry
 from storage.people import Person
 from storage.promises import Promise
 from storage.touches import Touch
-from tests.fake_slack import FakeSlack
+from testkit.fake_slack import FakeSlack
 
 HEADER = ",".join(COLUMNS)
 

@@ -45,7 +45,7 @@ from storage.handoffs import Handoff, HandoffStatus
 from storage.people import Person, Role
 from storage.promises import Promise, PromiseStatus
 from storage.touches import Touch
-from tests.fake_slack import block_errors
+from testkit.fake_slack import block_errors
 
 END = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # Monday 09:00 in Tokyo
 TOKYO = ZoneInfo("Asia/Tokyo")

@@ -1,11 +1,10 @@
 """The benchmark harness (bench/) on tiny data, so it cannot rot: the real `kakehashi run`
-process, the minimal Bolt app, wrk, the data generator, the sweep and agenda workers and the
-delivery engine against the rate-limited fake Slack. Only that each benchmark ran and delivery
-was exactly once is asserted, never a timing."""
+process, the minimal Bolt app, the open-loop sender, the data generator, the sweep and agenda
+workers and the delivery engine against the rate-limited fake Slack. Only that each benchmark
+ran and delivery was exactly once is asserted, never a timing."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,10 +12,6 @@ import pytest
 from bench.__main__ import main
 from bench.datagen import Sizes, generate
 from storage.db import make_engine
-
-pytestmark = pytest.mark.skipif(
-    shutil.which("wrk") is None, reason="needs wrk (apt-get install wrk)"
-)
 
 
 def test_generator_is_reproducible(tmp_path: Path) -> None:

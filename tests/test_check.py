@@ -12,8 +12,8 @@ import pytest
 
 from bot import manifest
 from bot.cli import main
+from testkit.fake_slack import FakeSlack
 from tests.conftest import TOKEN
-from tests.fake_slack import FakeSlack
 
 CHANNEL = "C0HANDOFF"
 

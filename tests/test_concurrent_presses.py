@@ -16,10 +16,10 @@ from bot.runtime import Runtime
 from commands.context import FixedClock
 from storage.audit import AuditEntry
 from storage.promises import Recurrence
+from testkit.signing import block_actions_body, slash_command_body
 from tests import handoff_data, test_promise, test_reminders, test_slack_handoff
 from tests.conftest import NOW, SlackServer
 from tests.handoff_data import form_values
-from tests.signing import block_actions_body, slash_command_body
 
 
 def audited(engine: Engine, entity: str) -> Counter[str]:

@@ -33,8 +33,7 @@ from storage.audit import AuditEntry
 from storage.crm_events import CrmEvent
 from storage.handoffs import Handoff
 from storage.outbox import OutboxMessage
-from tests.conftest import NOW, TOKEN, SlackServer, free_port, make_settings
-from tests.crm_signing import (
+from testkit.crm_signing import (
     HUBSPOT_SECRET,
     ORG_ID,
     WEBHOOK_KEY,
@@ -47,9 +46,10 @@ from tests.crm_signing import (
     webhook_headers,
     won_opportunity,
 )
-from tests.fake_hubspot import CUSTOM_WON, LOST, PROPOSAL, FakeHubSpot
-from tests.fake_hubspot import TOKEN as HUBSPOT_TOKEN
-from tests.fake_slack import FakeSlack
+from testkit.fake_hubspot import CUSTOM_WON, LOST, PROPOSAL, FakeHubSpot
+from testkit.fake_hubspot import TOKEN as HUBSPOT_TOKEN
+from testkit.fake_slack import FakeSlack
+from tests.conftest import NOW, TOKEN, SlackServer, free_port, make_settings
 from tests.test_slack_handoff import all_text, buttons, submit
 
 JSON = dict[str, Any]
@@ -125,7 +125,7 @@ async def server(
 ) -> AsyncIterator[CrmServer]:
     client = AsyncWebClient(token=TOKEN, base_url=slack.api_url)
     after_ack = AfterAck()
-    app = web_app(runtime, build_app(runtime, client, after_ack), after_ack)
+    app = web_app(runtime, build_app(runtime, client, after_ack))
     add_crm_routes(app, settings=settings, engine=runtime.engine, clock=runtime.clock)
     runner = web.AppRunner(app)
     await runner.setup()
@@ -162,7 +162,7 @@ def rows(engine: Engine, table: type[Any]) -> int:
 async def open_prefilled_form(server: CrmServer, dm: JSON, user_id: str = "USALES") -> JSON:
     [(action_id, value)] = buttons(dm)
     assert action_id == "crm.hand_off"
-    from tests.signing import block_actions_body
+    from testkit.signing import block_actions_body
 
     trigger = f"trigger-crm-{value}"
     url = server.slack.new_response_url()

@@ -21,9 +21,9 @@ from storage.accounts import Account, fold_name
 from storage.crm_events import CrmEvent, CrmSource
 from storage.db import alembic_config, session_scope, upgrade
 from storage.outbox import OutboxMessage
+from testkit.crm_signing import WEBHOOK_SECRET, deal_won_body, stage_change
+from testkit.fake_slack import FakeSlack
 from tests.conftest import NOW, make_settings
-from tests.crm_signing import WEBHOOK_SECRET, deal_won_body, stage_change
-from tests.fake_slack import FakeSlack
 
 
 @pytest.fixture

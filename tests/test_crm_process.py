@@ -20,8 +20,7 @@ from sqlmodel import Session, select
 
 from storage.crm_events import CrmEvent
 from storage.db import make_engine, upgrade
-from tests.conftest import SECRET, TOKEN, free_port
-from tests.crm_signing import (
+from testkit.crm_signing import (
     HUBSPOT_SECRET,
     ORG_ID,
     WEBHOOK_SECRET,
@@ -33,10 +32,11 @@ from tests.crm_signing import (
     webhook_headers,
     won_opportunity,
 )
-from tests.fake_hubspot import TOKEN as HUBSPOT_TOKEN
-from tests.fake_hubspot import FakeHubSpot
-from tests.fake_slack import FakeSlack
-from tests.signing import block_actions_body, signed_headers
+from testkit.fake_hubspot import TOKEN as HUBSPOT_TOKEN
+from testkit.fake_hubspot import FakeHubSpot
+from testkit.fake_slack import FakeSlack
+from testkit.signing import block_actions_body, signed_headers
+from tests.conftest import SECRET, TOKEN, free_port
 
 JSON = dict[str, Any]
 

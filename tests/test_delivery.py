@@ -29,8 +29,8 @@ from jobs.delivery import (
 )
 from storage.db import session_scope
 from storage.outbox import OutboxMessage, OutboxStatus, enqueue
+from testkit.fake_slack import FakeSlack
 from tests.conftest import NOW, make_settings
-from tests.fake_slack import FakeSlack
 
 
 class FakeTime:

@@ -19,9 +19,9 @@ from commands.ui import Message, Outcome, message_to_json
 from jobs.delivery import DELIVERY_EVENT
 from storage.db import session_scope
 from storage.outbox import OutboxMessage, enqueue
+from testkit.fake_slack import FakeSlack
+from testkit.signing import slash_command_body
 from tests.conftest import NOW, ShellSession, SlackServer
-from tests.fake_slack import FakeSlack
-from tests.signing import slash_command_body
 
 
 def ping(ctx: Context, text: str) -> Outcome:

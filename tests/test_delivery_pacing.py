@@ -17,8 +17,8 @@ from commands.ui import Message
 from jobs.delivery import CLAIM_BATCH, LEASE, Claim, Delivery, Landed, Pacer
 from storage.db import make_engine
 from storage.outbox import OutboxMessage
+from testkit.fake_slack import FakeSlack
 from tests.conftest import NOW, make_settings
-from tests.fake_slack import FakeSlack
 from tests.test_delivery import FakeTime, delivered_keys, make_delivery, message, put, rows
 
 

@@ -24,8 +24,8 @@ from commands.ui import Message, message_to_json
 from jobs.delivery import DELIVERY_EVENT, this_process
 from storage.db import make_engine, session_scope, upgrade
 from storage.outbox import OutboxMessage, enqueue
+from testkit.fake_slack import FakeSlack
 from tests.conftest import PG_URL, SECRET, TOKEN, free_port, pg_url
-from tests.fake_slack import FakeSlack
 
 COUNT = 200
 USERS = [f"U{i:04d}" for i in range(COUNT)]

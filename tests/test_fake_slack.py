@@ -17,8 +17,8 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook import WebhookClient
 
-from tests.fake_slack import FakeSlack, assert_valid_blocks, block_errors, view_errors
-from tests.signing import (
+from testkit.fake_slack import FakeSlack, assert_valid_blocks, block_errors, view_errors
+from testkit.signing import (
     block_actions_body,
     event_body,
     signed_headers,

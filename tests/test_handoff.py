@@ -21,8 +21,8 @@ from storage.audit import AuditEntry
 from storage.handoffs import AccountFacts, Contact, Handoff, HandoffMessage, HandoffNotes
 from storage.people import Person
 from storage.promises import Promise
+from testkit.fake_slack import FakeSlack, block_errors, view_errors
 from tests.conftest import make_settings
-from tests.fake_slack import FakeSlack, block_errors, view_errors
 from tests.handoff_data import (
     CHANNEL,
     HOSTILE,

@@ -18,9 +18,9 @@ from storage.db import session_scope
 from storage.people import Person, Role
 from storage.promises import Promise
 from storage.reminders import Reminder, ReminderItem, ReminderKind, ReminderStatus
+from testkit.signing import block_actions_body, event_body, slash_command_body
 from tests.conftest import NOW, ShellSession, SlackServer
 from tests.metrics_data import build_world
-from tests.signing import block_actions_body, event_body, slash_command_body
 
 JSON = dict[str, Any]
 

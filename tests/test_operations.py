@@ -32,6 +32,8 @@ from bot.slack import web_app
 from commands.ui import Message, message_to_json
 from storage.db import make_engine, session_scope, upgrade
 from storage.outbox import OutboxMessage, enqueue
+from testkit.fake_slack import FakeSlack
+from testkit.signing import signed_headers, slash_command_body
 from tests.conftest import (
     SECRET,
     TOKEN,
@@ -41,8 +43,6 @@ from tests.conftest import (
     run_kakehashi,
     socket_mode_peer,
 )
-from tests.fake_slack import FakeSlack
-from tests.signing import signed_headers, slash_command_body
 
 ROOT = Path(__file__).parent.parent
 REMINDER = (("kind", "reminder"),)
@@ -290,7 +290,7 @@ async def test_healthz_says_503_when_the_database_is_down(
         engine=make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"),
     )
     client = AsyncWebClient(token=TOKEN, base_url=slack.api_url)
-    runner = web.AppRunner(web_app(down, None, None, SlackHealth(client)))
+    runner = web.AppRunner(web_app(down, None, SlackHealth(client)))
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()

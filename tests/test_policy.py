@@ -26,10 +26,10 @@ from storage.handoffs import Handoff
 from storage.people import Person, Role
 from storage.promises import Promise
 from storage.reminders import Reminder, ReminderItem, ReminderKind, ReminderStatus
+from testkit.fake_slack import FakeSlack
+from testkit.signing import block_actions_body, slash_command_body
 from tests.conftest import NOW, SlackServer
-from tests.fake_slack import FakeSlack
 from tests.metrics_data import build_world
-from tests.signing import block_actions_body, slash_command_body
 
 ROLES = [None, Role.SALES, Role.CS, Role.SUPPORT, Role.MANAGER]
 

@@ -15,9 +15,9 @@ from storage.accounts import Account, fold_name
 from storage.audit import AuditEntry
 from storage.db import session_scope
 from storage.people import Person, Role
+from testkit.signing import slash_command_body
 from tests.conftest import NOW, ShellSession, SlackServer
 from tests.metrics_data import build_world
-from tests.signing import slash_command_body
 
 
 async def portfolio(server: SlackServer, text: str, user_id: str) -> dict[str, object]:

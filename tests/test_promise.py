@@ -28,8 +28,8 @@ from storage.accounts import Account, fold_name
 from storage.audit import AuditEntry
 from storage.people import Person, Role
 from storage.promises import Promise, Recurrence
+from testkit.signing import slash_command_body, view_submission_body
 from tests.conftest import NOW, ShellSession, SlackServer
-from tests.signing import slash_command_body, view_submission_body
 
 TODAY = date(2026, 11, 23)
 WEEK, MONTH = Recurrence.WEEK, Recurrence.MONTH

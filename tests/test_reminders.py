@@ -36,9 +36,9 @@ from storage.people import Person, Role
 from storage.promises import Promise, PromiseStatus
 from storage.reminders import Reminder, ReminderItem, ReminderStatus
 from storage.touches import TouchChannel
+from testkit.fake_slack import FakeSlack
+from testkit.signing import block_actions_body, slash_command_body
 from tests.conftest import NOW, TOKEN, ShellSession, SlackServer, make_settings
-from tests.fake_slack import FakeSlack
-from tests.signing import block_actions_body, slash_command_body
 
 JSON = dict[str, Any]
 NO_SILENCE = ReminderRules(silence_days={"high": 0, "low": 0, "tech": 0})

@@ -13,8 +13,8 @@ import pytest
 from aiohttp import WSMsgType, web
 
 from bot.server import serve
+from testkit.fake_slack import FakeSlack
 from tests.conftest import TOKEN, free_port, make_settings, socket_mode_peer
-from tests.fake_slack import FakeSlack
 
 
 async def test_socket_mode_answers_a_slash_command(database_url: str, slack: FakeSlack) -> None:

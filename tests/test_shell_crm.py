@@ -10,8 +10,8 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from storage.crm_events import CrmEvent
+from testkit.crm_signing import deal_won_body
 from tests.conftest import ShellSession
-from tests.crm_signing import deal_won_body
 from tests.test_shell_handoff import button
 
 

@@ -21,10 +21,10 @@ from commands.context import SystemClock
 from jobs.delivery import Delivery, unpaced
 from storage.accounts import Account
 from storage.handoffs import Handoff
+from testkit.fake_slack import FakeSlack
+from testkit.signing import block_actions_body, slash_command_body, view_submission_body
 from tests.conftest import NOW, SlackServer, make_settings
-from tests.fake_slack import FakeSlack
 from tests.handoff_data import CHANNEL, HOSTILE, counts, form_values
-from tests.signing import block_actions_body, slash_command_body, view_submission_body
 
 JSON = dict[str, Any]
 

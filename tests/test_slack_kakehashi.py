@@ -14,8 +14,8 @@ from bot.runtime import Runtime
 from commands.ui import Outcome
 from storage.audit import AuditEntry
 from storage.people import Person
+from testkit.signing import slash_command_body
 from tests.conftest import SlackServer
-from tests.signing import slash_command_body
 
 
 async def command(

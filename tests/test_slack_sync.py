@@ -15,9 +15,9 @@ from bot.cli import main
 from storage.audit import AuditEntry
 from storage.outbox import OutboxMessage
 from storage.sync import SyncSubscription
+from testkit.fake_slack import FakeSlack
+from testkit.signing import slash_command_body
 from tests.conftest import SlackServer
-from tests.fake_slack import FakeSlack
-from tests.signing import slash_command_body
 from tests.test_slack_kakehashi import reply_text
 
 

@@ -9,8 +9,8 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from sqlalchemy import Engine
 
 from jobs.telemetry import OutboxCollector
+from testkit.fake_slack import FakeSlack
 from tests.conftest import NOW
-from tests.fake_slack import FakeSlack
 from tests.test_delivery import FakeTime, make_delivery, put, sweep_until_done
 
 COUNTERS = ("sent", "retried", "failed")

@@ -14,8 +14,8 @@ from commands.touch import LogTouch, OpenForm, Problem, ShowHelp, parse
 from storage.accounts import Account, fold_name
 from storage.people import Person
 from storage.touches import Touch, TouchChannel
+from testkit.signing import slash_command_body, view_submission_body
 from tests.conftest import NOW, ShellSession, SlackServer
-from tests.signing import slash_command_body, view_submission_body
 
 CALL, EMAIL, MEETING, CHAT = (TouchChannel.CALL, TouchChannel.EMAIL, TouchChannel.MEETING,
                               TouchChannel.CHAT)  # fmt: skip

@@ -13,9 +13,9 @@ import pytest
 
 from bot.connections import ConnectionLimits
 from bot.server import serve
+from testkit.fake_slack import FakeSlack
+from testkit.signing import signed_headers, slash_command_body
 from tests.conftest import SECRET, free_port, make_settings
-from tests.fake_slack import FakeSlack
-from tests.signing import signed_headers, slash_command_body
 
 LIMITS = ConnectionLimits(idle_seconds=1.0, max_connections=20)
 

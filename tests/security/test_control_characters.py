@@ -18,9 +18,9 @@ from storage.db import make_engine
 from storage.handoffs import Contact, Handoff, HandoffMessage
 from storage.people import Person
 from storage.promises import Promise
+from testkit.signing import block_actions_body, slash_command_body
 from tests.conftest import SlackServer
 from tests.handoff_data import form_values
-from tests.signing import block_actions_body, slash_command_body
 from tests.test_slack_handoff import open_form, submit
 
 CONTROLS = "\x00\x01\x07\x1b\r\x7f\u202e\u2066"

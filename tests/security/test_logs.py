@@ -16,9 +16,9 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
+from testkit.fake_slack import FakeSlack
+from testkit.signing import FORM, signed_headers, slash_command_body
 from tests.conftest import SECRET, TOKEN, SlackServer, free_port
-from tests.fake_slack import FakeSlack
-from tests.signing import FORM, signed_headers, slash_command_body
 
 FORGED = "\n2026-01-01 00:00:00,000 ERROR kakehashi forged line"
 

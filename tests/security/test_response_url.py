@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 
 from bot.response_url import ResponseUrls
+from testkit.fake_slack import FakeSlack
+from testkit.signing import block_actions_body, slash_command_body
 from tests.conftest import SlackServer
-from tests.fake_slack import FakeSlack
-from tests.signing import block_actions_body, slash_command_body
 
 
 @pytest.fixture

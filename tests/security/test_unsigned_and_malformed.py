@@ -18,8 +18,8 @@ from sqlmodel import Session, func, select
 
 from storage.audit import AuditEntry
 from storage.promises import Promise
+from testkit.signing import FORM, block_actions_body, view_submission_body
 from tests.conftest import SECRET, SlackServer
-from tests.signing import FORM, block_actions_body, view_submission_body
 
 JUNK = b"x" * (1024 * 1024 + 10)
 # Bodies Slack never sends, each with the content type it is labelled with.

@@ -29,7 +29,7 @@ from decimal import Decimal, InvalidOperation
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Literal, cast
+from typing import Any, Literal, Self, cast
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -426,7 +426,7 @@ class FakeSlack:
 
     # ----------------------------------------------------------------- lifecycle
 
-    def start(self) -> FakeSlack:
+    def start(self) -> Self:
         if self._server is None:
             self._server = _Server(self, self.host)
             self._thread = threading.Thread(
@@ -443,7 +443,7 @@ class FakeSlack:
             self._thread.join()
             self._server = self._thread = None
 
-    def __enter__(self) -> FakeSlack:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
