@@ -43,6 +43,8 @@ MENTION_TOKEN = re.compile(r"<@([^>|\s]+)(?:\|[^>]*)?>")
 _TAG = re.compile(r"<[^>]*>")
 _BLOCK_END = re.compile(r"</(p|div|li|h[1-6]|tr)>|<br\s*/?>", re.IGNORECASE)
 _AT = re.compile(r"<at[^>]*>(.*?)</at>", re.IGNORECASE | re.DOTALL)
+_MARK = re.compile("[\ue000\ue001]")
+_MARKED = re.compile("\ue000(\\d+)\ue001")
 
 
 @dataclass(frozen=True)
@@ -56,13 +58,22 @@ class Typed:
 def read_message(activity: dict[str, Any], bot_id: str) -> Typed:
     """The command a message asks for: the bot's own mention dropped, a leading `/` allowed,
     people's mentions turned into mention tokens, HTML turned into plain text."""
-    text = str(activity.get("text") or "")
+    text = _MARK.sub("", str(activity.get("text") or ""))
     if activity.get("textFormat") != "plain" and "<" in text:
         text = _BLOCK_END.sub("\n", text)
     mentions = _mentions(activity, bot_id)
-    text = _AT.sub(lambda m: mentions.get(html.unescape(_TAG.sub("", m[1])).strip(), ""), text)
+    tokens: list[str] = []
+
+    def mark(match: re.Match[str]) -> str:
+        # A mark, not the token yet: the tags are stripped next, and the token looks like one.
+        name = html.unescape(_TAG.sub("", match[1])).strip()
+        tokens.append(mentions.get(name, name))  # no entity: the name as typed, no one named
+        return f"\ue000{len(tokens) - 1}\ue001"
+
+    text = _AT.sub(mark, text)
     if activity.get("textFormat") != "plain":
         text = html.unescape(_TAG.sub("", text))
+    text = _MARKED.sub(lambda m: tokens[int(m[1])], text)
     text = strip_control(text).replace("\xa0", " ").strip()
     first, _, rest = text.partition(" ")
     name = fold(first.removeprefix("/").removeprefix("／"))

@@ -165,7 +165,7 @@ def test_form_as_dialog_inputs() -> None:
 
 
 def test_dialog_errors_under_fields_and_values_kept() -> None:
-    typed = {"account": "<at>x</at> 全角", "start": "2026-12-01", "amount": "-5"}
+    typed: ui.FormValues = {"account": "<at>x</at> 全角", "start": "2026-12-01", "amount": "-5"}
     card = cards.dialog(FORM, names, values=typed, errors={"amount": "Must be *positive*"})
     body = card["body"]
     at = next(i for i, e in enumerate(body) if e.get("id") == "amount")

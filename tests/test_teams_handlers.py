@@ -1,0 +1,180 @@
+"""The Teams handlers in process, with a real Runtime on the test database: a handoff typed →
+launcher card → dialog → a field error → fixed → the CS owner's DM in the outbox; a button press
+→ the card redrawn; hostile text; the welcome card; private answers in channels.
+
+People's keys are today's Slack-shaped ids (the fake Slack directory knows them) until the `ids`
+branch gives Teams people their Entra object ids as keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine
+
+from bot import teams
+from bot.runtime import Runtime
+from bot.teams import Audience
+from bot.teams_text import read_message
+from storage import people
+from tests.handoff_data import form_values, outbox_rows
+
+BOT = "28:bot-id"
+JSON = dict[str, Any]
+
+
+def activity(
+    user: str = "USALES", *, kind: str = "message", personal: bool = True, **more: Any
+) -> JSON:
+    conversation = (
+        {"id": "a:personal-" + user, "conversationType": "personal", "tenantId": "t1"}
+        if personal
+        else {"id": "19:team@thread.tacv2;messageid=42", "conversationType": "channel"}
+    )
+    return {
+        "type": kind,
+        "serviceUrl": "http://127.0.0.1:9/connector/",
+        "from": {"id": "29:" + user, "aadObjectId": user, "name": user.lower()},
+        "recipient": {"id": BOT, "name": "Kakehashi"},
+        "conversation": conversation,
+        "locale": "en-US",
+        "entities": [{"type": "clientInfo", "locale": "en-US", "timezone": "Asia/Tokyo"}],
+        **more,
+    }
+
+
+def card_of(send: teams.Send) -> JSON:
+    attachment = send.activity["attachments"][0]
+    assert attachment["contentType"] == teams.CARD
+    content: JSON = attachment["content"]
+    return content
+
+
+def all_text(card: JSON) -> str:
+    return "\n".join(str(e.get("text", "")) for e in card["body"])
+
+
+def invoke(name: str, value: JSON, user: str = "USALES", **more: Any) -> JSON:
+    return activity(user, kind="invoke", name=name, value=value, **more)
+
+
+def test_handoff_from_typed_command_through_dialog_to_the_cs_owner(
+    runtime: Runtime, engine: Engine
+) -> None:
+    typed = teams.on_message(runtime, activity(text="/handoff Initech"), BOT)
+    (launcher,) = typed.sends
+    assert launcher.audience is Audience.CONVERSATION  # the personal chat
+    (button,) = card_of(launcher)["actions"]
+    assert button["type"] == "Action.Submit" and button["title"] == "Open the form"
+    assert typed.request_id is not None
+
+    fetched = teams.on_task_fetch(runtime, invoke("task/fetch", {"data": button["data"]}))
+    assert fetched.invoke is not None
+    task = fetched.invoke["task"]
+    assert task["type"] == "continue"
+    dialog = task["value"]["card"]["content"]
+    submit = dialog["actions"][0]
+    inputs = {e["id"]: e for e in dialog["body"] if e["type"].startswith("Input.")}
+    assert inputs["account"]["value"] == "Initech"
+
+    bad = {**form_values(renewal_date="2026-11-30"), **submit["data"]}
+    refused = teams.on_task_submit(runtime, invoke("task/submit", {"data": bad}))
+    assert refused.invoke is not None and refused.invoke["task"]["type"] == "continue"
+    again = refused.invoke["task"]["value"]["card"]["content"]
+    errors = [e for e in again["body"] if e.get("color") == "Attention"]
+    assert len(errors) == 1 and refused.sends == []
+    kept = {e["id"]: e.get("value") for e in again["body"] if e["type"].startswith("Input.")}
+    assert kept["renewal_date"] == "2026-11-30" and kept["goals"] == form_values()["goals"]
+    assert not any(row.kind == "handoff.dm" for row in outbox_rows(engine).values())
+
+    good = {**form_values(), **again["actions"][0]["data"]}
+    done = teams.on_task_submit(runtime, invoke("task/submit", {"data": good}))
+    assert done.invoke == {}  # the dialog closes
+    assert done.sends == [] and done.request_id is not None  # confirmed by DM, as on Slack
+    rows = outbox_rows(engine).values()
+    assert any(row.recipient == "USALES" for row in rows)
+    dms = [row for row in rows if row.recipient == "UCS"]
+    assert dms, "the CS owner's DM waits in the outbox"
+    buttons = [
+        b for blk in dms[0].payload["blocks"] if blk["type"] == "actions" for b in blk["buttons"]
+    ]
+    assert {b["action_id"] for b in buttons} >= {"handoff_accept", "handoff_ask"}
+    assert any(b.get("opens_form") for b in buttons)  # Ask opens a dialog on Teams
+
+    accept = next(b for b in buttons if b["action_id"] == "handoff_accept")
+    data = {"kk": {"a": accept["action_id"], "v": accept["value"]}}
+    value = {"action": {"type": "Action.Execute", "verb": accept["action_id"], "data": data}}
+    pressed = teams.on_card_action(runtime, invoke("adaptiveCard/action", value, user="UCS"))
+    assert pressed.invoke is not None
+    assert pressed.invoke["type"] == teams.CARD and pressed.invoke["statusCode"] == 200
+    redrawn = pressed.invoke["value"]
+    assert "Initech" in all_text(redrawn)
+    assert not any(e["type"] == "ActionSet" for e in redrawn["body"])  # Accept is gone
+    again = teams.on_card_action(runtime, invoke("adaptiveCard/action", value, user="UCS"))
+    assert again.invoke is not None and again.invoke["type"].endswith("activity.message")
+
+
+def test_channel_answers_are_targeted_never_channel_posts(runtime: Runtime) -> None:
+    mention = {
+        "type": "mention",
+        "mentioned": {"id": BOT, "name": "Kakehashi"},
+        "text": "<at>Kakehashi</at>",
+    }
+    message = activity(personal=False, text="<at>Kakehashi</at> promise list", entities=[mention])
+    answer = teams.on_message(runtime, message, BOT)
+    assert answer.sends
+    for send in answer.sends:
+        assert send.audience is Audience.TARGETED
+        assert send.recipient is not None and send.recipient["id"] == "29:USALES"
+
+
+def test_unknown_command_and_empty_text(runtime: Runtime) -> None:
+    unknown = teams.on_message(runtime, activity(text="frobnicate now"), BOT)
+    assert "“frobnicate” is not a Kakehashi command" in all_text(card_of(unknown.sends[0]))
+    empty = teams.on_message(runtime, activity(text=""), BOT)
+    assert "/promise" in all_text(card_of(empty.sends[0]))  # the overview of every command
+
+
+def test_hostile_text_is_shown_as_text(runtime: Runtime) -> None:
+    hostile = "<at>Aiko</at> <b>x</b> **y** \u202e" + "z" * 10_000
+    answer = teams.on_message(runtime, activity(text="account " + hostile, textFormat="plain"), BOT)
+    card = card_of(answer.sends[0])
+    shown = all_text(card)
+    assert "<at>" not in shown and "<b>" not in shown and "**y**" not in shown
+    assert "entities" not in card["msteams"]
+
+
+def test_welcome_card_on_install_with_refresh(runtime: Runtime, engine: Engine) -> None:
+    installed = activity("UCS", kind="installationUpdate", action="add")
+    answer = teams.on_install(runtime, installed, BOT)
+    card = card_of(answer.sends[0])
+    refresh = card["body"][-1]["actions"][0]
+    assert refresh["type"] == "Action.Execute" and refresh["title"] == "Refresh"
+    value = {"action": {"type": "Action.Execute", "verb": refresh["verb"], "data": refresh["data"]}}
+    pressed = teams.on_card_action(runtime, invoke("adaptiveCard/action", value, user="UCS"))
+    assert pressed.invoke is not None and pressed.invoke["type"] == teams.CARD
+    in_team = activity("UCS", kind="installationUpdate", action="add", personal=False)
+    assert teams.on_install(runtime, in_team, BOT).sends == []  # nothing private in a team
+    with runtime.session() as session:
+        person = people.get_by_user_id(session=session, user_id="UCS")
+        assert person is not None
+        assert (person.tz, person.locale, person.name) == ("Asia/Tokyo", "en", "ucs")
+
+
+def test_read_message_mentions_html_and_slash() -> None:
+    aiko = "0f6a3b2c-1111-4222-8333-944445555666"
+    entities = [
+        {"type": "mention", "mentioned": {"id": BOT}, "text": "<at>Kakehashi</at>"},
+        {
+            "type": "mention",
+            "mentioned": {"id": "29:x", "aadObjectId": aiko},
+            "text": "<at>Aiko Sato</at>",
+        },
+    ]
+    message = {
+        "text": "<p><at>Kakehashi</at> ／Handoff ACME&amp;Co <at>Aiko Sato</at></p>",
+        "entities": entities,
+    }
+    typed = read_message(message, BOT)
+    assert typed.name == "handoff" and typed.text == f"ACME&Co <@{aiko}>"
+    forged = read_message({"text": "handoff <at>Aiko Sato</at>", "entities": []}, BOT)
+    assert forged.text == "Aiko Sato"  # an `<at>` without its entity names no one
