@@ -8,11 +8,14 @@ database is: call it through `asyncio.to_thread`) and returns a `TeamsAnswer`:
     on_task_fetch(runtime, activity) -> TeamsAnswer             # invoke task/fetch
     on_task_submit(runtime, activity) -> TeamsAnswer            # invoke task/submit
     on_install(runtime, activity, bot_id) -> TeamsAnswer        # installationUpdate, etc.
+    answer_again(runtime, request_id) -> (reference, TeamsAnswer) | None   # taken up again
 
 The caller (`teamsbase`'s HTTP endpoint) answers an invoke with `answer.invoke` (status 200,
 that body), sends each of `answer.sends` (see `Send`), and once they landed calls
 `runtime.answered(answer.request_id)` when it is set: a request written down
-(`storage.acknowledged`) and never answered is taken up again.
+(`storage.acknowledged`) and never answered is taken up again. Teams' requests carry a `teams`
+key (`is_teams`): the loop that takes requests up again gives those to `answer_again`, which
+answers through the stored conversation reference (no invoke to answer any more).
 """
 
 from __future__ import annotations
@@ -98,6 +101,32 @@ def _run_recorded(runtime: Runtime, request: dict[str, Any]) -> Outcome | None:
             return runtime.run_command(user, request["name"], request["text"], channel)
         return runtime.press(user, request["action_id"], request["value"], channel)
     return runtime.run_acknowledged(request_id)
+
+
+def is_teams(request: dict[str, Any]) -> bool:
+    """Whether an acknowledged request came from Teams (and is answered by `answer_again`)."""
+    return isinstance(request.get("teams"), dict)
+
+
+def answer_again(runtime: Runtime, request_id: int) -> tuple[dict[str, Any], TeamsAnswer] | None:
+    """A Teams request left unanswered (a crash, a send that failed): run, or its stored answer,
+    with the reference to send it through; None when given up or done elsewhere."""
+    taken = runtime.take_up_again(request_id)
+    if taken is None:
+        return None
+    request, outcome = taken
+    if outcome is None or not is_teams(request):
+        return None
+    reference = request["teams"]
+    activity = {
+        "serviceUrl": reference.get("serviceUrl"),
+        "conversation": reference.get("conversation") or {},
+        "from": reference.get("user") or {},
+    }
+    outcome.form = None  # a form cannot be opened later; its launcher was sent or is lost
+    answer = _answer(runtime, activity, request["user_id"], outcome)
+    answer.request_id = outcome.request_id
+    return reference, answer
 
 
 # ---- buttons ------------------------------------------------------------------------------

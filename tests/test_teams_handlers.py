@@ -7,6 +7,7 @@ branch gives Teams people their Entra object ids as keys."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -15,6 +16,7 @@ from bot import teams
 from bot.runtime import Runtime
 from bot.teams import Audience
 from bot.teams_text import read_message
+from commands.context import FixedClock
 from storage import people
 from tests.handoff_data import form_values, outbox_rows
 
@@ -178,3 +180,21 @@ def test_read_message_mentions_html_and_slash() -> None:
     assert typed.name == "handoff" and typed.text == f"ACME&Co <@{aiko}>"
     forged = read_message({"text": "handoff <at>Aiko Sato</at>", "entities": []}, BOT)
     assert forged.text == "Aiko Sato"  # an `<at>` without its entity names no one
+
+
+def test_an_unanswered_request_is_answered_again_through_its_reference(
+    runtime: Runtime, clock: FixedClock
+) -> None:
+    first = teams.on_message(runtime, activity(text="kakehashi help"), BOT)
+    assert first.request_id is not None  # its answer "did not land": answered() never called
+    clock.at += timedelta(minutes=5)
+    assert first.request_id in runtime.unanswered(clock.now())
+    again = teams.answer_again(runtime, first.request_id)
+    assert again is not None
+    reference, answer = again
+    assert reference["conversation"]["id"] == "a:personal-USALES"
+    assert reference["serviceUrl"] == "http://127.0.0.1:9/connector/"
+    assert [card_of(s) for s in answer.sends] == [card_of(s) for s in first.sends]
+    assert answer.request_id is not None
+    runtime.answered(answer.request_id)
+    assert first.request_id not in runtime.unanswered(clock.now())
