@@ -1,4 +1,5 @@
-"""The Teams handlers in process, with a real Runtime on the test database: a handoff typed →
+"""The Teams handlers in process, with a real Runtime on the test database (every activity read
+by the SDK's models first, as the endpoint reads it): a handoff typed →
 launcher card → dialog → a field error → fixed → the CS owner's DM in the outbox; a button press
 → the card redrawn; hostile text; the welcome card; private answers in channels.
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from microsoft_teams.api.activities import ActivityTypeAdapter
 from sqlalchemy import Engine
 
 from bot import teams
@@ -32,16 +34,27 @@ def activity(
         if personal
         else {"id": "19:team@thread.tacv2;messageid=42", "conversationType": "channel"}
     )
-    return {
-        "type": kind,
-        "serviceUrl": "http://127.0.0.1:9/connector/",
-        "from": {"id": "29:" + user, "aadObjectId": user, "name": user.lower()},
-        "recipient": {"id": BOT, "name": "Kakehashi"},
-        "conversation": conversation,
-        "locale": "en-US",
-        "entities": [{"type": "clientInfo", "locale": "en-US", "timezone": "Asia/Tokyo"}],
-        **more,
-    }
+    return via_sdk(
+        {
+            "type": kind,
+            "id": "activity-1",
+            "channelId": "msteams",
+            "serviceUrl": "http://127.0.0.1:9/connector/",
+            "from": {"id": "29:" + user, "aadObjectId": user, "name": user.lower()},
+            "recipient": {"id": BOT, "name": "Kakehashi"},
+            "conversation": conversation,
+            "locale": "en-US",
+            "entities": [{"type": "clientInfo", "locale": "en-US", "timezone": "Asia/Tokyo"}],
+            **more,
+        }
+    )
+
+
+def via_sdk(raw: JSON) -> JSON:
+    """As `teamsbase` hands it over: read by the SDK's activity models, dumped back."""
+    parsed = ActivityTypeAdapter.validate_python(raw)
+    dumped: JSON = parsed.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return dumped
 
 
 def card_of(send: teams.Send) -> JSON:
