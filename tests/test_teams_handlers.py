@@ -211,3 +211,33 @@ def test_an_unanswered_request_is_answered_again_through_its_reference(
     assert answer.request_id is not None
     runtime.answered(answer.request_id)
     assert first.request_id not in runtime.unanswered(clock.now())
+
+
+def test_oversized_and_hostile_dialog_values_are_field_errors(
+    runtime: Runtime, engine: Engine
+) -> None:
+    typed = teams.on_message(runtime, activity(text="handoff"), BOT)
+    (button,) = card_of(typed.sends[0])["actions"]
+    fetched = teams.on_task_fetch(runtime, invoke("task/fetch", {"data": button["data"]}))
+    assert fetched.invoke is not None
+    submit = fetched.invoke["task"]["value"]["card"]["content"]["actions"][0]
+    before = outbox_rows(engine)
+    hostile = {"goals": "g" * 10_000, "account": '<at>Aiko</at>\x00\u202e{"type": "AdaptiveCard"}'}
+    data = {**form_values(**hostile), **submit["data"]}
+    refused = teams.on_task_submit(runtime, invoke("task/submit", {"data": data}))
+    assert refused.invoke is not None and refused.invoke["task"]["type"] == "continue"
+    body = refused.invoke["task"]["value"]["card"]["content"]["body"]
+    erred = {
+        body[i - 1].get("id") or body[i - 2].get("id")
+        for i, e in enumerate(body)
+        if e.get("color") == "Attention"
+    }
+    assert "goals" in erred  # 10,000 characters: said on the field, nothing saved
+    assert outbox_rows(engine) == before
+
+
+def test_japanese_person_gets_japanese_cards_in_a_channel(runtime: Runtime) -> None:
+    message = activity("UCS", personal=False, text="handoff", locale="ja-JP")
+    (launcher,) = teams.on_message(runtime, message, BOT).sends
+    assert launcher.audience is Audience.TARGETED
+    assert card_of(launcher)["actions"][0]["title"] == "フォームを開く"
