@@ -156,9 +156,19 @@ def shown_as_typed(value: str) -> str:
 
 
 def to_markdown(markup: str, names: Names) -> Rendered:
-    """The shared markup → Teams markdown: `*b*` bold, `` `c` `` code, mention tokens → `<at>`;
-    everything else (what people typed) shown as typed. TODO(lead): render `commands.markup`
-    instead once the `markup` branch is merged (this is the one function to switch)."""
+    """The shared markup → Teams markdown, mentions → `<at>` with their entities; what people
+    typed shown as typed. The one function to switch: `bot.teams_markup` renders the `markup`
+    branch's spec once `commands.markup` exists. TODO(lead): after that merge, keep only
+    `bot.teams_markup.render` and delete `_legacy` and its helpers."""
+    try:
+        from bot.teams_markup import render
+    except ImportError:
+        return _legacy(markup, names)
+    return render(markup, names)
+
+
+def _legacy(markup: str, names: Names) -> Rendered:
+    """Today's `commands.text` markup: Slack's escapes and `<@id>` mentions."""
     mentions: list[tuple[str, str]] = []
     out: list[str] = []
     pos = 0
