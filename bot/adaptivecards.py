@@ -31,9 +31,9 @@ from microsoft_teams.cards.core import (
     TextInput,
 )
 
-from bot.teams_text import Names, Rendered, to_markdown
+from bot.teams_text import Names, Rendered, plain_text, to_markdown
 from commands import ui
-from commands.text import clip, plain
+from commands.text import clip
 
 KEY = "kk"
 """Where a card's own data travels in an action's data (input ids never use it)."""
@@ -53,7 +53,7 @@ More = Callable[[int], str]
 def card(message: ui.Message, names: Names, more: More) -> dict[str, Any]:
     """A message as a card within the size budget: blocks that do not fit are left out, and a
     last line says how many."""
-    return _fit(list(message.blocks), names, more, fallback=plain(message.text))
+    return _fit(list(message.blocks), names, more, fallback=plain_text(message.text))
 
 
 def home_card(view: ui.View, names: Names, more: More, refresh_label: str) -> dict[str, Any]:
@@ -70,7 +70,7 @@ def launcher_card(
     data = {KEY: opener}
     button = SubmitAction(title=_label(label), data=_task_fetch(data), style="positive")
     body = [_text_block(to_markdown(intro, names), [])] if intro else []
-    return _dump(body, [button], [], fallback=plain(intro))
+    return _dump(body, [button], [], fallback=plain_text(intro))
 
 
 def _fit(blocks: list[ui.Block], names: Names, more: More, *, fallback: str) -> dict[str, Any]:
@@ -128,7 +128,7 @@ def _task_fetch(data: dict[str, Any]) -> dict[str, Any]:
 
 def _label(markup: str) -> str:
     """Titles and labels are not markdown: shown as typed."""
-    return clip(plain(markup), 200) or " "
+    return clip(plain_text(markup), 200) or " "
 
 
 def _dump(
@@ -183,7 +183,7 @@ def dialog(
             body.append(TextBlock(text=_label(errors[field.id]), wrap=True, color="Attention"))
     data = {KEY: {"f": form.callback_id, "m": form.metadata, "ch": channel_id, "o": opener}}
     submit = SubmitAction(title=_label(form.submit), data=data, style="positive")
-    return _dump(body, [submit], mentions, fallback=plain(form.title))
+    return _dump(body, [submit], mentions, fallback=plain_text(form.title))
 
 
 def _keep(field: ui.FormField, values: ui.FormValues) -> ui.FormField:
@@ -222,7 +222,7 @@ def _number(initial: str | None) -> float | None:
 
 
 def dialog_title(form: ui.Form) -> str:
-    return clip(plain(form.title), 100) or " "
+    return clip(plain_text(form.title), 100) or " "
 
 
 def read_submission(data: dict[str, Any]) -> tuple[str, str, str | None, ui.FormValues]:

@@ -27,9 +27,16 @@ from typing import Any
 
 from bot import adaptivecards as cards
 from bot.runtime import Runtime
-from bot.teams_text import ENTRA_ID, Names, locale_of, person_key, read_message, zone_of
+from bot.teams_text import (
+    ENTRA_ID,
+    Names,
+    locale_of,
+    person_key,
+    plain_text,
+    read_message,
+    zone_of,
+)
 from commands.i18n import Translator
-from commands.text import plain
 from commands.ui import Form, Message, Outcome
 from storage import people
 from storage.db import DatabaseUnavailable
@@ -158,7 +165,7 @@ def on_card_action(runtime: Runtime, activity: dict[str, Any]) -> TeamsAnswer:
     answer.invoke = (
         _card_response(cards.card(replace, names, _more(t)))
         if replace
-        else _message_response(plain(outcome.reply.text) if outcome.reply else "")
+        else _message_response(plain_text(outcome.reply.text) if outcome.reply else "")
     )
     answer.request_id = outcome.request_id
     return answer
@@ -177,7 +184,7 @@ def on_task_fetch(runtime: Runtime, activity: dict[str, Any]) -> TeamsAnswer:
     if outcome is None:
         return TeamsAnswer(invoke=_task_message(_t(runtime, user_id)("teams.not_ours")))
     if outcome.form is None:
-        text = plain(outcome.reply.text) if outcome.reply else ""
+        text = plain_text(outcome.reply.text) if outcome.reply else ""
         return TeamsAnswer(invoke=_task_message(text))
     card = cards.dialog(outcome.form, _names(runtime), channel_id=_channel(activity), opener=opener)
     return TeamsAnswer(invoke=_task_card(outcome.form, card))
@@ -212,8 +219,10 @@ def on_task_submit(runtime: Runtime, activity: dict[str, Any]) -> TeamsAnswer:
         shown = _open(runtime, user_id, opener, channel)
         form = shown.form if shown and shown.form else None
         if form is None or form.callback_id != callback_id:
-            return TeamsAnswer(invoke=_task_message(plain(next(iter(outcome.errors.values())))))
-        errors = {k: plain(v) for k, v in outcome.errors.items()}
+            return TeamsAnswer(
+                invoke=_task_message(plain_text(next(iter(outcome.errors.values()))))
+            )
+        errors = {k: plain_text(v) for k, v in outcome.errors.items()}
         card = cards.dialog(
             form, names, channel_id=channel, values=values, errors=errors, opener=opener
         )

@@ -28,6 +28,11 @@ def _own(text: str) -> str:
     return text.replace("\n", "\n\n")
 
 
+def as_plain(text: str) -> str:
+    """Shown as typed: titles, labels, buttons."""
+    return markup.as_text(markup.unemphasized(text))
+
+
 def render(text: str, names: Names) -> Rendered:
     mentions: list[tuple[str, str]] = []
 

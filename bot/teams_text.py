@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from commands.i18n import LOCALES
-from commands.text import fold, strip_control, unescape
+from commands.text import fold, strip_control
 
 # ---- who is who ---------------------------------------------------------------------------
 
@@ -167,6 +167,23 @@ def to_markdown(markup: str, names: Names) -> Rendered:
     return render(markup, names)
 
 
+def plain_text(markup: str) -> str:
+    """Markup for places Teams shows as typed (titles, labels, buttons, dialog messages): no
+    emphasis marks, typed characters as typed, a mention as `@id`. Switches with `to_markdown`."""
+    try:
+        from bot.teams_markup import as_plain
+    except ImportError:
+        return _unescape(_LEGACY_EMPHASIS.sub(lambda m: m[1] or m[2], markup))
+    return as_plain(markup)
+
+
+_LEGACY_EMPHASIS = re.compile(r"\*([^*\n]+)\*|`([^`\n]+)`")
+
+
+def _unescape(markup: str) -> str:
+    return markup.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def _legacy(markup: str, names: Names) -> Rendered:
     """Today's `commands.text` markup: Slack's escapes and `<@id>` mentions."""
     mentions: list[tuple[str, str]] = []
@@ -185,17 +202,17 @@ def _emphasis(markup: str) -> str:
     out: list[str] = []
     pos = 0
     for m in _EMPHASIS.finditer(markup):
-        out.append(shown_as_typed(unescape(markup[pos : m.start()])))
-        inner = shown_as_typed(unescape(m[1] or m[2]))
+        out.append(shown_as_typed(_unescape(markup[pos : m.start()])))
+        inner = shown_as_typed(_unescape(m[1] or m[2]))
         out.append(f"**{inner}**" if m[1] else f"`{_code(m[2])}`")
         pos = m.end()
-    out.append(shown_as_typed(unescape(markup[pos:])))
+    out.append(shown_as_typed(_unescape(markup[pos:])))
     return "".join(out)
 
 
 def _code(markup: str) -> str:
     """Inside a code span markdown escapes show as backslashes: only tags are neutralised."""
-    return _OPEN_TAG.sub("<" + WORD_JOINER, _BIDI.sub("", unescape(markup)))
+    return _OPEN_TAG.sub("<" + WORD_JOINER, _BIDI.sub("", _unescape(markup)))
 
 
 def _mention(key: str, names: Names, mentions: list[tuple[str, str]]) -> str:
