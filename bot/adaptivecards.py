@@ -59,7 +59,7 @@ def card(message: ui.Message, names: Names, more: More) -> dict[str, Any]:
 def home_card(view: ui.View, names: Names, more: More, refresh_label: str) -> dict[str, Any]:
     """The personal overview (Slack's Home tab) with a Refresh button."""
     refresh = ui.Actions((ui.Button(refresh_label, REFRESH),))
-    return _fit([*view.blocks, refresh], names, more, fallback="")
+    return _fit([*view.blocks, refresh], names, more, fallback="", home=True)
 
 
 def launcher_card(
@@ -73,12 +73,14 @@ def launcher_card(
     return _dump(body, [button], [], fallback=plain_text(intro))
 
 
-def _fit(blocks: list[ui.Block], names: Names, more: More, *, fallback: str) -> dict[str, Any]:
+def _fit(
+    blocks: list[ui.Block], names: Names, more: More, *, fallback: str, home: bool = False
+) -> dict[str, Any]:
     mentions: list[tuple[str, str]] = []
     body: list[CardElement] = []
     for index, block in enumerate(blocks):
         seen = list(mentions)
-        trial = body + _element(block, names, seen)
+        trial = body + _element(block, names, seen, home)
         if _size(_dump(trial, [], seen, fallback)) > CARD_BYTES - 1000:
             note = _text_block(to_markdown(more(len(blocks) - index), names), [], subtle=True)
             return _dump([*body, note], [], mentions, fallback)
@@ -86,7 +88,9 @@ def _fit(blocks: list[ui.Block], names: Names, more: More, *, fallback: str) -> 
     return _dump(body, [], mentions, fallback)
 
 
-def _element(block: ui.Block, names: Names, mentions: list[tuple[str, str]]) -> list[CardElement]:
+def _element(
+    block: ui.Block, names: Names, mentions: list[tuple[str, str]], home: bool = False
+) -> list[CardElement]:
     match block:
         case ui.Header(text):
             return [TextBlock(text=_label(text), weight="Bolder", size="Medium", wrap=True)]
@@ -98,7 +102,7 @@ def _element(block: ui.Block, names: Names, mentions: list[tuple[str, str]]) -> 
         case ui.Divider():
             return [TextBlock(text=" ", separator=True, spacing="Medium")]
         case ui.Actions(buttons):
-            return [ActionSet(id=block.block_id, actions=[_button(b) for b in buttons[:6]])]
+            return [ActionSet(id=block.block_id, actions=[_button(b, home) for b in buttons[:6]])]
     raise TypeError(f"not a block: {block!r}")
 
 
@@ -114,8 +118,11 @@ def _text_block(
     )
 
 
-def _button(button: ui.Button) -> Action:
-    data = {KEY: {"a": button.action_id, "v": button.value}}
+def _button(button: ui.Button, home: bool) -> Action:
+    """`h`: pressed on the personal overview, which is drawn again (as Slack's Home tab)."""
+    data: dict[str, Any] = {
+        KEY: {"a": button.action_id, "v": button.value} | ({"h": 1} if home else {})
+    }
     style = _STYLES.get(button.style) if button.style else None
     if button.opens_form:
         return SubmitAction(title=_label(button.label), data=_task_fetch(data), style=style)

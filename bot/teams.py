@@ -160,13 +160,15 @@ def on_card_action(runtime: Runtime, activity: dict[str, Any]) -> TeamsAnswer:
     replace = outcome.replace_original
     outcome.replace_original = None
     answer = _answer(runtime, activity, user_id, outcome, opener={"a": action_id, "v": value})
-    names = _names(runtime)
-    t = _t(runtime, user_id)
-    answer.invoke = (
-        _card_response(cards.card(replace, names, _more(t)))
-        if replace
-        else _message_response(plain_text(outcome.reply.text) if outcome.reply else "")
-    )
+    names, t = _names(runtime), _t(runtime, user_id)
+    if own.get("h"):  # pressed on the overview: drawn again, as Slack republishes the Home tab
+        home = cards.home_card(runtime.home(user_id), names, _more(t), t("teams.refresh"))
+        answer.invoke = _card_response(home)
+    elif replace:
+        answer.invoke = _card_response(cards.card(replace, names, _more(t)))
+    else:
+        reply = plain_text(outcome.reply.text) if outcome.reply else ""
+        answer.invoke = _message_response(reply)
     answer.request_id = outcome.request_id
     return answer
 

@@ -241,3 +241,35 @@ def test_japanese_person_gets_japanese_cards_in_a_channel(runtime: Runtime) -> N
     (launcher,) = teams.on_message(runtime, message, BOT).sends
     assert launcher.audience is Audience.TARGETED
     assert card_of(launcher)["actions"][0]["title"] == "フォームを開く"
+
+
+def hand_off(runtime: Runtime) -> None:
+    """kenji hands Initech off to aiko through the dialog."""
+    typed = teams.on_message(runtime, activity(text="handoff Initech"), BOT)
+    (button,) = card_of(typed.sends[0])["actions"]
+    fetched = teams.on_task_fetch(runtime, invoke("task/fetch", {"data": button["data"]}))
+    assert fetched.invoke is not None
+    submit = fetched.invoke["task"]["value"]["card"]["content"]["actions"][0]
+    done = teams.on_task_submit(
+        runtime, invoke("task/submit", {"data": {**form_values(), **submit["data"]}})
+    )
+    assert done.invoke == {}
+
+
+def test_a_press_on_the_overview_draws_it_again(runtime: Runtime) -> None:
+    hand_off(runtime)
+    welcome = teams.on_install(
+        runtime, activity("UCS", kind="installationUpdate", action="add"), BOT
+    )
+    overview = card_of(welcome.sends[0])
+    actions = [a for e in overview["body"] if e["type"] == "ActionSet" for a in e["actions"]]
+    accept = next(a for a in actions if a.get("verb") == "handoff_accept")
+    assert accept["data"]["kk"]["h"] == 1
+    value = {"action": {"type": "Action.Execute", "verb": accept["verb"], "data": accept["data"]}}
+    pressed = teams.on_card_action(runtime, invoke("adaptiveCard/action", value, user="UCS"))
+    assert pressed.invoke is not None and pressed.invoke["type"] == teams.CARD
+    redrawn = pressed.invoke["value"]
+    verbs = [
+        a.get("verb") for e in redrawn["body"] if e["type"] == "ActionSet" for a in e["actions"]
+    ]
+    assert "handoff_accept" not in verbs and verbs[-1] == "teams.home.refresh"
