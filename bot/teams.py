@@ -27,18 +27,16 @@ from typing import Any
 
 from bot import adaptivecards as cards
 from bot.runtime import Runtime
-from bot.teams_text import (
-    ENTRA_ID,
-    Names,
-    locale_of,
-    person_key,
-    plain_text,
-    read_message,
-    zone_of,
+from bot.teams_people import (
+    channel_of,
+    more_line,
+    names_for,
+    reference_of,
+    remember_sender,
+    translator,
 )
-from commands.i18n import Translator
+from bot.teams_text import plain_text, read_message
 from commands.ui import Form, Message, Outcome
-from storage import people
 from storage.db import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -79,18 +77,20 @@ class TeamsAnswer:
 
 def on_message(runtime: Runtime, activity: dict[str, Any], bot_id: str) -> TeamsAnswer:
     """A typed command: run as the Slack command of that name would be."""
-    user_id = _remember(runtime, activity)
+    user_id = remember_sender(runtime, activity)
     typed = read_message(activity, bot_id)
-    channel = _channel(activity)
+    channel = channel_of(activity)
     if typed.name in HOME_WORDS:
         return _home_answer(runtime, activity, user_id)
     name, text = typed.name or "kakehashi", typed.text
     if name not in runtime.registry.commands:
-        t = _t(runtime, user_id)
+        t = translator(runtime, user_id)
         reply = Message.plain(t("teams.unknown_command", name=typed.name))
         return _answer(runtime, activity, user_id, Outcome(reply=reply))
     request = {"kind": "command", "user_id": user_id, "name": name, "text": text}
-    outcome = _run_recorded(runtime, {**request, "channel_id": channel, "teams": _ref(activity)})
+    outcome = _run_recorded(
+        runtime, {**request, "channel_id": channel, "teams": reference_of(activity)}
+    )
     if outcome is None:  # done elsewhere, or taken up again once the database is back
         return TeamsAnswer()
     answer = _answer(runtime, activity, user_id, outcome, opener={"c": name, "t": text})
@@ -141,7 +141,7 @@ def answer_again(runtime: Runtime, request_id: int) -> tuple[dict[str, Any], Tea
 
 def on_card_action(runtime: Runtime, activity: dict[str, Any]) -> TeamsAnswer:
     """Action.Execute: the press, answered with the card redrawn in place."""
-    user_id = _remember(runtime, activity)
+    user_id = remember_sender(runtime, activity)
     action = (activity.get("value") or {}).get("action") or {}
     own = (action.get("data") or {}).get(cards.KEY) or {}
     action_id, value = str(own.get("a") or action.get("verb") or ""), str(own.get("v") or "")
@@ -150,22 +150,22 @@ def on_card_action(runtime: Runtime, activity: dict[str, Any]) -> TeamsAnswer:
         answer.invoke = _card_response(answer.sends.pop().activity["attachments"][0]["content"])
         return answer
     if action_id not in runtime.registry.actions:
-        return TeamsAnswer(invoke=_message_response(_t(runtime, user_id)("teams.not_ours")))
+        return TeamsAnswer(invoke=_message_response(translator(runtime, user_id)("teams.not_ours")))
     request = {"kind": "action", "user_id": user_id, "action_id": action_id, "value": value}
     outcome = _run_recorded(
-        runtime, {**request, "channel_id": _channel(activity), "teams": _ref(activity)}
+        runtime, {**request, "channel_id": channel_of(activity), "teams": reference_of(activity)}
     )
     if outcome is None:
         return TeamsAnswer(invoke=_message_response(""))
     replace = outcome.replace_original
     outcome.replace_original = None
     answer = _answer(runtime, activity, user_id, outcome, opener={"a": action_id, "v": value})
-    names, t = _names(runtime), _t(runtime, user_id)
+    names, t = names_for(runtime), translator(runtime, user_id)
     if own.get("h"):  # pressed on the overview: drawn again, as Slack republishes the Home tab
-        home = cards.home_card(runtime.home(user_id), names, _more(t), t("teams.refresh"))
+        home = cards.home_card(runtime.home(user_id), names, more_line(t), t("teams.refresh"))
         answer.invoke = _card_response(home)
     elif replace:
-        answer.invoke = _card_response(cards.card(replace, names, _more(t)))
+        answer.invoke = _card_response(cards.card(replace, names, more_line(t)))
     else:
         reply = plain_text(outcome.reply.text) if outcome.reply else ""
         answer.invoke = _message_response(reply)
@@ -179,16 +179,18 @@ def on_card_action(runtime: Runtime, activity: dict[str, Any]) -> TeamsAnswer:
 def on_task_fetch(runtime: Runtime, activity: dict[str, Any]) -> TeamsAnswer:
     """A launcher or a form button pressed: its form as a dialog (nothing is written down: a
     form that does not open is opened again by pressing again)."""
-    user_id = _remember(runtime, activity)
+    user_id = remember_sender(runtime, activity)
     data = ((activity.get("value") or {}).get("data") or {}).get(cards.KEY) or {}
     opener = {k: str(v) for k, v in data.items() if k in ("c", "t", "a", "v")}
-    outcome = _open(runtime, user_id, opener, _channel(activity))
+    outcome = _open(runtime, user_id, opener, channel_of(activity))
     if outcome is None:
-        return TeamsAnswer(invoke=_task_message(_t(runtime, user_id)("teams.not_ours")))
+        return TeamsAnswer(invoke=_task_message(translator(runtime, user_id)("teams.not_ours")))
     if outcome.form is None:
         text = plain_text(outcome.reply.text) if outcome.reply else ""
         return TeamsAnswer(invoke=_task_message(text))
-    card = cards.dialog(outcome.form, _names(runtime), channel_id=_channel(activity), opener=opener)
+    card = cards.dialog(
+        outcome.form, names_for(runtime), channel_id=channel_of(activity), opener=opener
+    )
     return TeamsAnswer(invoke=_task_card(outcome.form, card))
 
 
@@ -205,18 +207,23 @@ def _open(
 def on_task_submit(runtime: Runtime, activity: dict[str, Any]) -> TeamsAnswer:
     """A dialog submitted: field errors draw it again with what was typed; else it closes and
     the reply goes to the person only."""
-    user_id = _remember(runtime, activity)
+    user_id = remember_sender(runtime, activity)
     data = (activity.get("value") or {}).get("data") or {}
     try:
         callback_id, metadata, channel, values = cards.read_submission(data)
         if callback_id not in runtime.registry.forms:
             raise ValueError(callback_id)
     except ValueError:
-        return TeamsAnswer(invoke=_task_message(_t(runtime, user_id)("teams.not_ours")))
-    request = {"kind": "form", "user_id": user_id, "channel_id": channel, "teams": _ref(activity)}
+        return TeamsAnswer(invoke=_task_message(translator(runtime, user_id)("teams.not_ours")))
+    request = {
+        "kind": "form",
+        "user_id": user_id,
+        "channel_id": channel,
+        "teams": reference_of(activity),
+    }
     outcome = runtime.submit(user_id, callback_id, values, metadata, channel, record=request)
     opener = data[cards.KEY].get("o") or {}
-    names = _names(runtime)
+    names = names_for(runtime)
     if outcome.errors:
         shown = _open(runtime, user_id, opener, channel)
         form = shown.form if shown and shown.form else None
@@ -254,13 +261,13 @@ def on_install(runtime: Runtime, activity: dict[str, Any], bot_id: str) -> Teams
     personal = (activity.get("conversation") or {}).get("conversationType") == "personal"
     if not personal or not (installed or bot_id in added):
         return TeamsAnswer()
-    return _home_answer(runtime, activity, _remember(runtime, activity))
+    return _home_answer(runtime, activity, remember_sender(runtime, activity))
 
 
 def _home_answer(runtime: Runtime, activity: dict[str, Any], user_id: str) -> TeamsAnswer:
     view = runtime.home(user_id)
-    t = _t(runtime, user_id)
-    card = cards.home_card(view, _names(runtime), _more(t), t("teams.refresh"))
+    t = translator(runtime, user_id)
+    card = cards.home_card(view, names_for(runtime), more_line(t), t("teams.refresh"))
     return TeamsAnswer(sends=[_send(activity, card, private=True)])
 
 
@@ -277,7 +284,7 @@ def _answer(
     """What a command or a press owes the person, all of it private: a form becomes a card
     with one button that opens it (Teams opens dialogs only from a card)."""
     answer = TeamsAnswer()
-    names, t = _names(runtime), _t(runtime, user_id)
+    names, t = names_for(runtime), translator(runtime, user_id)
     if outcome.form:
         intro = outcome.form.intro or outcome.form.title
         launcher = cards.launcher_card(intro, t("teams.open_form"), names, opener=opener or {})
@@ -289,7 +296,7 @@ def _answer(
 
 
 def _private(runtime: Runtime, activity: dict[str, Any], user_id: str, message: Message) -> Send:
-    card = cards.card(message, _names(runtime), _more(_t(runtime, user_id)))
+    card = cards.card(message, names_for(runtime), more_line(translator(runtime, user_id)))
     return _send(activity, card, private=True)
 
 
@@ -321,86 +328,3 @@ def _task_card(form: Form, card: dict[str, Any]) -> dict[str, Any]:
 
 def _task_message(text: str) -> dict[str, Any]:
     return {"task": {"type": "message", "value": text or " "}}
-
-
-# ---- the person, their profile and their conversation reference ---------------------------
-
-
-def _user_id(activity: dict[str, Any]) -> str:
-    sender = activity.get("from") or {}
-    return person_key(str(sender.get("aadObjectId") or sender.get("id") or ""))
-
-
-def _channel(activity: dict[str, Any]) -> str | None:
-    """The conversation, without a channel thread's `;messageid=`."""
-    conversation = str((activity.get("conversation") or {}).get("id") or "")
-    return conversation.split(";")[0] or None
-
-
-def _ref(activity: dict[str, Any]) -> dict[str, Any]:
-    """Enough to answer again later (a request taken up again after a crash)."""
-    conversation = activity.get("conversation") or {}
-    return {
-        "serviceUrl": activity.get("serviceUrl"),
-        "conversation": {k: conversation.get(k) for k in ("id", "conversationType", "tenantId")},
-        "user": {k: (activity.get("from") or {}).get(k) for k in ("id", "aadObjectId", "name")},
-    }
-
-
-def _remember(runtime: Runtime, activity: dict[str, Any]) -> str:
-    """The person's name, language and time zone as their Teams client says (so the Slack
-    directory is never asked), and their conversation reference."""
-    user_id = _user_id(activity)
-    sender = activity.get("from") or {}
-    with runtime.session() as session:
-        person = people.get_or_create(session=session, user_id=user_id)
-        person.name = str(sender.get("name") or person.name or "")[:200]
-        person.locale = locale_of(activity, person.locale or runtime.settings.locale)
-        person.tz = zone_of(activity) or person.tz
-        person.profile_fetched_at = runtime.clock.now()
-        session.add(person)
-        remember(session, user_id, _ref(activity))
-    return user_id
-
-
-def remember(session: Any, platform_user_id: str, reference: dict[str, Any]) -> None:
-    """Keeps the person's conversation reference (`Person.delivery_ref`) for the outbox: a
-    personal chat's replaces the one kept; others keep the personal one already there.
-    TODO(lead): `people.delivery_ref` comes with the `ids` migration; without it, nothing."""
-    person = people.get_by_user_id(session=session, user_id=platform_user_id)
-    if person is None or not hasattr(person, "delivery_ref"):
-        return
-    kept = dict(getattr(person, "delivery_ref", None) or {})
-    personal = reference.get("conversation", {}).get("conversationType") == "personal"
-    if personal or "conversation" not in kept:
-        person.delivery_ref = reference
-    else:  # a channel's conversation is not where the person's reminders go
-        person.delivery_ref = {**reference, "conversation": kept["conversation"]}
-    session.add(person)
-
-
-def _t(runtime: Runtime, user_id: str) -> Translator:
-    with runtime.session() as session:
-        person = people.get_by_user_id(session=session, user_id=user_id)
-        if person is None:
-            return Translator(runtime.settings.locale)
-        return runtime.translator_for(person)
-
-
-def _more(t: Translator) -> cards.More:
-    return lambda count: t("teams.more", count=count)
-
-
-def _names(runtime: Runtime) -> Names:
-    """A mention token's key → (Entra object id, name), for the people Teams knows."""
-    found: dict[str, tuple[str, str] | None] = {}
-
-    def lookup(key: str) -> tuple[str, str] | None:
-        if key not in found:
-            with runtime.session() as session:
-                person = people.get_by_user_id(session=session, user_id=key)
-                known = person is not None and ENTRA_ID.fullmatch(key) is not None
-                found[key] = (key, person.name or key) if known and person else None
-        return found[key]
-
-    return lookup
