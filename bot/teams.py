@@ -69,6 +69,10 @@ class TeamsAnswer:
     invoke: dict[str, Any] | None = None
     """The body of the invoke response, for invoke activities."""
     sends: list[Send] = field(default_factory=list)
+    update: dict[str, Any] | None = None
+    """A card redrawn in a channel or group chat: the message activity to PUT in place of the
+    activity's `replyToId`, so that everyone sees it (the invoke answer redraws it only for
+    the person who pressed)."""
     request_id: int | None = None
 
 
@@ -142,8 +146,8 @@ def answer_again(runtime: Runtime, request_id: int) -> tuple[dict[str, Any], Tea
 def on_card_action(runtime: Runtime, activity: dict[str, Any]) -> TeamsAnswer:
     """Action.Execute: the press, answered with the card redrawn in place."""
     user_id = remember_sender(runtime, activity)
-    action = (activity.get("value") or {}).get("action") or {}
-    own = (action.get("data") or {}).get(cards.KEY) or {}
+    action = _dict(_dict(activity.get("value")).get("action"))
+    own = _dict(_dict(action.get("data")).get(cards.KEY))
     action_id, value = str(own.get("a") or action.get("verb") or ""), str(own.get("v") or "")
     if action_id == cards.REFRESH:
         answer = _home_answer(runtime, activity, user_id)
@@ -165,7 +169,10 @@ def on_card_action(runtime: Runtime, activity: dict[str, Any]) -> TeamsAnswer:
         home = cards.home_card(runtime.home(user_id), names, more_line(t), t("teams.refresh"))
         answer.invoke = _card_response(home)
     elif replace:
-        answer.invoke = _card_response(cards.card(replace, names, more_line(t)))
+        redrawn = cards.card(replace, names, more_line(t))
+        answer.invoke = _card_response(redrawn)
+        if not _personal(activity) and activity.get("replyToId"):
+            answer.update = _send(activity, redrawn, private=False).activity
     else:
         reply = plain_text(outcome.reply.text) if outcome.reply else ""
         answer.invoke = _message_response(reply)
@@ -180,7 +187,7 @@ def on_task_fetch(runtime: Runtime, activity: dict[str, Any]) -> TeamsAnswer:
     """A launcher or a form button pressed: its form as a dialog (nothing is written down: a
     form that does not open is opened again by pressing again)."""
     user_id = remember_sender(runtime, activity)
-    data = ((activity.get("value") or {}).get("data") or {}).get(cards.KEY) or {}
+    data = _dict(_dict(_dict(activity.get("value")).get("data")).get(cards.KEY))
     opener = {k: str(v) for k, v in data.items() if k in ("c", "t", "a", "v")}
     outcome = _open(runtime, user_id, opener, channel_of(activity))
     if outcome is None:
@@ -208,7 +215,7 @@ def on_task_submit(runtime: Runtime, activity: dict[str, Any]) -> TeamsAnswer:
     """A dialog submitted: field errors draw it again with what was typed; else it closes and
     the reply goes to the person only."""
     user_id = remember_sender(runtime, activity)
-    data = (activity.get("value") or {}).get("data") or {}
+    data = _dict(_dict(activity.get("value")).get("data"))
     try:
         callback_id, metadata, channel, values = cards.read_submission(data)
         if callback_id not in runtime.registry.forms:
@@ -222,7 +229,7 @@ def on_task_submit(runtime: Runtime, activity: dict[str, Any]) -> TeamsAnswer:
         "teams": reference_of(activity),
     }
     outcome = runtime.submit(user_id, callback_id, values, metadata, channel, record=request)
-    opener = data[cards.KEY].get("o") or {}
+    opener = _dict(data[cards.KEY].get("o"))
     names = names_for(runtime)
     if outcome.errors:
         shown = _open(runtime, user_id, opener, channel)
@@ -258,8 +265,7 @@ def on_install(runtime: Runtime, activity: dict[str, Any], bot_id: str) -> Teams
         "add",
         "add-upgrade",
     )
-    personal = (activity.get("conversation") or {}).get("conversationType") == "personal"
-    if not personal or not (installed or bot_id in added):
+    if not _personal(activity) or not (installed or bot_id in added):
         return TeamsAnswer()
     return _home_answer(runtime, activity, remember_sender(runtime, activity))
 
@@ -302,10 +308,19 @@ def _private(runtime: Runtime, activity: dict[str, Any], user_id: str, message: 
 
 def _send(activity: dict[str, Any], card: dict[str, Any], *, private: bool) -> Send:
     message = {"type": "message", "attachments": [{"contentType": CARD, "content": card}]}
-    personal = (activity.get("conversation") or {}).get("conversationType") == "personal"
-    if not private or personal:
+    if not private or _personal(activity):
         return Send(message, Audience.CONVERSATION)
     return Send(message, Audience.TARGETED, recipient=dict(activity.get("from") or {}))
+
+
+def _personal(activity: dict[str, Any]) -> bool:
+    return _dict(activity.get("conversation")).get("conversationType") == "personal"
+
+
+def _dict(value: object) -> dict[str, Any]:
+    """A part of an activity that should be an object; anything else (a forged activity) reads
+    as empty."""
+    return value if isinstance(value, dict) else {}
 
 
 def _card_response(card: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from microsoft_teams.api.activities import ActivityTypeAdapter
+from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from bot import teams
@@ -51,8 +52,14 @@ def activity(
 
 
 def via_sdk(raw: JSON) -> JSON:
-    """As `teamsbase` hands it over: read by the SDK's activity models, dumped back."""
-    parsed = ActivityTypeAdapter.validate_python(raw)
+    """As `teamsbase` hands it over: read by the SDK's activity models, dumped back. A forged
+    shape the SDK refuses is handed over as it came, to show the handlers hold anyway."""
+    try:
+        parsed = ActivityTypeAdapter.validate_python(raw)
+    except ValidationError:
+        if raw.get("forged"):
+            return raw
+        raise
     dumped: JSON = parsed.model_dump(mode="json", by_alias=True, exclude_none=True)
     return dumped
 
@@ -68,7 +75,7 @@ def all_text(card: JSON) -> str:
     return "\n".join(str(e.get("text", "")) for e in card["body"])
 
 
-def invoke(name: str, value: JSON, user: str = "USALES", **more: Any) -> JSON:
+def invoke(name: str, value: Any, user: str = "USALES", **more: Any) -> JSON:
     return activity(user, kind="invoke", name=name, value=value, **more)
 
 
@@ -273,3 +280,41 @@ def test_a_press_on_the_overview_draws_it_again(runtime: Runtime) -> None:
         a.get("verb") for e in redrawn["body"] if e["type"] == "ActionSet" for a in e["actions"]
     ]
     assert "handoff_accept" not in verbs and verbs[-1] == "teams.home.refresh"
+
+
+def test_a_card_redrawn_in_a_channel_is_updated_for_everyone(
+    runtime: Runtime, engine: Engine
+) -> None:
+    hand_off(runtime)
+    dm = next(row for row in outbox_rows(engine).values() if row.recipient == "UCS")
+    buttons = [
+        b for blk in dm.payload["blocks"] if blk["type"] == "actions" for b in blk["buttons"]
+    ]
+    accept = next(b for b in buttons if b["action_id"] == "handoff_accept")
+    data = {"kk": {"a": accept["action_id"], "v": accept["value"]}}
+    value = {"action": {"type": "Action.Execute", "verb": accept["action_id"], "data": data}}
+    shared = invoke("adaptiveCard/action", value, user="UCS", personal=False, replyToId="m-1")
+    pressed = teams.on_card_action(runtime, shared)
+    assert pressed.invoke is not None and pressed.update is not None
+    assert pressed.update["attachments"][0]["content"] == pressed.invoke["value"]
+
+
+def test_forged_invoke_values_are_refused_politely(runtime: Runtime) -> None:
+    for name, value in [
+        ("adaptiveCard/action", {"action": {"type": "Action.Execute", "verb": "x", "data": "kk"}}),
+        (
+            "adaptiveCard/action",
+            {"action": {"type": "Action.Execute", "data": {"kk": {"a": "drop table"}}}},
+        ),
+    ]:
+        answer = teams.on_card_action(runtime, invoke(name, value, forged=True))
+        assert answer.invoke is not None and answer.invoke["statusCode"] == 200
+        assert answer.request_id is None and answer.sends == []
+    for data in ["kk", {"kk": "x"}, {"kk": {"c": "nope"}}, {"kk": {"a": "nope", "v": "1"}}]:
+        fetched = teams.on_task_fetch(runtime, invoke("task/fetch", {"data": data}, forged=True))
+        assert fetched.invoke is not None and fetched.invoke["task"]["type"] == "message"
+    for data in ["kk", {"kk": "x"}, {"kk": {"f": "nope"}}, {"account": "x"}]:
+        forged = invoke("task/submit", {"data": data}, forged=True)
+        submitted = teams.on_task_submit(runtime, forged)
+        assert submitted.invoke is not None and submitted.invoke["task"]["type"] == "message"
+        assert "Close it and start again" in submitted.invoke["task"]["value"]
