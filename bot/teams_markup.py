@@ -28,6 +28,11 @@ def _own(text: str) -> str:
     return text.replace("\n", "\n\n")
 
 
+def token(user_id: str) -> str:
+    """The neutral mention token of a person."""
+    return str(markup.mention(user_id))
+
+
 def as_plain(text: str) -> str:
     """Shown as typed: titles, labels, buttons."""
     return markup.as_text(markup.unemphasized(text))

@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from commands.i18n import LOCALES
-from commands.text import fold, strip_control
+from commands.text import fold, is_help, strip_control
 
 # ---- who is who ---------------------------------------------------------------------------
 
@@ -27,9 +27,13 @@ def person_key(aad_object_id: str) -> str:
 
 
 def mention_token(key: str) -> str:
-    """The neutral mention token for a person (today `commands.text` reads `<@KEY>`).
-    TODO(lead): the `ids` branch's neutral token."""
-    return f"<@{key}>"
+    """The neutral mention token for a person: `commands.markup.mention` once the `markup`
+    branch is merged, else today's `<@KEY>`. TODO(lead): keep only the first after the merge."""
+    try:
+        from bot.teams_markup import token
+    except ImportError:
+        return f"<@{key}>"
+    return token(key)
 
 
 ENTRA_ID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
@@ -77,6 +81,8 @@ def read_message(activity: dict[str, Any], bot_id: str) -> Typed:
     text = strip_control(text).replace("\xa0", " ").strip()
     first, _, rest = text.partition(" ")
     name = fold(first.removeprefix("/").removeprefix("／"))
+    if is_help(name) and not rest.strip():  # `help` alone: the overview, as `/kakehashi help`
+        return Typed(name="kakehashi", text="")
     return Typed(name=name, text=rest.strip())
 
 

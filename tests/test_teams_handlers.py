@@ -318,3 +318,9 @@ def test_forged_invoke_values_are_refused_politely(runtime: Runtime) -> None:
         submitted = teams.on_task_submit(runtime, forged)
         assert submitted.invoke is not None and submitted.invoke["task"]["type"] == "message"
         assert "Close it and start again" in submitted.invoke["task"]["value"]
+
+
+def test_help_alone_is_the_overview(runtime: Runtime) -> None:
+    for word in ("help", "ヘルプ", "？", "/HELP"):
+        answer = teams.on_message(runtime, activity(text=word), BOT)
+        assert "/promise" in all_text(card_of(answer.sends[0])), word
