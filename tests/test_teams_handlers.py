@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from bot import teams
 from bot.runtime import Runtime
 from bot.teams import Audience
-from bot.teams_text import read_message
+from bot.teams_text import mention_token, read_message
 from commands.context import FixedClock
 from storage import people
 from tests.handoff_data import form_values, outbox_rows
@@ -197,7 +197,7 @@ def test_read_message_mentions_html_and_slash() -> None:
         "entities": entities,
     }
     typed = read_message(message, BOT)
-    assert typed.name == "handoff" and typed.text == f"ACME&Co <@{aiko}>"
+    assert typed.name == "handoff" and typed.text == f"ACME&Co {mention_token(aiko)}"
     forged = read_message({"text": "handoff <at>Aiko Sato</at>", "entities": []}, BOT)
     assert forged.text == "Aiko Sato"  # an `<at>` without its entity names no one
 
