@@ -14,6 +14,7 @@ from typing import Any
 from microsoft_teams.api.activities import ActivityTypeAdapter
 from pydantic import ValidationError
 from sqlalchemy import Engine
+from sqlmodel import select
 
 from bot import teams
 from bot.runtime import Runtime
@@ -21,6 +22,7 @@ from bot.teams import Audience
 from bot.teams_text import mention_token, read_message
 from commands.context import FixedClock
 from storage import people
+from storage.handoffs import Handoff
 from tests.handoff_data import form_values, outbox_rows
 
 BOT = "28:bot-id"
@@ -324,3 +326,26 @@ def test_help_alone_is_the_overview(runtime: Runtime) -> None:
     for word in ("help", "ヘルプ", "？", "/HELP"):
         answer = teams.on_message(runtime, activity(text=word), BOT)
         assert "/promise" in all_text(card_of(answer.sends[0])), word
+
+
+def test_bot_added_to_a_personal_chat_sends_the_welcome_once(runtime: Runtime) -> None:
+    added = activity("UCS", kind="conversationUpdate", membersAdded=[{"id": BOT}])
+    (welcome,) = teams.on_install(runtime, added, BOT).sends
+    assert welcome.audience is Audience.CONVERSATION
+    assert card_of(welcome)["body"][-1]["actions"][0]["title"] == "Refresh"
+    someone = activity("UCS", kind="conversationUpdate", membersAdded=[{"id": "29:other"}])
+    assert teams.on_install(runtime, someone, BOT).sends == []
+
+
+def test_a_press_that_answers_with_a_form_gets_a_launcher(runtime: Runtime) -> None:
+    hand_off(runtime)
+    with runtime.session() as session:
+        handoff = session.exec(select(Handoff)).one()
+    data = {"kk": {"a": "handoff_ask", "v": str(handoff.id)}}
+    value = {"action": {"type": "Action.Execute", "verb": "handoff_ask", "data": data}}
+    pressed = teams.on_card_action(runtime, invoke("adaptiveCard/action", value, user="UCS"))
+    (launcher,) = pressed.sends
+    (button,) = card_of(launcher)["actions"]
+    assert button["data"] == {"msteams": {"type": "task/fetch"}, "kk": data["kk"]}
+    fetched = teams.on_task_fetch(runtime, invoke("task/fetch", {"data": button["data"]}, "UCS"))
+    assert fetched.invoke is not None and fetched.invoke["task"]["type"] == "continue"
