@@ -10,8 +10,10 @@ database is: call it through `asyncio.to_thread`) and returns a `TeamsAnswer`:
     on_install(runtime, activity, bot_id) -> TeamsAnswer        # installationUpdate, etc.
     answer_again(runtime, request_id) -> (reference, TeamsAnswer) | None   # taken up again
 
+`runtime` is the Teams one: its directory says `platform = "teams"` once the `ids` branch is in.
 The caller (`teamsbase`'s HTTP endpoint) answers an invoke with `answer.invoke` (status 200,
-that body), sends each of `answer.sends` (see `Send`), and once they landed calls
+that body), PUTs `answer.update` in place of the activity's `replyToId` when set, sends each
+of `answer.sends` (see `Send`), and once they landed calls
 `runtime.answered(answer.request_id)` when it is set: a request written down
 (`storage.acknowledged`) and never answered is taken up again. Teams' requests carry a `teams`
 key (`is_teams`): the loop that takes requests up again gives those to `answer_again`, which
