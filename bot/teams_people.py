@@ -36,7 +36,7 @@ def reference_of(activity: dict[str, Any]) -> dict[str, Any]:
 
 
 def remember_sender(runtime: Runtime, activity: dict[str, Any]) -> str:
-    """The person's name, language and time zone as their Teams client says (so the Slack
+    """The person's name, language and time zone as their Teams client says (so the
     directory is asked only about someone new), and their conversation reference."""
     user_id = user_id_of(activity)
     sender = activity.get("from") or {}
