@@ -13,7 +13,7 @@ database is: call it through `asyncio.to_thread`) and returns a `TeamsAnswer`:
 `runtime` is the Teams one: its directory says `platform = "teams"` once the `ids` branch is in.
 The caller (`teamsbase`'s HTTP endpoint) answers an invoke with `answer.invoke` (status 200,
 that body), PUTs `answer.update` in place of the activity's `replyToId` when set, sends each
-of `answer.sends` (see `Send`), and once they landed calls
+of `answer.sends` (`to_sdk` makes each the SDK's message), and once they landed calls
 `runtime.answered(answer.request_id)` when it is set: a request written down
 (`storage.acknowledged`) and never answered is taken up again. Teams' requests carry a `teams`
 key (`is_teams`): the loop that takes requests up again gives those to `answer_again`, which
@@ -23,9 +23,15 @@ answers through the stored conversation reference (no invoke to answer any more)
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from microsoft_teams.api.activities.message import MessageActivityInput
+from microsoft_teams.api.models.account import Account
+from microsoft_teams.api.models.attachment import Attachment
+from microsoft_teams.common.experimental import ExperimentalWarning
 
 from bot import adaptivecards as cards
 from bot.runtime import Runtime
@@ -64,6 +70,20 @@ class Send:
     audience: Audience
     recipient: dict[str, Any] | None = None
     """The person (the activity's `from`) for a targeted message."""
+
+
+def to_sdk(send: Send) -> MessageActivityInput:
+    """A `Send` as the SDK sends it (`ctx.send(...)`): the card attached, and for a targeted
+    message the recipient marked, so that only they see it."""
+    message = MessageActivityInput().add_attachments(
+        *(Attachment.model_validate(a) for a in send.activity["attachments"])
+    )
+    if send.audience is Audience.TARGETED and send.recipient:
+        recipient = Account.model_validate(send.recipient)
+        with warnings.catch_warnings():  # targeted messages are a preview: chosen knowingly
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            message = message.with_recipient(recipient, is_targeted=True)
+    return message
 
 
 @dataclass

@@ -349,3 +349,15 @@ def test_a_press_that_answers_with_a_form_gets_a_launcher(runtime: Runtime) -> N
     assert button["data"] == {"msteams": {"type": "task/fetch"}, "kk": data["kk"]}
     fetched = teams.on_task_fetch(runtime, invoke("task/fetch", {"data": button["data"]}, "UCS"))
     assert fetched.invoke is not None and fetched.invoke["task"]["type"] == "continue"
+
+
+def test_private_answers_as_the_sdk_sends_them(runtime: Runtime) -> None:
+    in_channel = teams.on_message(runtime, activity(personal=False, text="promise list"), BOT)
+    sent = teams.to_sdk(in_channel.sends[0]).model_dump(
+        mode="json", by_alias=True, exclude_none=True
+    )
+    assert sent["recipient"]["isTargeted"] is True and sent["recipient"]["id"] == "29:USALES"
+    assert sent["attachments"][0]["content"] == card_of(in_channel.sends[0])
+    personal = teams.on_message(runtime, activity(text="promise list"), BOT)
+    sent = teams.to_sdk(personal.sends[0]).model_dump(mode="json", by_alias=True, exclude_none=True)
+    assert "recipient" not in sent  # a plain reply in the personal chat
