@@ -44,6 +44,7 @@ from bot.teams_people import (
     translator,
 )
 from bot.teams_text import plain_text, read_message
+from commands.text import clip
 from commands.ui import Form, Message, Outcome
 from storage.db import DatabaseUnavailable
 
@@ -111,7 +112,7 @@ def on_message(runtime: Runtime, activity: dict[str, Any], bot_id: str) -> Teams
     name, text = typed.name or "kakehashi", typed.text
     if name not in runtime.registry.commands:
         t = translator(runtime, user_id)
-        reply = Message.plain(t("teams.unknown_command", name=typed.name))
+        reply = Message.plain(t("teams.unknown_command", name=clip(typed.name, 40)))
         return _answer(runtime, activity, user_id, Outcome(reply=reply))
     request = {"kind": "command", "user_id": user_id, "name": name, "text": text}
     outcome = _run_recorded(

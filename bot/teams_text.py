@@ -79,7 +79,8 @@ def read_message(activity: dict[str, Any], bot_id: str) -> Typed:
         text = html.unescape(_TAG.sub("", text))
     text = _MARKED.sub(lambda m: tokens[int(m[1])], text)
     text = strip_control(text).replace("\xa0", " ").strip()
-    first, _, rest = text.partition(" ")
+    words = text.split(None, 1)  # at any space: a line break, a full-width one
+    first, rest = (words[0], words[1] if len(words) > 1 else "") if words else ("", "")
     name = fold(first.removeprefix("/").removeprefix("／"))
     if is_help(name) and not rest.strip():  # `help` alone: the overview, as `/kakehashi help`
         return Typed(name="kakehashi", text="")

@@ -154,6 +154,8 @@ def test_channel_answers_are_targeted_never_channel_posts(runtime: Runtime) -> N
 def test_unknown_command_and_empty_text(runtime: Runtime) -> None:
     unknown = teams.on_message(runtime, activity(text="frobnicate now"), BOT)
     assert "“frobnicate” is not a Kakehashi command" in all_text(card_of(unknown.sends[0]))
+    long = teams.on_message(runtime, activity(text="x" * 10_000), BOT)
+    assert len(all_text(card_of(long.sends[0]))) < 200
     empty = teams.on_message(runtime, activity(text=""), BOT)
     assert "/promise" in all_text(card_of(empty.sends[0]))  # the overview of every command
 
@@ -199,6 +201,8 @@ def test_read_message_mentions_html_and_slash() -> None:
         "entities": entities,
     }
     typed = read_message(message, BOT)
+    assert read_message({"text": "promise\u3000list"}, BOT).text == "list"
+    assert read_message({"text": "Promise\nlist"}, BOT).name == "promise"
     assert typed.name == "handoff" and typed.text == f"ACME&Co {mention_token(aiko)}"
     forged = read_message({"text": "handoff <at>Aiko Sato</at>", "entities": []}, BOT)
     assert forged.text == "Aiko Sato"  # an `<at>` without its entity names no one
