@@ -114,9 +114,18 @@ def card(ctx: Context, account: Account) -> Message:
         Actions(
             (
                 Button(
-                    ctx.t("account.button.log_touch"), LOG_TOUCH, str(account.id), Style.PRIMARY
+                    ctx.t("account.button.log_touch"),
+                    LOG_TOUCH,
+                    str(account.id),
+                    Style.PRIMARY,
+                    opens_form=True,
                 ),
-                Button(ctx.t("account.button.add_promise"), ADD_PROMISE, str(account.id)),
+                Button(
+                    ctx.t("account.button.add_promise"),
+                    ADD_PROMISE,
+                    str(account.id),
+                    opens_form=True,
+                ),
             ),
             block_id=f"account-{account.id}",
         ),

@@ -96,7 +96,7 @@ def card_buttons(t: Translator, handoff: Handoff) -> Actions:
     return Actions(
         (
             accept_button(t, handoff, on_card=True),
-            Button(t("handoff.button.ask"), HandoffAction.ASK, str(handoff.id)),
+            Button(t("handoff.button.ask"), HandoffAction.ASK, str(handoff.id), opens_form=True),
         ),
         block_id=f"handoff_{handoff.id}",
     )
@@ -265,6 +265,7 @@ def question_dm(t: Translator, view: HandoffView, question: HandoffMessage) -> M
                         HandoffAction.REPLY,
                         str(question.id),
                         Style.PRIMARY,
+                        opens_form=True,
                     ),
                 )
             ),

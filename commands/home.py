@@ -116,7 +116,7 @@ def _reminder_buttons(ctx: Context, item_id: int, kind: str) -> Actions:
         Button(t("reminders.button.later_today"), action.SNOOZE_TODAY, value),
         Button(t("reminders.button.tomorrow"), action.SNOOZE_TOMORROW, value),
         Button(t("reminders.button.next_week"), action.SNOOZE_WEEK, value),
-        Button(t("reminders.button.log_touch"), action.LOG_TOUCH, value),
+        Button(t("reminders.button.log_touch"), action.LOG_TOUCH, value, opens_form=True),
     ]
     buttons += reminder_dm.extra_buttons(t, kind, value)
     return Actions(tuple(buttons), block_id=f"home-reminder-{item_id}")
@@ -148,7 +148,7 @@ def _waiting_handoffs(ctx: Context, *, always: bool) -> list[Block]:
                     Button(
                         ctx.t("handoff.button.accept"), HandoffAction.ACCEPT, value, Style.PRIMARY
                     ),
-                    Button(ctx.t("handoff.button.ask"), HandoffAction.ASK, value),
+                    Button(ctx.t("handoff.button.ask"), HandoffAction.ASK, value, opens_form=True),
                 ),
                 block_id=f"home-handoff-{handoff.id}",
             )

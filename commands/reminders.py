@@ -114,7 +114,7 @@ def _controls(
         buttons = [
             Button(t("reminders.button.done"), Action.DONE, value, Style.PRIMARY),
             Button(t("reminders.button.snooze"), Action.SNOOZE, value),
-            Button(t("reminders.button.log_touch"), Action.LOG_TOUCH, value),
+            Button(t("reminders.button.log_touch"), Action.LOG_TOUCH, value, opens_form=True),
         ]
         buttons += extra_buttons(t, reminder.kind, value)
         return Actions(tuple(buttons), block_id=f"reminder-{item.id}")

@@ -22,6 +22,8 @@ class Button:
     action_id: str
     value: str = ""
     style: Style | None = None
+    opens_form: bool = False
+    """Its handler answers with a form (Teams: the button opens a dialog, not a refresh)."""
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,7 @@ def _block_to_json(block: Block) -> dict[str, object]:
                         "action_id": b.action_id,
                         "value": b.value,
                         "style": b.style.value if b.style else None,
+                        **({"opens_form": True} if b.opens_form else {}),
                     }
                     for b in buttons
                 ],
@@ -219,6 +222,7 @@ def _block_from_json(data: dict[str, object]) -> Block:
                 action_id=b["action_id"],
                 value=b.get("value") or "",
                 style=Style(b["style"]) if b.get("style") else None,
+                opens_form=bool(b.get("opens_form")),
             )
             for b in buttons
         ),

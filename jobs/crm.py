@@ -258,7 +258,15 @@ def offer(t: Translator, deal: WonDeal, event: CrmEvent) -> Message:
             Section(text),
             Note(t("crm.offer.note")),
             Actions(
-                (Button(t("crm.button.hand_off"), HAND_OFF, str(event.id), Style.PRIMARY),),
+                (
+                    Button(
+                        t("crm.button.hand_off"),
+                        HAND_OFF,
+                        str(event.id),
+                        Style.PRIMARY,
+                        opens_form=True,
+                    ),
+                ),
                 block_id=f"crm-{event.id}",
             ),
         ),

@@ -1,0 +1,109 @@
+"""Teams people as the handlers meet them: who sent an activity, their name, language and time
+zone as their Teams client says, their conversation reference, and names for mentions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, select
+
+from bot import adaptivecards as cards
+from bot.runtime import Runtime
+from bot.teams_text import ENTRA_ID, Names, locale_of, person_key, zone_of
+from commands.i18n import Translator
+from storage.people import Person
+
+
+def user_id_of(activity: dict[str, Any]) -> str:
+    sender = activity.get("from") or {}
+    return person_key(str(sender.get("aadObjectId") or sender.get("id") or ""))
+
+
+def channel_of(activity: dict[str, Any]) -> str | None:
+    """The conversation, without a channel thread's `;messageid=`."""
+    conversation = str((activity.get("conversation") or {}).get("id") or "")
+    return conversation.split(";")[0] or None
+
+
+def reference_of(activity: dict[str, Any]) -> dict[str, Any]:
+    """Enough to answer again later (a request taken up again after a crash)."""
+    conversation = activity.get("conversation") or {}
+    return {
+        "serviceUrl": activity.get("serviceUrl"),
+        "conversation": {k: conversation.get(k) for k in ("id", "conversationType", "tenantId")},
+        "user": {k: (activity.get("from") or {}).get(k) for k in ("id", "aadObjectId", "name")},
+    }
+
+
+def remember_sender(runtime: Runtime, activity: dict[str, Any]) -> str:
+    """The person's name, language and time zone as their Teams client says (so the
+    directory is asked only about someone new), and their conversation reference."""
+    user_id = user_id_of(activity)
+    sender = activity.get("from") or {}
+    with runtime.session() as session:
+        person = teams_person(session, user_id) or runtime.person(session, user_id)
+        person.name = str(sender.get("name") or person.name or "")[:200]
+        person.locale = locale_of(activity, person.locale or runtime.settings.locale)
+        person.tz = zone_of(activity) or person.tz
+        person.profile_fetched_at = runtime.clock.now()
+        session.add(person)
+        remember(session, user_id, reference_of(activity))
+    return user_id
+
+
+TEAMS = "teams"
+"""The platform of Teams people (`people.platform`, from the `ids` branch)."""
+
+
+def teams_person(session: Session, user_id: str) -> Person | None:
+    """A Teams person's row. TODO(lead): `people.get_by_user_id(..., platform=TEAMS)` once the
+    `ids` branch is merged (until then rows have no platform); the Teams Runtime's directory
+    must say `platform = "teams"` so that `Runtime.person` creates Teams rows."""
+    query = select(Person).where(Person.user_id == user_id)
+    platform = getattr(Person, "platform", None)
+    if platform is not None:
+        query = query.where(platform == TEAMS)
+    return session.exec(query).first()
+
+
+def remember(session: Session, platform_user_id: str, reference: dict[str, Any]) -> None:
+    """Keeps the person's conversation reference (`Person.delivery_ref`) for the outbox: a
+    personal chat's replaces the one kept; others keep the personal one already there.
+    TODO(lead): `people.delivery_ref` comes with the `ids` migration; without it, nothing."""
+    person = teams_person(session, platform_user_id)
+    if person is None or not hasattr(person, "delivery_ref"):
+        return
+    kept = dict(getattr(person, "delivery_ref", None) or {})
+    personal = reference.get("conversation", {}).get("conversationType") == "personal"
+    if personal or "conversation" not in kept:
+        person.delivery_ref = reference
+    else:  # a channel's conversation is not where the person's reminders go
+        person.delivery_ref = {**reference, "conversation": kept["conversation"]}
+    session.add(person)
+
+
+def translator(runtime: Runtime, user_id: str) -> Translator:
+    with runtime.session() as session:
+        person = teams_person(session, user_id)
+        if person is None:
+            return Translator(runtime.settings.locale)
+        return runtime.translator_for(person)
+
+
+def more_line(t: Translator) -> cards.More:
+    return lambda count: t("teams.more", count=count)
+
+
+def names_for(runtime: Runtime) -> Names:
+    """A mention token's key → (Entra object id, name), for the people Teams knows."""
+    found: dict[str, tuple[str, str] | None] = {}
+
+    def lookup(key: str) -> tuple[str, str] | None:
+        if key not in found:
+            with runtime.session() as session:
+                person = teams_person(session, key)
+                known = person is not None and ENTRA_ID.fullmatch(key) is not None
+                found[key] = (key, person.name or key) if known and person else None
+        return found[key]
+
+    return lookup

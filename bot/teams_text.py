@@ -1,0 +1,232 @@
+"""Text between Teams and the commands: incoming messages → (command, arguments), and the
+shared markup → Teams markdown with `<at>` mentions.
+
+Incoming activities are dicts as Teams sends them (the SDK's `activity.model_dump(by_alias=True)`
+gives the same shape).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from commands.i18n import LOCALES
+from commands.text import fold, is_help, strip_control
+
+# ---- who is who ---------------------------------------------------------------------------
+
+
+def person_key(aad_object_id: str) -> str:
+    """The people row key of a Teams user. TODO(lead): switch to the `ids` branch's platform
+    identity once merged (its key shape for Entra object ids)."""
+    return aad_object_id
+
+
+def mention_token(key: str) -> str:
+    """The neutral mention token for a person: `commands.markup.mention` once the `markup`
+    branch is merged, else today's `<@KEY>`. TODO(lead): keep only the first after the merge."""
+    try:
+        from bot.teams_markup import token
+    except ImportError:
+        return f"<@{key}>"
+    return token(key)
+
+
+ENTRA_ID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+"""A Teams person's key (their Entra object id); other keys are not Teams people."""
+MENTION_TOKEN = re.compile(r"<@([^>|\s]+)(?:\|[^>]*)?>")
+"""A mention token in the shared markup, whatever platform's key it carries."""
+
+
+# ---- incoming -----------------------------------------------------------------------------
+
+_TAG = re.compile(r"<[^>]*>")
+_BLOCK_END = re.compile(r"</(p|div|li|h[1-6]|tr)>|<br\s*/?>", re.IGNORECASE)
+_AT = re.compile(r"<at[^>]*>(.*?)</at>", re.IGNORECASE | re.DOTALL)
+_MARK = re.compile("[\ue000\ue001]")
+_MARKED = re.compile("\ue000(\\d+)\ue001")
+
+
+@dataclass(frozen=True)
+class Typed:
+    """What a person typed to the bot: a command name (lower case, no slash) and its text."""
+
+    name: str
+    text: str
+
+
+def read_message(activity: dict[str, Any], bot_id: str) -> Typed:
+    """The command a message asks for: the bot's own mention dropped, a leading `/` allowed,
+    people's mentions turned into mention tokens, HTML turned into plain text."""
+    text = _MARK.sub("", str(activity.get("text") or ""))
+    if activity.get("textFormat") != "plain" and "<" in text:
+        text = _BLOCK_END.sub("\n", text)
+    mentions = _mentions(activity, bot_id)
+    tokens: list[str] = []
+
+    def mark(match: re.Match[str]) -> str:
+        # A mark, not the token yet: the tags are stripped next, and the token looks like one.
+        name = html.unescape(_TAG.sub("", match[1])).strip()
+        tokens.append(mentions.get(name, name))  # no entity: the name as typed, no one named
+        return f"\ue000{len(tokens) - 1}\ue001"
+
+    text = _AT.sub(mark, text)
+    if activity.get("textFormat") != "plain":
+        text = html.unescape(_TAG.sub("", text))
+    text = _MARKED.sub(lambda m: tokens[int(m[1])], text)
+    text = strip_control(text).replace("\xa0", " ").strip()
+    words = text.split(None, 1)  # at any space: a line break, a full-width one
+    first, rest = (words[0], words[1] if len(words) > 1 else "") if words else ("", "")
+    name = fold(first.removeprefix("/").removeprefix("／"))
+    if is_help(name) and not rest.strip():  # `help` alone: the overview, as `/kakehashi help`
+        return Typed(name="kakehashi", text="")
+    return Typed(name=name, text=rest.strip())
+
+
+def _mentions(activity: dict[str, Any], bot_id: str) -> dict[str, str]:
+    """`<at>` inner text → its replacement: nothing for the bot, a token for a person."""
+    found: dict[str, str] = {}
+    for entity in activity.get("entities") or []:
+        if not isinstance(entity, dict) or entity.get("type") != "mention":
+            continue
+        who = entity.get("mentioned") or {}
+        name = html.unescape(_TAG.sub("", str(entity.get("text") or ""))).strip()
+        if who.get("id") == bot_id:
+            found[name] = ""
+        elif aad := who.get("aadObjectId"):
+            found[name] = mention_token(person_key(str(aad)))
+    return found
+
+
+def locale_of(activity: dict[str, Any], default: str) -> str:
+    """`ja-JP` → `ja`: from the activity, else its clientInfo entity, else the default."""
+    for raw in (activity.get("locale"), _client_info(activity).get("locale")):
+        language = str(raw or "").split("-")[0].lower()
+        if language in LOCALES:
+            return language
+    return default
+
+
+def zone_of(activity: dict[str, Any]) -> str | None:
+    """The IANA time zone of the person's Teams client, when it said one we know."""
+    for raw in (_client_info(activity).get("timezone"), activity.get("localTimezone")):
+        if isinstance(raw, str) and raw:
+            try:
+                ZoneInfo(raw)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+            return raw
+    return None
+
+
+def _client_info(activity: dict[str, Any]) -> dict[str, Any]:
+    for entity in activity.get("entities") or []:
+        if isinstance(entity, dict) and entity.get("type") == "clientInfo":
+            return entity
+    return {}
+
+
+# ---- outgoing -----------------------------------------------------------------------------
+
+_EMPHASIS = re.compile(r"(?<![*\w])\*([^*\n]+)\*(?![*\w])|(?<![`\w])`([^`\n]+)`(?![`\w])")
+_SPECIAL = re.compile(r"([\\*_\[\]`~|])")
+_LINE_START = re.compile(r"^(\s*)([#>+\-]|\d+\.)", re.MULTILINE)
+_BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
+_OPEN_TAG = re.compile(r"<(?=[A-Za-z/!?])")
+WORD_JOINER = "\u2060"
+"""Put after a typed `<` before a letter, so that `<at>` or HTML typed by a person is shown as
+typed and never read as a tag or a mention by Teams."""
+
+Names = Callable[[str], tuple[str, str] | None]
+"""A person key → (Entra object id, display name), for mentions; None when unknown."""
+
+
+@dataclass
+class Rendered:
+    """Teams markdown, and the mentions it carries (`msteams.entities`)."""
+
+    text: str
+    mentions: list[tuple[str, str]]
+    """(Entra object id, display name) per `<at>` in the text."""
+
+
+def shown_as_typed(value: str) -> str:
+    """Text that Teams shows exactly as it is: markdown and tags neutralised."""
+    value = _BIDI.sub("", strip_control(value))
+    value = _SPECIAL.sub(r"\\\1", value)
+    value = _LINE_START.sub(lambda m: f"{m[1]}\\{m[2]}", value)
+    return _OPEN_TAG.sub("<" + WORD_JOINER, value)
+
+
+def to_markdown(markup: str, names: Names) -> Rendered:
+    """The shared markup → Teams markdown, mentions → `<at>` with their entities; what people
+    typed shown as typed. The one function to switch: `bot.teams_markup` renders the `markup`
+    branch's spec once `commands.markup` exists. TODO(lead): after that merge, keep only
+    `bot.teams_markup.render` and delete `_legacy` and its helpers."""
+    try:
+        from bot.teams_markup import render
+    except ImportError:
+        return _legacy(markup, names)
+    return render(markup, names)
+
+
+def plain_text(markup: str) -> str:
+    """Markup for places Teams shows as typed (titles, labels, buttons, dialog messages): no
+    emphasis marks, typed characters as typed, a mention as `@id`. Switches with `to_markdown`."""
+    try:
+        from bot.teams_markup import as_plain
+    except ImportError:
+        return _unescape(_LEGACY_EMPHASIS.sub(lambda m: m[1] or m[2], markup))
+    return as_plain(markup)
+
+
+_LEGACY_EMPHASIS = re.compile(r"\*([^*\n]+)\*|`([^`\n]+)`")
+
+
+def _unescape(markup: str) -> str:
+    return markup.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _legacy(markup: str, names: Names) -> Rendered:
+    """Today's `commands.text` markup: Slack's escapes and `<@id>` mentions."""
+    mentions: list[tuple[str, str]] = []
+    out: list[str] = []
+    pos = 0
+    for m in MENTION_TOKEN.finditer(markup):
+        out.append(_emphasis(markup[pos : m.start()]))
+        out.append(_mention(m[1], names, mentions))
+        pos = m.end()
+    out.append(_emphasis(markup[pos:]))
+    # Markdown needs a blank line for a line break.
+    return Rendered(text="\n\n".join("".join(out).split("\n")), mentions=mentions)
+
+
+def _emphasis(markup: str) -> str:
+    out: list[str] = []
+    pos = 0
+    for m in _EMPHASIS.finditer(markup):
+        out.append(shown_as_typed(_unescape(markup[pos : m.start()])))
+        inner = shown_as_typed(_unescape(m[1] or m[2]))
+        out.append(f"**{inner}**" if m[1] else f"`{_code(m[2])}`")
+        pos = m.end()
+    out.append(shown_as_typed(_unescape(markup[pos:])))
+    return "".join(out)
+
+
+def _code(markup: str) -> str:
+    """Inside a code span markdown escapes show as backslashes: only tags are neutralised."""
+    return _OPEN_TAG.sub("<" + WORD_JOINER, _BIDI.sub("", _unescape(markup)))
+
+
+def _mention(key: str, names: Names, mentions: list[tuple[str, str]]) -> str:
+    found = names(key)
+    if found is None:
+        return shown_as_typed("@" + key)
+    aad, name = found
+    shown = shown_as_typed(name) or aad
+    mentions.append((aad, shown))
+    return f"<at>{shown}</at>"
