@@ -35,7 +35,7 @@ from commands.amounts import AmountProblem, read_amount
 from commands.context import SystemClock
 from commands.dates import DateProblem, read_date
 from commands.i18n import Translator
-from commands.text import unescape
+from commands.markup import as_text
 from storage.account_summary import summaries
 from storage.accounts import Account, Stage, TouchModel, fold_name
 from storage.accounts_bulk import by_external_id, by_name_key, people_by_email, people_by_user_id
@@ -282,7 +282,7 @@ def _date(value: dict[str, str], column: str, reasons: list[str]) -> date | None
 
 def _message(key: str, params: dict[str, str]) -> str:
     """A reader's problem in the catalog's English, as plain text for the terminal."""
-    return unescape(Translator("en")(key, **params))
+    return as_text(Translator("en")(key, **params))
 
 
 def _show(text: str) -> str:

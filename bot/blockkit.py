@@ -25,8 +25,9 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.slack_markup import mrkdwn, plain_text
 from commands import ui
-from commands.text import clip, plain
+from commands.text import clip
 
 VALUE = "value"
 """Every input's action id: each input sits in its own block, named after the field."""
@@ -47,7 +48,7 @@ def home(view: ui.View) -> dict[str, Any]:
 
 
 def message_kwargs(message: ui.Message) -> dict[str, Any]:
-    return {"text": clip(message.text, 3000), "blocks": blocks(message)}
+    return {"text": mrkdwn(message.text, SECTION_TEXT), "blocks": blocks(message)}
 
 
 def _block(block: ui.Block) -> Block:
@@ -56,11 +57,12 @@ def _block(block: ui.Block) -> Block:
             return HeaderBlock(text=PlainTextObject(text=_plain(text, HEADER_TEXT)))
         case ui.Section(text, fields):
             return SectionBlock(
-                text=MarkdownTextObject(text=clip(text, SECTION_TEXT)) if text else None,
-                fields=[MarkdownTextObject(text=clip(f, FIELD_TEXT)) for f in fields[:10]] or None,
+                text=MarkdownTextObject(text=mrkdwn(text, SECTION_TEXT)) if text else None,
+                fields=[MarkdownTextObject(text=mrkdwn(f, FIELD_TEXT)) for f in fields[:10]]
+                or None,
             )
         case ui.Note(text):
-            return ContextBlock(elements=[MarkdownTextObject(text=clip(text, SECTION_TEXT))])
+            return ContextBlock(elements=[MarkdownTextObject(text=mrkdwn(text, SECTION_TEXT))])
         case ui.Divider():
             return DividerBlock()
         case ui.Actions(buttons, block_id):
@@ -79,12 +81,12 @@ def _button(button: ui.Button) -> ButtonElement:
 
 def _plain(markup: str, limit: int) -> str:
     """Plain-text objects are not mrkdwn: Slack shows them as typed."""
-    return clip(plain(markup), limit) or " "
+    return plain_text(markup, limit) or " "
 
 
 def modal(form: ui.Form, *, channel_id: str | None = None) -> dict[str, Any]:
     intro: list[Block] = (
-        [SectionBlock(text=MarkdownTextObject(text=clip(form.intro, SECTION_TEXT)))]
+        [SectionBlock(text=MarkdownTextObject(text=mrkdwn(form.intro, SECTION_TEXT)))]
         if form.intro
         else []
     )

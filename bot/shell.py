@@ -21,7 +21,7 @@ from bot.shell_time import clock_target
 from commands import ui
 from commands.context import ChannelInfo, FixedClock, UserProfile
 from commands.i18n import Translator
-from commands.text import MENTION, unescape
+from commands.markup import as_text
 from storage.people import Person
 
 _AT_NAME = re.compile(r"(?<![<\w])@([\w.\-]+)")
@@ -298,7 +298,7 @@ class Shell:
         return number
 
     def _text(self, markup: str) -> str:
-        return unescape(MENTION.sub(lambda m: "@" + self._name(m[1]), markup))
+        return as_text(markup, self._name)
 
     @property
     def t(self) -> Translator:
@@ -308,7 +308,7 @@ class Shell:
         return self.runtime.translator_for(person or Person(user_id=self.user_id))
 
     def note(self, key: str, indent: str = "", **params: object) -> None:
-        self.say(indent + unescape(self.t(key, **params)))
+        self.say(indent + self._text(self.t(key, **params)))
 
     def say(self, line: str) -> None:
         print(line, file=self.out, flush=True)

@@ -32,9 +32,9 @@ from bot.health import SlackHealth
 from bot.response_url import AnswerRefused, ResponseUrls
 from bot.runtime import Runtime
 from bot.slack_ingress import RejectionLog, slack_ingress
+from bot.slack_markup import plain_text
 from commands import crm
 from commands.context import ChannelInfo, UserProfile
-from commands.text import plain
 from commands.ui import Outcome
 from jobs import telemetry
 from jobs.crm import CrmUnavailable
@@ -410,7 +410,7 @@ def _form_listener(runtime: Runtime, work: AfterAck, callback_id: str) -> Any:
         )
         if outcome.errors:
             # Slack shows field errors as plain text: no markup, no escaping.
-            errors = {field: plain(text) for field, text in outcome.errors.items()}
+            errors = {field: plain_text(text) for field, text in outcome.errors.items()}
             await ack(response_action="errors", errors=errors)
             return
         if outcome.form:

@@ -13,9 +13,11 @@ What a message may contain:
 Text people typed goes through `escape` (the catalog does it for every parameter that is not
 `Safe`): control characters, NUL, bidirectional overrides and isolates and our own delimiters
 are removed, and every character that is significant in some platform's markup (`* _ ~ \\``,
-`< > &`, `[ ] |`, `\\`, `# + - .`) is transposed to a private-use code point of `LITERALS`, so
+`< > &`, `[ ] |`, `\\`) is transposed to a private-use code point of `LITERALS`, so
 it can never form markup. Each renderer maps those back to something the platform shows as
-typed: `render` walks a message with the adapter's own choices.
+typed: a `Renderer` walks a message with the adapter's own choices. The catalogs never start a
+line with `-`, `+`, `#` or `1.` (lists use `• `), so a Markdown renderer may escape those at a
+line's start whoever wrote them.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ MENTIONED = re.compile("\ue000([^\ue000\ue001]+)\ue001")
 LINK_OPEN, LINK_SEPARATOR, LINK_CLOSE = "\ue002", "\ue003", "\ue004"
 LINKED = re.compile("\ue002([^\ue002-\ue004]+)\ue003([^\ue002-\ue004]*)\ue004")
 
-SIGNIFICANT = "*_~`<>&[]|\\#+-."
+SIGNIFICANT = "*_~`<>&[]|\\"
 """Characters that form markup on some platform (Slack mrkdwn, Markdown, Adaptive Cards)."""
 _LITERAL_BASE = 0xE010
 LITERALS: Mapping[str, str] = {c: chr(_LITERAL_BASE + i) for i, c in enumerate(SIGNIFICANT)}
@@ -115,3 +117,14 @@ _TOKEN = re.compile(
     "|\ue002([^\ue002-\ue004]+)\ue003([^\ue002-\ue004]*)\ue004"
     "|[^\ue000\ue002]+|[\ue000\ue002]"
 )
+
+
+def as_text(markup: str, name: Callable[[str], str] = str) -> str:
+    """Markup as plain text (a terminal, a CSV report): typed characters as typed, emphasis
+    marks kept, a mention as `@name`, a link as `label (url)`."""
+    renderer = Renderer(
+        literal={c: c for c in SIGNIFICANT},
+        mention=lambda user_id: "@" + name(user_id),
+        link=lambda url, label: f"{label} ({url})",
+    )
+    return renderer(markup)

@@ -1,14 +1,17 @@
-"""Text people typed is shown, never executed (PRODUCT §11).
+"""Reading what people typed: help words, control characters, folding, clipping.
 
-Replies are written in a small markup shared by every adapter: Slack's mrkdwn escaping rules
-(`&`, `<`, `>` escaped) with `<@U…>` for real mentions. Anything a person typed goes through
-`escape`; only values built here (mentions, formatted dates) are `Safe`.
+Replies are written in the neutral markup of `commands.markup` (re-exported here: `Safe`,
+`escape`, `mention`), which each adapter renders.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+
+from commands.markup import Safe, escape, mention
+
+__all__ = ["Safe", "escape", "mention"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -25,36 +28,6 @@ def is_help(text: str) -> bool:
 def strip_control(text: str, replacement: str = "") -> str:
     """Control characters (not tabs and line breaks) removed: they are never meant."""
     return _CONTROL.sub(replacement, text)
-
-
-class Safe(str):
-    """Markup that is already escaped, or built by the bot itself."""
-
-
-def escape(value: str) -> Safe:
-    if isinstance(value, Safe):
-        return value
-    cleaned = strip_control(value)
-    return Safe(cleaned.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
-
-
-def unescape(markup: str) -> str:
-    return markup.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
-_EMPHASIS = re.compile(r"\*([^*\n]+)\*|`([^`\n]+)`")
-
-
-def plain(markup: str) -> str:
-    """Markup for places that show text as typed (form field errors, headers, buttons): the
-    emphasis marks dropped and the escapes undone."""
-    return unescape(_EMPHASIS.sub(lambda m: m[1] or m[2], markup))
-
-
-def mention(user_id: str) -> Safe:
-    if not re.fullmatch(r"[UWB][A-Z0-9]+", user_id):
-        return escape(user_id)
-    return Safe(f"<@{user_id}>")
 
 
 def clip(value: str, limit: int) -> str:
