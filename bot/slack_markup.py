@@ -23,11 +23,11 @@ _LITERAL = {c: c for c in SIGNIFICANT} | {
     ">": "&gt;",
     **{c: c + ZWSP for c in "*_~`"},
 }
-_OWN_SPECIAL = re.compile(r"[&<]|(?<!^)>|>(?! )", re.MULTILINE)
+_OWN_SPECIAL = re.compile(r"[&<]|(?<=[^\n])>")
 
 
 def _own(text: str) -> str:
-    """The bot's own text: `&` and `<` as entities; `> ` opening a line stays a quote."""
+    """The bot's own text: `&` and `<` as entities; a `>` opening a line stays a quote."""
     return _OWN_SPECIAL.sub(lambda m: _ENTITIES[m[0]], text)
 
 

@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from commands.context import Context
 from commands.i18n import catalog
+from commands.markup import width
 from commands.text import Safe, clip, escape, mention
 from commands.ui import Actions, Block, Button, Divider, Header, Message, Section, Style
 from storage import handoffs, promises
@@ -384,13 +385,13 @@ def listing(ctx: Context, title: str, lines: list[Safe], total: int) -> Message:
     """A titled list in as many sections as it needs (up to the 3,000-character limit each),
     ending with "and N more" when not every item is shown."""
     sections: list[list[str]] = [[title]]
-    size = len(title)
+    size = width(title)
     for line in lines:
-        if size + len(line) + 1 > SECTION_LIMIT - 100:
+        if size + width(line) + 1 > SECTION_LIMIT - 100:
             sections.append([])
             size = 0
         sections[-1].append(line)
-        size += len(line) + 1
+        size += width(line) + 1
     if total > len(lines):
         sections[-1].append(ctx.t("account.more", count=total - len(lines)))
     blocks = tuple(Section("\n".join(s)) for s in sections)
@@ -401,12 +402,12 @@ def bounded(ctx: Context, title: str, lines: list[Safe], total: int) -> Safe:
     """Title and lines in one section's worth of text; what does not fit, or was not fetched,
     is counted in "and N more"."""
     kept: list[str] = []
-    size = len(title) + 60  # room for the "and N more" line
+    size = width(title) + 60  # room for the "and N more" line
     for line in lines:
-        if size + len(line) + 1 > SECTION_LIMIT:
+        if size + width(line) + 1 > SECTION_LIMIT:
             break
         kept.append(line)
-        size += len(line) + 1
+        size += width(line) + 1
     more = [ctx.t("account.more", count=total - len(kept))] if total > len(kept) else []
     return Safe("\n".join([title, *kept, *more]))
 

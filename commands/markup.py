@@ -128,3 +128,13 @@ def as_text(markup: str, name: Callable[[str], str] = str) -> str:
         link=lambda url, label: f"{label} ({url})",
     )
     return renderer(markup)
+
+
+EXPANSION = 5
+"""At most how many characters a renderer spends on one typed significant character (Slack:
+`&amp;`)."""
+
+
+def width(markup: str) -> int:
+    """How long `markup` may become once rendered: what lists measure against their room."""
+    return len(markup) + (EXPANSION - 1) * sum(c in TYPED for c in markup)
