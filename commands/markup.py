@@ -133,8 +133,11 @@ def as_text(markup: str, name: Callable[[str], str] = str) -> str:
 EXPANSION = 5
 """At most how many characters a renderer spends on one typed significant character (Slack:
 `&amp;`)."""
+MENTION_EXPANSION = 8
+"""At most how many characters a renderer adds to a mention's id (Slack: `<@` and `>`)."""
 
 
 def width(markup: str) -> int:
-    """How long `markup` may become once rendered: what lists measure against their room."""
-    return len(markup) + (EXPANSION - 1) * sum(c in TYPED for c in markup)
+    """A bound on how long `markup` becomes once rendered, for adapters that do not measure."""
+    typed = sum(c in TYPED for c in markup)
+    return len(markup) + (EXPANSION - 1) * typed + MENTION_EXPANSION * markup.count(MENTION_OPEN)
