@@ -1,7 +1,9 @@
 """The neutral markup (`commands.markup`) as Slack mrkdwn and as Slack plain text.
 
 Slack escapes only `&`, `<` and `>` (as HTML entities) and has no escape for `*`, `_`, `~` or
-`` ` ``: its own clients type a zero-width space to keep them literal. Emphasis opens only
+`` ` `` (slackhq/slack-api-docs#93: a backslash stays visible). The usual workaround, used by
+several Slack bot libraries, is a zero-width space; jsx-slack's date-fallback trick
+(`<!date^0^{_}|*>`) costs about 25 characters a character. Emphasis opens only
 before a non-space and closes only after one, so a typed marker followed by U+200B ZERO WIDTH
 SPACE can neither open nor close bold, italics, strike or code, and still reads and copies as
 typed. A typed `>` opening a line follows a zero-width space, so it never becomes a quote.
@@ -45,12 +47,14 @@ PLAIN = Renderer(
 
 _CUT_ENTITY = re.compile(r"&[a-z]{0,3}…$")
 _TYPED_QUOTE = re.compile(r"^&gt;", re.MULTILINE)
+_WORD_INTERNAL = re.compile(r"(?<=[^\W_])([*_~`])\u200b(?=[^\W_])")
 
 
 def mrkdwn(markup: str, limit: int) -> str:
     """Markup as mrkdwn, at most `limit` characters, never ending inside an entity. The bot's
-    quotes are a bare `>`; a typed one is already `&gt;` and gets its guard here."""
-    rendered = _TYPED_QUOTE.sub(ZWSP + "&gt;", MRKDWN(markup))
+    quotes are a bare `>`; a typed one is already `&gt;` and gets its guard here. A marker
+    between two letters or digits (`New_York`) cannot open or close emphasis: no guard."""
+    rendered = _WORD_INTERNAL.sub(r"\1", _TYPED_QUOTE.sub(ZWSP + "&gt;", MRKDWN(markup)))
     return _CUT_ENTITY.sub("…", clip(rendered, limit))
 
 
