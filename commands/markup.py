@@ -5,7 +5,7 @@ What a message may contain:
 - Emphasis: `*words*` (one level; never nested). Code: `` `words` ``.
 - Line breaks: `\\n`. A quote: a line starting with `> `. A list item: a line starting with `• `.
 - A mention of a person: `mention(user_id)`, the id between `MENTION_OPEN` and `MENTION_CLOSE`
-  (private-use code points, so no typed text can hold one). Slack renders `<@id>`, the shell
+  (private-use code points, so no typed text can hold one). Slack renders its own mention, the shell
   `@name`, Teams a mention entity.
 - A link the bot built: `link(url, label)`, the url and label between `LINK_OPEN`,
   `LINK_SEPARATOR` and `LINK_CLOSE`.
@@ -95,7 +95,7 @@ class Renderer:
     mention: Callable[[str], str]
     link: Callable[[str, str], str]
     text: Callable[[str], str] = str
-    """What the bot's own text (the catalog's characters) becomes, e.g. Slack's `&` → `&amp;`."""
+    """What the bot's own text (the catalog's characters) becomes, e.g. Slack's HTML entity for `&`."""
 
     def __call__(self, markup: str) -> str:
         def token(m: re.Match[str]) -> str:
@@ -132,7 +132,7 @@ def as_text(markup: str, name: Callable[[str], str] = str) -> str:
 
 EXPANSION = 5
 """At most how many characters a renderer spends on one typed significant character (Slack:
-`&amp;`)."""
+an HTML entity)."""
 MENTION_EXPANSION = 8
 """At most how many characters a renderer adds to a mention's id (Slack: `<@` and `>`)."""
 
