@@ -119,12 +119,17 @@ class Outcome:
     """What a command, button or form submission produced for the person who used it."""
 
     reply: Message | None = None
+    """Shown only to the person who acted; the adapter decides how (Slack: an ephemeral
+    message through `response_url`, or a DM from the Home tab; shell: printed; Teams: a
+    targeted message or the personal chat). Never seen by the rest of a channel."""
     form: Form | None = None
     replace_original: Message | None = None
+    """The message whose button was pressed, redrawn in place for everyone who sees it."""
     errors: dict[str, str] = field(default_factory=dict)
     """Form submissions only: field id → message shown on the field; nothing was saved."""
     home_changed: frozenset[str] = frozenset()
-    """Slack user IDs whose Home tab shows data this request changed (set by the runtime)."""
+    """User ids (as the adapter gave them) whose Home tab shows data this request changed (set
+    by the runtime)."""
     request_id: int | None = None
     """The acknowledged request this answers (`storage.acknowledged`; set by the runtime)."""
 
