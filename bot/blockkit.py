@@ -25,7 +25,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.slack_markup import mrkdwn, plain_text
+from bot.slack_markup import MRKDWN, mrkdwn, plain_text
 from commands import ui
 from commands.text import clip
 
@@ -34,7 +34,10 @@ VALUE = "value"
 
 # Block Kit's limits; a composer that forgot one loses a few characters, not the whole message.
 SECTION_TEXT, FIELD_TEXT, HEADER_TEXT, BUTTON_TEXT, TITLE_TEXT = 3000, 2000, 150, 75, 24
-MESSAGE_BLOCKS = 50
+MESSAGE_BLOCKS, HOME_BLOCKS = 50, 100
+
+ROOM = ui.Room(section=SECTION_TEXT, measure=lambda markup: len(MRKDWN(markup)))
+"""What the core may put in one section of a Slack message, measured as Slack will get it."""
 
 
 def blocks(message: ui.Message) -> list[dict[str, Any]]:
@@ -44,7 +47,7 @@ def blocks(message: ui.Message) -> list[dict[str, Any]]:
 
 def home(view: ui.View) -> dict[str, Any]:
     """A Home tab (`views.publish`): up to 100 blocks."""
-    return {"type": "home", "blocks": [_block(b).to_dict() for b in view.blocks[: ui.HOME_BLOCKS]]}
+    return {"type": "home", "blocks": [_block(b).to_dict() for b in view.blocks[:HOME_BLOCKS]]}
 
 
 def message_kwargs(message: ui.Message) -> dict[str, Any]:

@@ -95,7 +95,7 @@ class Renderer:
     mention: Callable[[str], str]
     link: Callable[[str, str], str]
     text: Callable[[str], str] = str
-    """What the bot's own text (the catalog's characters) becomes, e.g. Slack's HTML entity for `&`."""
+    """What the bot's own text becomes (Slack: an HTML entity for `&`)."""
 
     def __call__(self, markup: str) -> str:
         def token(m: re.Match[str]) -> str:

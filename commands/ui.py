@@ -6,9 +6,12 @@ Teams: Adaptive Cards). Text fields hold the shared markup of `commands.text`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from commands.markup import width
 
 
 class Style(StrEnum):
@@ -70,12 +73,20 @@ class Message:
 
 @dataclass(frozen=True)
 class View:
-    """A screen of its own rather than a message (Slack: the App Home tab, up to 100 blocks)."""
+    """A screen of its own rather than a message (Slack: the App Home tab)."""
 
     blocks: tuple[Block, ...]
 
 
-HOME_BLOCKS = 100
+@dataclass(frozen=True)
+class Room:
+    """How much one message may hold, as the adapter says (Slack: Block Kit's limits; the
+    shell: plenty). Long lists end with "and N more" within it."""
+
+    section: int = 100_000
+    """Rendered characters in one section."""
+    measure: Callable[[str], int] = width
+    """How long a piece of markup is once the adapter renders it."""
 
 
 class FieldKind(StrEnum):
