@@ -4,17 +4,23 @@ token the core writes is a mention on Slack and a name in the shell (issue 16 it
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
+from sqlmodel import Session
 
+from bot import blockkit
 from bot.slack_markup import mrkdwn
+from commands import portfolio
 from commands.markup import MENTION_CLOSE, MENTION_OPEN, Safe, escape, mention
+from commands.ui import Room
 from tests.conftest import ShellSession, SlackServer
 from tests.signing import slash_command_body
 from tests.test_account import seed
+from tests.test_accounts_lookup import context
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -146,3 +152,15 @@ def test_no_mrkdwn_escaping_outside_bot() -> None:
         if MRKDWN_ESCAPING.search(line)
     ]
     assert set(found) <= KNOWN, found
+
+
+def test_lists_end_with_and_n_more_within_the_adapters_room(session: Session) -> None:
+    ctx = context(session, "en")
+    lines = [escape(f"<{n}> owner") for n in range(200)]
+    slack = portfolio.within(replace(ctx, room=blockkit.ROOM), "*Owners*", lines)
+    rendered = mrkdwn(slack, 1_000_000)
+    more = re.search(r"\n…and (\d+) more$", rendered)
+    assert more and len(rendered) <= 3000  # rendered unclipped: the list itself stopped short
+    assert rendered.count(" owner") + int(more[1]) == 200
+    roomy = portfolio.within(replace(ctx, room=Room()), "*Owners*", lines)
+    assert roomy.count("\n") == 200 and not roomy.endswith("more")
