@@ -120,6 +120,14 @@ def test_the_shell_removes_control_and_bidi_characters(
     assert quoted(f"zz {shown}").search(shell.run(f"/account zz {typed}"))
 
 
+def test_the_shell_answers_ten_thousand_characters_with_a_clear_message(
+    shell: ShellSession,
+) -> None:
+    echoed, answer = shell.run("/account zz " + "<*>" * 3334).split("\n", 1)
+    assert echoed.startswith("» /account zz <*>")
+    assert "longer than 200 characters" in answer and "<*>" not in answer
+
+
 def test_the_mention_token_is_a_name_in_the_shell(shell: ShellSession) -> None:
     printed = shell.run(":as kenji", "/kakehashi role @aiko manager")
     assert "@aiko" in printed and MENTION_OPEN not in printed and "<@" not in printed
