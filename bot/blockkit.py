@@ -25,16 +25,19 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot import slack_ids
+from bot.slack_markup import MRKDWN, mrkdwn, plain_text
 from commands import ui
-from commands.text import clip, plain
+from commands.text import clip
 
 VALUE = "value"
 """Every input's action id: each input sits in its own block, named after the field."""
 
 # Block Kit's limits; a composer that forgot one loses a few characters, not the whole message.
 SECTION_TEXT, FIELD_TEXT, HEADER_TEXT, BUTTON_TEXT, TITLE_TEXT = 3000, 2000, 150, 75, 24
-MESSAGE_BLOCKS = 50
+MESSAGE_BLOCKS, HOME_BLOCKS = 50, 100
+
+ROOM = ui.Room(section=SECTION_TEXT, measure=lambda markup: len(MRKDWN(markup)))
+"""What the core may put in one section of a Slack message, measured as Slack will get it."""
 
 
 def blocks(message: ui.Message) -> list[dict[str, Any]]:
@@ -44,11 +47,11 @@ def blocks(message: ui.Message) -> list[dict[str, Any]]:
 
 def home(view: ui.View) -> dict[str, Any]:
     """A Home tab (`views.publish`): up to 100 blocks."""
-    return {"type": "home", "blocks": [_block(b).to_dict() for b in view.blocks[: ui.HOME_BLOCKS]]}
+    return {"type": "home", "blocks": [_block(b).to_dict() for b in view.blocks[:HOME_BLOCKS]]}
 
 
 def message_kwargs(message: ui.Message) -> dict[str, Any]:
-    return {"text": _mrkdwn(message.text, 3000), "blocks": blocks(message)}
+    return {"text": mrkdwn(message.text, SECTION_TEXT), "blocks": blocks(message)}
 
 
 def _block(block: ui.Block) -> Block:
@@ -57,12 +60,12 @@ def _block(block: ui.Block) -> Block:
             return HeaderBlock(text=PlainTextObject(text=_plain(text, HEADER_TEXT)))
         case ui.Section(text, fields):
             return SectionBlock(
-                text=MarkdownTextObject(text=_mrkdwn(text, SECTION_TEXT)) if text else None,
-                fields=[MarkdownTextObject(text=_mrkdwn(f, FIELD_TEXT)) for f in fields[:10]]
+                text=MarkdownTextObject(text=mrkdwn(text, SECTION_TEXT)) if text else None,
+                fields=[MarkdownTextObject(text=mrkdwn(f, FIELD_TEXT)) for f in fields[:10]]
                 or None,
             )
         case ui.Note(text):
-            return ContextBlock(elements=[MarkdownTextObject(text=_mrkdwn(text, SECTION_TEXT))])
+            return ContextBlock(elements=[MarkdownTextObject(text=mrkdwn(text, SECTION_TEXT))])
         case ui.Divider():
             return DividerBlock()
         case ui.Actions(buttons, block_id):
@@ -81,17 +84,12 @@ def _button(button: ui.Button) -> ButtonElement:
 
 def _plain(markup: str, limit: int) -> str:
     """Plain-text objects are not mrkdwn: Slack shows them as typed."""
-    return clip(plain(slack_ids.render_mentions(markup)), limit) or " "
-
-
-def _mrkdwn(markup: str, limit: int) -> str:
-    """The core's markup as Slack mrkdwn: its mention tokens as Slack mentions."""
-    return clip(slack_ids.render_mentions(markup), limit)
+    return plain_text(markup, limit) or " "
 
 
 def modal(form: ui.Form, *, channel_id: str | None = None) -> dict[str, Any]:
     intro: list[Block] = (
-        [SectionBlock(text=MarkdownTextObject(text=_mrkdwn(form.intro, SECTION_TEXT)))]
+        [SectionBlock(text=MarkdownTextObject(text=mrkdwn(form.intro, SECTION_TEXT)))]
         if form.intro
         else []
     )

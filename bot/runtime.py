@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, event
 from sqlmodel import Session
 
+from bot import blockkit
 from bot.reminder_jobs import reminders_from
 from bot.settings import Settings
 from commands import home, policy
@@ -28,6 +29,7 @@ from commands.ui import (
     FormValues,
     Message,
     Outcome,
+    Room,
     Section,
     View,
     answer_from_json,
@@ -81,6 +83,8 @@ class Runtime:
     directory: Directory
     on_outbox: Callable[[], None] | None = None
     """Called after a request whose unit of work added outbox rows (set by `run` and `shell`)."""
+    room: Room = blockkit.ROOM
+    """How much a message holds where this runtime answers (Slack, unless the shell says)."""
 
     def __post_init__(self) -> None:
         warm_catalogs()  # not in the first form submission, which Slack gives 3 seconds
@@ -289,6 +293,7 @@ class Runtime:
             handoff_channel=self.settings.handoff_channel,
             work=self.settings.work_week,
             reminder_rules=self.settings.reminder_rules,
+            room=self.room,
         )
 
     def person(self, session: Session, user_id: str) -> Person:

@@ -23,8 +23,7 @@ from commands import ui
 from commands.addresses import Address, AddressKind, ChannelInfo, UserProfile
 from commands.context import FixedClock
 from commands.i18n import Translator
-from commands.markup import MENTION_CLOSE, MENTION_OPEN, MENTIONED, mention
-from commands.text import unescape
+from commands.markup import MENTION_CLOSE, MENTION_OPEN, as_text, mention
 from storage.people import Person
 
 _AT_NAME = re.compile(r"(?<![<\w])@([\w.\-]+)")
@@ -314,7 +313,7 @@ class Shell:
         return number
 
     def _text(self, markup: str) -> str:
-        return unescape(MENTIONED.sub(lambda m: "@" + self._name(m[1]), markup))
+        return as_text(markup, self._name)
 
     @property
     def t(self) -> Translator:
@@ -324,7 +323,7 @@ class Shell:
         return self.runtime.translator_for(person or Person(user_id=self.user_id))
 
     def note(self, key: str, indent: str = "", **params: object) -> None:
-        self.say(indent + unescape(self.t(key, **params)))
+        self.say(indent + self._text(self.t(key, **params)))
 
     def say(self, line: str) -> None:
         print(line, file=self.out, flush=True)

@@ -17,6 +17,7 @@ from bot.settings import Settings
 from bot.shell import Shell, ShellDirectory
 from commands.context import Clock, SystemClock
 from commands.registry import build_registry
+from commands.ui import Room
 from jobs.tick import Sweep, run_sweeps
 from storage.db import make_engine, session_scope, upgrade
 from storage.people import seed_managers
@@ -34,6 +35,7 @@ def shell_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         registry=build_registry(),
         clock=clock,
         directory=ShellDirectory(engine),
+        room=Room(),  # a terminal shows long lists whole
     )
 
 

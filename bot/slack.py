@@ -30,9 +30,9 @@ from bot.response_url import ResponseUrls
 from bot.runtime import Runtime
 from bot.slack_answers import answer_outcome, publish_homes, run_and_answer, show, write_down
 from bot.slack_ingress import RejectionLog, slack_ingress
+from bot.slack_markup import plain_text
 from commands import crm
 from commands.addresses import Address, AddressKind, ChannelInfo, UserProfile
-from commands.text import plain
 from jobs import telemetry
 from jobs.crm import CrmUnavailable
 from storage.db import is_reachable
@@ -289,10 +289,7 @@ def _form_listener(runtime: Runtime, work: AfterAck, callback_id: str) -> Any:
         )
         if outcome.errors:
             # Slack shows field errors as plain text: no markup, no escaping.
-            errors = {
-                field: plain(slack_ids.render_mentions(text))
-                for field, text in outcome.errors.items()
-            }
+            errors = {field: plain_text(text) for field, text in outcome.errors.items()}
             await ack(response_action="errors", errors=errors)
             return
         if outcome.form:

@@ -189,6 +189,8 @@ async def show(
     trigger_id: str | None,
     channel_id: str | None,
 ) -> None:
+    """A command or a message button: the reply, private to the person who acted, is
+    ephemeral through `response_url`; a redrawn message replaces the original for everyone."""
     if outcome.form and trigger_id:
         await client.views_open(
             trigger_id=trigger_id, view=blockkit.modal(outcome.form, channel_id=channel_id)

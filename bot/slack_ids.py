@@ -44,14 +44,9 @@ def neutral(typed: str) -> str:
     return _TYPED_MENTION.sub(lambda m: mention(m[1]), cleaned)
 
 
-def render_mentions(markup: str) -> str:
-    """The core's mention tokens as Slack mentions (`<@U…>`); a token that does not name a
-    Slack person is shown as its id, escaped."""
-    return MENTIONED.sub(_slack_mention, markup)
-
-
-def _slack_mention(found: re.Match[str]) -> str:
-    user_id = found[1]
+def slack_mention(user_id: str) -> str:
+    """A mention token's id as a Slack mention (`<@U…>`); an id that does not name a Slack person
+    is shown as its id, escaped."""
     if _USER.fullmatch(user_id) or _BOT_USER.fullmatch(user_id):
         return f"<@{user_id}>"
     return user_id.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -26,7 +26,6 @@ from storage.people import user_ids
 from storage.promises import Promise
 from storage.touches import Touch
 
-SECTION_LIMIT = 3000
 """Longest section text (Slack's limit)."""
 PROMISES_SHOWN, CONTACTS_SHOWN, THREAD_SHOWN, CHANGES_SHOWN = 10, 10, 6, 6
 LINE_LIMIT = 280
@@ -393,13 +392,13 @@ def listing(ctx: Context, title: str, lines: list[Safe], total: int) -> Message:
     """A titled list in as many sections as it needs (up to the 3,000-character limit each),
     ending with "and N more" when not every item is shown."""
     sections: list[list[str]] = [[title]]
-    size = len(title)
+    size = ctx.room.measure(title)
     for line in lines:
-        if size + len(line) + 1 > SECTION_LIMIT - 100:
+        if size + ctx.room.measure(line) + 1 > ctx.room.section - 100:
             sections.append([])
             size = 0
         sections[-1].append(line)
-        size += len(line) + 1
+        size += ctx.room.measure(line) + 1
     if total > len(lines):
         sections[-1].append(ctx.t("account.more", count=total - len(lines)))
     blocks = tuple(Section("\n".join(s)) for s in sections)
@@ -410,12 +409,12 @@ def bounded(ctx: Context, title: str, lines: list[Safe], total: int) -> Safe:
     """Title and lines in one section's worth of text; what does not fit, or was not fetched,
     is counted in "and N more"."""
     kept: list[str] = []
-    size = len(title) + 60  # room for the "and N more" line
+    size = ctx.room.measure(title) + 60  # room for the "and N more" line
     for line in lines:
-        if size + len(line) + 1 > SECTION_LIMIT:
+        if size + ctx.room.measure(line) + 1 > ctx.room.section:
             break
         kept.append(line)
-        size += len(line) + 1
+        size += ctx.room.measure(line) + 1
     more = [ctx.t("account.more", count=total - len(kept))] if total > len(kept) else []
     return Safe("\n".join([title, *kept, *more]))
 

@@ -27,7 +27,7 @@ from commands.addresses import UserProfile
 from commands.amounts import AmountProblem, read_amount
 from commands.dates import DateProblem, read_date
 from commands.i18n import Translator
-from commands.text import unescape
+from commands.markup import as_text
 from storage.account_summary import summaries
 from storage.accounts import Stage, TouchModel
 
@@ -282,7 +282,7 @@ def _date(value: dict[str, str], column: str, reasons: list[str]) -> date | None
 
 def _message(key: str, params: dict[str, str]) -> str:
     """A reader's problem in the catalog's English, as plain text for the terminal."""
-    return unescape(Translator("en")(key, **params))
+    return as_text(Translator("en")(key, **params))
 
 
 def show(text: str) -> str:

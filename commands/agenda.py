@@ -18,6 +18,7 @@ from typing import Any, TypeVar, cast
 from sqlmodel import Session
 
 from commands.i18n import Translator
+from commands.markup import width
 from commands.text import Safe, clip, mention
 from commands.ui import Block, Divider, Header, Message, Note, Section
 from storage import agenda as stored
@@ -403,14 +404,14 @@ def _listing(
 
 def _fit(head: Sequence[str], lines: Sequence[str], total: int, t: Translator) -> Safe:
     """The head, then as many lines as fit in one section with room for "and N more"."""
-    reserve = len(t("agenda.more", count=total)) + 1 if total else 0
+    reserve = width(t("agenda.more", count=total)) + 1 if total else 0
     text = "\n".join(head)
-    shown = 0
+    size, shown = width(text), 0
     for line in lines:
-        if len(text) + 1 + len(line) + reserve > SECTION_LIMIT:
+        if size + 1 + width(line) + reserve > SECTION_LIMIT:
             break
         text += "\n" + line
-        shown += 1
+        size, shown = size + 1 + width(line), shown + 1
     if total > shown:
         text += "\n" + t("agenda.more", count=total - shown)
     return Safe(text[:SECTION_LIMIT])

@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from commands.addresses import ChannelInfo, Directory, UserProfile
 from commands.i18n import Translator, translator_for
+from commands.ui import Room
 from commands.worktime import WorkWeek
 from jobs.reminder_rules import ReminderRules
 from storage.people import Person
@@ -71,6 +72,8 @@ class Context:
     """`KAKEHASHI_WORK_HOURS` and `KAKEHASHI_HOLIDAYS`: when reminders may arrive (snooze)."""
     reminder_rules: ReminderRules = field(default_factory=ReminderRules)
     """`KAKEHASHI_REMIND_*`: when reminders come due, and when an account counts as silent."""
+    room: Room = field(default_factory=Room)
+    """How much a message may hold on the platform that asked (set by the adapter)."""
 
     @property
     def now(self) -> datetime:

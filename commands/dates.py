@@ -25,7 +25,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from commands.text import clip, fold
+from commands.text import Safe, clip, fold
 
 _MONTHS = {
     name: number
@@ -178,7 +178,8 @@ def _ambiguous(found: re.Match[str], today: date | None, text: str) -> DateProbl
                 readings.append(date(int(year), month, day))
         elif today is not None and (next_day := _next_such_day(month, day, today)):
             readings.append(next_day)
-    choices = " / ".join(dict.fromkeys(f"`{d.isoformat()}`" for d in readings))
+    # Built here, so markup (code spans), not typed text to escape.
+    choices = Safe(" / ".join(dict.fromkeys(f"`{d.isoformat()}`" for d in readings)))
     if not choices:
         return DateProblem("date.ambiguous_unreadable", {"value": _shown(text)})
     return DateProblem("date.ambiguous", {"value": _shown(text), "choices": choices})

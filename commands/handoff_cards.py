@@ -12,6 +12,7 @@ from enum import StrEnum
 from sqlmodel import Session
 
 from commands.i18n import Translator
+from commands.markup import width
 from commands.text import Safe, escape, mention
 from commands.ui import Actions, Block, Button, Divider, Header, Message, Note, Section, Style
 from storage import handoffs
@@ -297,19 +298,19 @@ def answer_dm(
 
 
 def fit(raw: str, limit: int) -> Safe:
-    """Escaped, and at most `limit` characters of markup, cut between characters (never inside
-    an `&amp;`), ending with … when something was cut."""
+    """Escaped, and at most `limit` characters once rendered (`markup.width`), ending with …
+    when something was cut."""
     markup = escape(raw)
-    if len(markup) <= limit:
+    if width(markup) <= limit:
         return markup
     out: list[str] = []
     used = 0
     for char in raw:
         piece = escape(char)
-        if used + len(piece) > limit - 1:
+        if used + width(piece) > limit - 1:
             break
         out.append(piece)
-        used += len(piece)
+        used += width(piece)
     return Safe("".join(out) + "…")
 
 
@@ -321,16 +322,16 @@ def quote(raw: str, limit: int = SECTION_LIMIT) -> Safe:
 
 def fit_lines(t: Translator, lines: Sequence[str], limit: int) -> Safe:
     """As many lines as fit, then "…and N more"."""
-    reserve = len(t("handoff.more", count=len(lines))) + 1
+    reserve = width(t("handoff.more", count=len(lines))) + 1
     shown: list[str] = []
     used = 0
     for index, line in enumerate(lines):
         last = index == len(lines) - 1
-        if used + len(line) + 1 > limit - (0 if last else reserve):
+        if used + width(line) + 1 > limit - (0 if last else reserve):
             shown.append(t("handoff.more", count=len(lines) - index))
             break
         shown.append(line)
-        used += len(line) + 1
+        used += width(line) + 1
     return Safe("\n".join(shown))
 
 

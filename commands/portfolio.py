@@ -29,8 +29,8 @@ RENEWAL_DAYS = 90
 DUE_DAYS = 14
 WINDOW_DAYS = 30
 NAME_LIMIT = 80
-SECTION_LIMIT = 2800
-"""Slack allows 3000 characters in a section; long lists stop short of it with "and N more"."""
+ROOM_FOR_MORE = 240
+"""A section's lines stop this short of its room, which keeps the "and N more" line."""
 
 
 @dataclass(frozen=True)
@@ -201,16 +201,17 @@ def _owner_lines(ctx: Context, lines: Sequence[OwnerLine]) -> Safe:
     return within(ctx, ctx.t("portfolio.by_owner"), rendered)
 
 
-def within(ctx: Context, title: str, lines: Sequence[str], limit: int = SECTION_LIMIT) -> Safe:
-    """The title and as many lines as fit in one section, then "and N more"."""
+def within(ctx: Context, title: str, lines: Sequence[str]) -> Safe:
+    """The title and as many lines as fit in one section (`ctx.room`), then "and N more"."""
     kept: list[str] = [title]
-    size = len(title)
+    measure, limit = ctx.room.measure, ctx.room.section - ROOM_FOR_MORE
+    size = measure(title)
     for i, line in enumerate(lines):
-        if size + len(line) + 1 > limit - 40:
+        if size + measure(line) + 1 > limit:
             kept.append(ctx.t("portfolio.more", count=len(lines) - i))
             break
         kept.append(line)
-        size += len(line) + 1
+        size += measure(line) + 1
     return Safe("\n".join(kept))
 
 

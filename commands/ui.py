@@ -6,9 +6,12 @@ Teams: Adaptive Cards). Text fields hold the shared markup of `commands.text`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from commands.markup import width
 
 
 class Style(StrEnum):
@@ -72,12 +75,20 @@ class Message:
 
 @dataclass(frozen=True)
 class View:
-    """A screen of its own rather than a message (Slack: the App Home tab, up to 100 blocks)."""
+    """A screen of its own rather than a message (Slack: the App Home tab)."""
 
     blocks: tuple[Block, ...]
 
 
-HOME_BLOCKS = 100
+@dataclass(frozen=True)
+class Room:
+    """How much one message may hold, as the adapter says (Slack: Block Kit's limits; the
+    shell: plenty). Long lists end with "and N more" within it."""
+
+    section: int = 100_000
+    """Rendered characters in one section."""
+    measure: Callable[[str], int] = width
+    """How long a piece of markup is once the adapter renders it."""
 
 
 class FieldKind(StrEnum):
@@ -121,12 +132,17 @@ class Outcome:
     """What a command, button or form submission produced for the person who used it."""
 
     reply: Message | None = None
+    """Shown only to the person who acted; the adapter decides how (Slack: an ephemeral
+    message through `response_url`, or a DM from the Home tab; shell: printed; Teams: a
+    targeted message or the personal chat). Never seen by the rest of a channel."""
     form: Form | None = None
     replace_original: Message | None = None
+    """The message whose button was pressed, redrawn in place for everyone who sees it."""
     errors: dict[str, str] = field(default_factory=dict)
     """Form submissions only: field id → message shown on the field; nothing was saved."""
     home_changed: frozenset[str] = frozenset()
-    """Slack user IDs whose Home tab shows data this request changed (set by the runtime)."""
+    """User ids (as the adapter gave them) whose Home tab shows data this request changed (set
+    by the runtime)."""
     request_id: int | None = None
     """The acknowledged request this answers (`storage.acknowledged`; set by the runtime)."""
 

@@ -13,6 +13,7 @@ from storage.audit import AuditEntry
 from storage.handoffs import Contact, Handoff, HandoffMessage
 from storage.outbox import OutboxMessage
 from storage.promises import Promise
+from tests.slack_text import slack
 
 CHANNEL = "C0HANDOFF"
 
@@ -77,10 +78,10 @@ def outbox_rows(engine: Engine) -> dict[str, OutboxMessage]:
 
 
 def texts(payload: dict[str, Any]) -> str:
-    """Every text of a stored neutral message (outbox payload), joined."""
+    """Every text of a stored neutral message (outbox payload), joined, as Slack shows it."""
     parts = [str(payload.get("text") or "")]
     for block in payload.get("blocks") or []:
         parts.append(str(block.get("text") or ""))
         parts += [str(f) for f in block.get("fields") or []]
         parts += [str(b["label"]) for b in block.get("buttons") or []]
-    return "\n".join(parts)
+    return slack("\n".join(parts))

@@ -18,6 +18,7 @@ from commands.i18n import Translator
 from commands.ui import Message
 from storage.accounts import Account, fold_name, match
 from storage.people import Person
+from tests.slack_text import slack
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 
@@ -205,7 +206,7 @@ def context(session: Session, locale: str) -> Context:
 
 def text_of(result: Account | Message) -> str:
     assert isinstance(result, Message)
-    return result.text
+    return slack(result.text)
 
 
 def test_replies_in_english(stored: Session) -> None:

@@ -46,6 +46,7 @@ from storage.people import Person, Role
 from storage.promises import Promise, PromiseStatus
 from storage.touches import Touch
 from testkit.fake_slack import block_errors
+from tests.slack_text import slack
 
 END = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # Monday 09:00 in Tokyo
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -255,7 +256,7 @@ def agenda(
 
 
 def sections(message: Message) -> list[str]:
-    return [b.text for b in message.blocks if isinstance(b, Section)]
+    return [slack(b.text) for b in message.blocks if isinstance(b, Section)]
 
 
 def p(session: Session, text: str) -> int:
@@ -282,7 +283,7 @@ def test_every_section_matches_the_hand_built_expectation(session: Session) -> N
     h4 = h(session, "Gamma", HandoffStatus.PENDING)
     beta = "&lt;!channel&gt; &amp; Beta"
     assert message.blocks[0] == Header("Weekly Sales × CS sync · Nov 16, 2026 – Nov 23, 2026")
-    assert isinstance(message.blocks[1], Note) and message.blocks[1].text.startswith(
+    assert isinstance(message.blocks[1], Note) and slack(message.blocks[1].text).startswith(
         "All accounts."
     )
     assert sections(message) == [
@@ -334,7 +335,9 @@ def test_narrowed_to_a_team_only_their_accounts_are_listed(session: Session) -> 
     assert "• churned: 1 account · $3,000.00" in text and "onboarding" not in text
     assert "Promises kept: 0% (0 of 1) this week · 0% (0 of 1) over 90 days" in text
     note = message.blocks[1]
-    assert isinstance(note, Note) and note.text.startswith(f"Accounts whose CS owner is {CS2}.")
+    assert isinstance(note, Note) and slack(note.text).startswith(
+        "Accounts whose CS owner is <@UCS2>."
+    )
 
 
 def test_a_teams_agenda_section_by_section(session: Session) -> None:

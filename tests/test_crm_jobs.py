@@ -24,6 +24,7 @@ from storage.outbox import OutboxMessage
 from testkit.crm_signing import WEBHOOK_SECRET, deal_won_body, stage_change
 from testkit.fake_slack import FakeSlack
 from tests.conftest import NOW, make_settings
+from tests.handoff_data import texts
 
 
 @pytest.fixture
@@ -87,7 +88,7 @@ def test_what_a_crm_sends_is_shown_as_text_in_the_owners_language(
         [dm] = session.exec(select(OutboxMessage)).all()
         account = session.exec(select(Account)).one()
     assert account.name == "＊ＡＣＭＥ＊ 🎉" and account.external_id == "GLOBEX-1"
-    text = str(dm.payload)
+    text = texts(dm.payload)
     assert "&lt;!channel&gt; 大型案件 &amp; &lt;@U0001&gt;" in text and "<!channel>" not in text
     assert "が受注になりました" in text and "引き継ぐ" in text  # kenji reads Japanese
     assert "$48,000.00" in text

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
 from bot.delivery import SlackTransport, slack_client
+from commands.markup import mention
 from commands.ui import Actions, Button, Message, Section, message_to_json
 from jobs.delivery import (
     DELIVERY_EVENT,
@@ -135,7 +136,7 @@ def sweep_until_done(
 def test_a_due_message_is_posted_once_with_its_key_and_a_second_sweep_sends_nothing(
     engine: Engine, slack: FakeSlack, wall: FakeTime
 ) -> None:
-    put(engine, "reminder:1", "UCS", "Call <@UCS2> about P-1")
+    put(engine, "reminder:1", "UCS", "Call " + mention("UCS2") + " about P-1")
     put(engine, "later", "UCS", at=NOW + timedelta(hours=1))
     delivery = make_delivery(engine, slack, wall)
 
@@ -354,7 +355,7 @@ def test_an_update_edits_the_sent_message_in_place_after_the_original_is_sent(
 ) -> None:
     put(engine, "handoff:1", "UCS", "Please accept")
     slack.fail_next("chat.postMessage", status=500)  # the original must wait for a retry
-    put(engine, "handoff:1:accepted", "UCS", "Accepted by <@UCS>", update_of="handoff:1")
+    put(engine, "handoff:1:accepted", "UCS", "Accepted by " + mention("UCS"), update_of="handoff:1")
     delivery = make_delivery(engine, slack, wall)
 
     assert delivery.sweep(NOW) == []

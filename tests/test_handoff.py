@@ -32,6 +32,7 @@ from tests.handoff_data import (
     refusals,
     texts,
 )
+from tests.slack_text import slack
 
 
 @pytest.fixture
@@ -93,7 +94,7 @@ def test_the_form_is_prefilled_from_the_arguments_and_the_account(
     )
     assert initial["currency"] == "USD"
     assert (initial["contract_start"], initial["renewal_date"]) == ("2026-01-01", "2027-01-01")
-    assert "facts" in (outcome.form.intro or "") and "impressions" in (outcome.form.intro or "")
+    assert "facts" in slack(outcome.form.intro) and "impressions" in slack(outcome.form.intro)
     assert view_errors(blockkit.modal(outcome.form)) == []
 
 
@@ -106,8 +107,8 @@ def test_a_new_account_defaults_the_currency_by_language_and_suggests_near_names
     assert english is not None and japanese is not None
     assert {f.id: f.initial for f in english.fields}["currency"] == "USD"
     assert {f.id: f.initial for f in japanese.fields}["currency"] == "JPY"
-    assert "No account is called “Globx” yet" in (english.intro or "")
-    assert "Did you mean *Globex Inc.*?" in (english.intro or "")
+    assert "No account is called “Globx” yet" in slack(english.intro)
+    assert "Did you mean *Globex Inc.*?" in slack(english.intro)
     assert japanese.title == "顧客の引き継ぎ"
 
 
@@ -122,7 +123,7 @@ def test_a_new_account_defaults_the_currency_by_language_and_suggests_near_names
 def test_bad_arguments_answer_with_the_usage(runtime: Runtime, text: str, expected: str) -> None:
     outcome = runtime.run_command("USALES", "handoff", text, "C0001")
     assert outcome.form is None and outcome.reply is not None
-    assert expected in outcome.reply.text
+    assert expected in slack(outcome.reply.text)
 
 
 def test_several_matching_accounts_are_listed_and_no_form_opens(
@@ -132,8 +133,8 @@ def test_several_matching_accounts_are_listed_and_no_form_opens(
     add_account(engine, "Acme LLC", external_id="CRM-2")
     outcome = runtime.run_command("USALES", "handoff", "acme", "C0001")
     assert outcome.form is None and outcome.reply is not None
-    assert "Several accounts match “acme”" in outcome.reply.text
-    assert "*ACME Inc.* (CRM-1)" in outcome.reply.text
+    assert "Several accounts match “acme”" in slack(outcome.reply.text)
+    assert "*ACME Inc.* (CRM-1)" in slack(outcome.reply.text)
     errors = submit(runtime, form_values(account="acme")).errors
     assert "Several accounts match" in errors["account"]
 
@@ -337,13 +338,13 @@ def test_each_invalid_field_is_refused_on_the_field_and_nothing_is_saved(
     for changes, field, expected in INVALID:
         outcome = submit(runtime, form_values(**changes))
         assert list(outcome.errors) == [field], (changes, outcome.errors)
-        assert expected in outcome.errors[field], (changes, outcome.errors)
+        assert expected in slack(outcome.errors[field]), (changes, outcome.errors)
     assert counts(engine) == before
 
 
 def test_every_bad_line_is_quoted_and_the_list_stays_short(runtime: Runtime) -> None:
     bad = "\n".join(f"<@U0001> line {n}" for n in range(1, 6))
-    error = submit(runtime, form_values(contacts=bad)).errors["contacts"]
+    error = slack(submit(runtime, form_values(contacts=bad)).errors["contacts"])
     assert error.count("Line ") == 3 and "…and 2 more" in error
     assert "“&lt;@U0001&gt; line 1”" in error and "<@U0001>" not in error
 
@@ -361,13 +362,11 @@ def test_a_second_handoff_while_one_is_pending_is_refused_naming_it(
     submit(runtime, form_values())
     before = counts(engine)
     again = submit(runtime, form_values(account="initech", cs_owner="UCS2"), user="UMANAGER")
-    assert "H-1" in again.errors["account"] and "\ue000UCS\ue001" in again.errors["account"]
+    assert "H-1" in again.errors["account"] and "<@UCS>" in slack(again.errors["account"])
     assert counts(engine) == before
     reply = runtime.run_command("UCS2", "handoff", "INITECH", "C0001")
     assert reply.form is None and reply.reply is not None
-    assert (
-        "*Initech K.K.* already has a pending handoff, H-1 to \ue000UCS\ue001" in reply.reply.text
-    )
+    assert "*Initech K.K.* already has a pending handoff, H-1 to <@UCS>" in slack(reply.reply.text)
     # Once accepted, the account can be handed off again.
     runtime.press("UCS", "handoff_accept", "1:card")
     assert submit(runtime, form_values(account="initech", cs_owner="UCS2")).errors == {}
@@ -398,7 +397,7 @@ def test_the_cs_owner_accepts_on_the_card_and_it_is_replaced_in_place(
     assert outcome.replace_original is not None and outcome.reply is None
     card = outcome.replace_original
     assert not [b for b in card.blocks if isinstance(b, Actions)]  # the buttons are gone
-    assert "✅ \ue000UCS\ue001 さんが 2026年11月23日 10:00 に引き受けました" in texts(
+    assert "✅ <@UCS> さんが 2026年11月23日 10:00 に引き受けました" in texts(
         ui.message_to_json(card)
     )
     with Session(engine) as session:
@@ -423,15 +422,15 @@ def test_accepting_twice_or_by_someone_else_changes_nothing_and_says_why(
     before = counts(engine)
     refused = runtime.press("UCS2", "handoff_accept", "1:card")
     assert refused.replace_original is None and refused.reply is not None
-    assert "Only the handoff's CS owner or a manager can accept it" in refused.reply.text
-    assert "\ue000UCS\ue001" in refused.reply.text and "\ue000UMANAGER\ue001" in refused.reply.text
+    assert "Only the handoff's CS owner or a manager can accept it" in slack(refused.reply.text)
+    assert "<@UCS>" in slack(refused.reply.text) and "<@UMANAGER>" in slack(refused.reply.text)
     assert counts(engine) == before
     assert refusals(engine) == [{"permission": "accept_handoff", "about": "handoff:1"}]
     runtime.press("UCS", "handoff_accept", "1:card")
     after = counts(engine)
     twice = runtime.press("UCS", "handoff_accept", "1:card")
     assert twice.replace_original is None and twice.reply is not None
-    assert "引き受け済み" in twice.reply.text
+    assert "引き受け済み" in slack(twice.reply.text)
     assert counts(engine) == after
     for value in ("99", "x", "1" * 30, ""):
         reply = runtime.press("UCS2", "handoff_accept", value).reply
@@ -444,7 +443,7 @@ def test_a_manager_accepts_from_elsewhere_and_the_card_is_updated_through_the_ou
     submit(runtime, form_values())
     outcome = runtime.press("UMANAGER", "handoff_accept", "1", "DUMANAGER")
     assert outcome.replace_original is None and outcome.reply is not None
-    assert "H-1(*Initech K.K.*)を引き受けました" in outcome.reply.text
+    assert "H-1(*Initech K.K.*)を引き受けました" in slack(outcome.reply.text)
     update = outbox_rows(engine)["handoff:1:dm:accepted"]
     assert (update.recipient, update.update_of) == ("UCS", "handoff:1:dm")
     assert buttons(update.payload) == []
@@ -473,7 +472,7 @@ def test_accepting_a_handoff_that_never_had_a_card_edits_nothing(
         )
         session.commit()
     outcome = runtime.press("UMANAGER", "handoff_accept", "1", "DUMANAGER")
-    assert outcome.reply is not None and "を引き受けました" in outcome.reply.text
+    assert outcome.reply is not None and "を引き受けました" in slack(outcome.reply.text)
     assert set(outbox_rows(engine)) == {"handoff:1:accepted"}  # the rep is told; nothing to edit
 
 
@@ -486,9 +485,9 @@ def test_a_question_reaches_the_rep_and_the_answer_comes_back(
     submit(runtime, form_values())
     form = runtime.press("UCS", "handoff_ask", "1").form
     assert form is not None and form.callback_id == "handoff_question" and form.metadata == "1"
-    assert "\ue000USALES\ue001" in (form.intro or "")
+    assert "<@USALES>" in slack(form.intro)
     asked = runtime.submit("UCS", "handoff_question", {"text": "Who signs the PO?"}, "1")
-    assert asked.reply is not None and "\ue000USALES\ue001" in asked.reply.text
+    assert asked.reply is not None and "<@USALES>" in slack(asked.reply.text)
     question_dm = outbox_rows(engine)["handoff:1:question:1"]
     assert question_dm.recipient == "USALES"
     assert ">Who signs the PO?" in texts(question_dm.payload)
@@ -497,11 +496,11 @@ def test_a_question_reaches_the_rep_and_the_answer_comes_back(
     ]
 
     reply_form = runtime.press("USALES", "handoff_reply", "1").form
-    assert reply_form is not None and ">Who signs the PO?" in (reply_form.intro or "")
+    assert reply_form is not None and ">Who signs the PO?" in slack(reply_form.intro)
     answered = runtime.submit(
         "USALES", "handoff_answer", {"text": "Tanaka-san, the CTO."}, reply_form.metadata
     )
-    assert answered.reply is not None and "\ue000UCS\ue001" in answered.reply.text
+    assert answered.reply is not None and "<@UCS>" in slack(answered.reply.text)
     answer_dm = outbox_rows(engine)["handoff:1:answer:2"]
     assert answer_dm.recipient == "UCS"
     assert "\ue000USALES\ue001 さんが" in texts(answer_dm.payload)

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from commands.i18n import LOCALES, Translator, catalog, locale_from_slack
+from commands.markup import Safe, as_text
 
 ROOT = Path(__file__).parent.parent
 # t("key", …), ctx.t("key"), self.note("key"), key="…" passed on: literal keys in the code.
@@ -51,9 +52,10 @@ def test_every_message_formats(locale: str) -> None:
 
 def test_parameters_are_escaped_but_safe_markup_is_not() -> None:
     t = Translator("en")
-    assert t("role.unknown_person", who="<!channel> & co") == (
-        "I can't find &lt;!channel&gt; &amp; co in this workspace."
-    )
+    shown = t("role.unknown_person", who="<!channel> & *co*")
+    assert not set("<>&*") & set(shown), "typed markup characters become private literals"
+    assert as_text(shown) == "I can't find <!channel> & *co* in this workspace."
+    assert t("role.unknown_person", who=Safe("*Aiko*")) == "I can't find *Aiko* in this workspace."
 
 
 def test_slack_locales() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot import slack_ids
+from bot.slack_markup import mrkdwn
 from commands.addresses import AddressKind, mentioned, mentioned_one
 from commands.markup import MENTIONED, mention
 from commands.text import escape
@@ -67,7 +68,7 @@ def test_slack_mentions_become_neutral_tokens(typed: str, expected: str) -> None
 
 def test_tokens_render_back_as_slack_mentions_and_others_as_text() -> None:
     text = f"{mention('U1AB')} {mention('B0BOT')} {mention('19:abc@thread.tacv2')} {mention('<x>')}"
-    assert slack_ids.render_mentions(text) == "<@U1AB> <@B0BOT> 19:abc@thread.tacv2 &lt;x&gt;"
+    assert mrkdwn(text, 3000) == "<@U1AB> <@B0BOT> 19:abc@thread.tacv2 &lt;x&gt;"
 
 
 def test_the_core_reads_tokens_without_knowing_id_shapes() -> None:

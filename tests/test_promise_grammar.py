@@ -15,6 +15,7 @@ from commands.promise_grammar import (
     parse_promise_line,
 )
 from storage.promises import Recurrence
+from tests.slack_text import slack
 
 TODAY = date(2026, 11, 23)
 WEEK, MONTH = Recurrence.WEEK, Recurrence.MONTH
@@ -95,7 +96,7 @@ def test_every_problem_has_a_message_that_escapes_what_was_typed(locale: str) ->
     problem = parse_promise_line("Workshop by 2/30/2026", today=TODAY)
     assert isinstance(problem, LineProblem)
     assert "2026-02-30" not in t(problem.key, **problem.params)
-    text = t("date.not_a_date", value="<!channel>1")
+    text = slack(t("date.not_a_date", value="<!channel>1"))
     assert "&lt;!channel&gt;1" in text and "<!channel>" not in text
     for key in ("promise_line.no_text", "promise_line.grammar"):
         assert t(key)
