@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from commands.addresses import AddressKind
-from commands.markup import MENTION_CLOSE, MENTION_OPEN, MENTIONED, mention
+from commands.markup import MENTION_CLOSE, MENTION_OPEN, mention
 
 PLATFORM = "slack"
 

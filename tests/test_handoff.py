@@ -208,7 +208,7 @@ def test_the_cs_owner_channel_and_rep_are_notified_through_the_outbox(
     card = texts(dm.payload)
     for expected in (
         "引き継ぎ: Initech K.K.",
-        "\ue000USALES\ue001 さんから \ue000UCS\ue001 さんへ",
+        "<@USALES> さんから <@UCS> さんへ",
         "¥1,200,000",
         "ハイタッチ",
         "2027年11月30日",
