@@ -135,7 +135,7 @@ EXPANSION = 5
 """At most how many characters a renderer spends on one typed significant character (Slack:
 an HTML entity)."""
 MENTION_EXPANSION = 8
-"""At most how many characters a renderer adds to a mention's id (Slack: `<@` and `>`)."""
+"""At most how many characters a renderer adds to a mention's id (two on Slack)."""
 
 
 def width(markup: str) -> int:

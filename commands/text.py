@@ -38,5 +38,3 @@ def clip(value: str, limit: int) -> str:
 def fold(value: str) -> str:
     """Full-width and half-width forms, and upper and lower case, compare equal."""
     return unicodedata.normalize("NFKC", value).casefold().strip()
-
-

@@ -37,7 +37,6 @@ from sqlmodel import Session, col, select
 from bot import blockkit
 from commands.agenda import SECTION_LIMIT, AgendaScope, SharedReadings, compose
 from commands.i18n import Translator
-from commands.markup import mention
 from commands.ui import Divider, Header, Message, Note, Section
 from storage import metrics, promises
 from storage.accounts import Account, fold_name
@@ -53,7 +52,11 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 SILENCE = {"high": 14, "low": 45, "tech": 90}
 DAY = timedelta(days=1)
 HOSTILE = "<!channel> & Beta"
-SALES, CS, CS2 = mention("USALES"), mention("UCS"), mention("UCS2")
+SALES, CS, CS2 = (
+    "<@USALES>",
+    "<@UCS>",
+    "<@UCS2>",
+)  # as Slack shows them (sections are read through `slack`)
 HOSTILE_TEXT = "<@U0001> guide'; DROP TABLE promises; --"
 
 

@@ -219,11 +219,9 @@ def test_the_cs_owner_channel_and_rep_are_notified_through_the_outbox(
     ):
         assert expected in card, expected
     # The channel reads the default language (English); the rep (en-US) too.
-    assert "New handoff H-1: \ue000USALES\ue001 handed *Initech K.K.* to \ue000UCS\ue001" in texts(
-        channel.payload
-    )
+    assert "New handoff H-1: <@USALES> handed *Initech K.K.* to <@UCS>" in texts(channel.payload)
     assert buttons(channel.payload) == []
-    assert "You handed *Initech K.K.* to \ue000UCS\ue001 (H-1)" in texts(confirmation.payload)
+    assert "You handed *Initech K.K.* to <@UCS> (H-1)" in texts(confirmation.payload)
     assert buttons(confirmation.payload) == []
 
 
@@ -407,11 +405,11 @@ def test_the_cs_owner_accepts_on_the_card_and_it_is_replaced_in_place(
         assert session.exec(select(AuditEntry).where(AuditEntry.action == "accept")).one()
     rows = outbox_rows(engine)
     assert rows["handoff:1:accepted"].recipient == "USALES"
-    assert "\ue000UCS\ue001 accepted your handoff of *Initech K.K.* (H-1)" in texts(
+    assert "<@UCS> accepted your handoff of *Initech K.K.* (H-1)" in texts(
         rows["handoff:1:accepted"].payload
     )
     assert rows["handoff:1:channel:accepted"].update_of == "handoff:1:channel"
-    assert "Accepted by \ue000UCS\ue001" in texts(rows["handoff:1:channel:accepted"].payload)
+    assert "Accepted by <@UCS>" in texts(rows["handoff:1:channel:accepted"].payload)
     assert "handoff:1:dm:accepted" not in rows  # replaced through response_url instead
 
 
@@ -447,7 +445,7 @@ def test_a_manager_accepts_from_elsewhere_and_the_card_is_updated_through_the_ou
     update = outbox_rows(engine)["handoff:1:dm:accepted"]
     assert (update.recipient, update.update_of) == ("UCS", "handoff:1:dm")
     assert buttons(update.payload) == []
-    assert "✅ \ue000UMANAGER\ue001 さんが" in texts(update.payload)
+    assert "✅ <@UMANAGER> さんが" in texts(update.payload)
 
 
 def test_accepting_a_handoff_that_never_had_a_card_edits_nothing(
@@ -503,7 +501,7 @@ def test_a_question_reaches_the_rep_and_the_answer_comes_back(
     assert answered.reply is not None and "<@UCS>" in slack(answered.reply.text)
     answer_dm = outbox_rows(engine)["handoff:1:answer:2"]
     assert answer_dm.recipient == "UCS"
-    assert "\ue000USALES\ue001 さんが" in texts(answer_dm.payload)
+    assert "<@USALES> さんが" in texts(answer_dm.payload)
     assert "Tanaka-san, the CTO." in texts(answer_dm.payload)
     with Session(engine) as session:
         thread = session.exec(select(HandoffMessage).order_by(col(HandoffMessage.id))).all()

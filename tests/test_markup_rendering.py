@@ -136,9 +136,9 @@ def test_the_mention_token_is_a_name_in_the_shell(shell: ShellSession) -> None:
 
 
 def test_slack_rendering_of_each_part() -> None:
-    markup = Safe("> *Bold* & `code`\n• ") + escape("*x* <@U1> & > q") + " " + mention("U9")
+    markup = Safe("> *Bold* & `code`\n• ") + escape("*x* <@U1> & > q") + " " + mention("U09")
     assert mrkdwn(markup, 3000) == (
-        "> *Bold* &amp; `code`\n• *\u200bx*\u200b &lt;@U1&gt; &amp; &gt; q <@U9>"
+        "> *Bold* &amp; `code`\n• *\u200bx*\u200b &lt;@U1&gt; &amp; &gt; q <@U09>"
     )
     assert mrkdwn(escape("> typed\n> lines"), 3000) == "\u200b&gt; typed\n\u200b&gt; lines"
     assert mrkdwn(escape("America/New_York"), 3000) == "America/New_York"
@@ -146,6 +146,8 @@ def test_slack_rendering_of_each_part() -> None:
 
 
 MRKDWN_ESCAPING = re.compile(r"&(lt|gt|amp);|<@[A-Za-z{(]|<![a-z]")
+
+
 def test_no_mrkdwn_escaping_outside_bot() -> None:
     found = [
         (str(path.relative_to(ROOT)), line.strip())
