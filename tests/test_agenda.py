@@ -52,11 +52,8 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 SILENCE = {"high": 14, "low": 45, "tech": 90}
 DAY = timedelta(days=1)
 HOSTILE = "<!channel> & Beta"
-SALES, CS, CS2 = (
-    "<@USALES>",
-    "<@UCS>",
-    "<@UCS2>",
-)  # as Slack shows them (sections are read through `slack`)
+# As Slack shows them: the sections are read through `slack`.
+SALES, CS, CS2 = "<@USALES>", "<@UCS>", "<@UCS2>"
 HOSTILE_TEXT = "<@U0001> guide'; DROP TABLE promises; --"
 
 
