@@ -22,8 +22,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.redact import mask_credentials
+from commands.reminders.rules import DEFAULTS, ReminderRules, check_setting
 from commands.worktime import WorkWeek
-from jobs.reminder_rules import DEFAULTS, ReminderRules, check_setting
 
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")

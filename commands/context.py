@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from commands.i18n import Translator, translator_for
+from commands.reminders.rules import ReminderRules
 from commands.worktime import WorkWeek
-from jobs.reminder_rules import ReminderRules
 from storage.people import Person
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from commands.context import Context
+from commands.crm_deals import WonDeal
 from commands.handoff_form import TEXT_LIMIT, Prefill, handoff_form, pending_refusal
 from commands.promise import add_promise_form
 from commands.registry import Handlers
@@ -14,7 +15,6 @@ from commands.text import strip_control
 from commands.touch import log_touch_form
 from commands.ui import Message, Outcome
 from jobs.crm import HAND_OFF
-from jobs.crm_deals import WonDeal
 from storage.accounts import Account
 from storage.crm_events import CrmEvent
 

@@ -19,11 +19,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from commands.context import UserProfile, apply_profile
+from commands.crm_deals import WonDeal, read_won_deal, salesforce_deal
 from commands.i18n import Translator, translator_for, zone_of
 from commands.ui import Actions, Button, Message, Note, Section, Style, message_to_json
 from commands.worktime import WorkCalendar, WorkWeek
 from jobs import telemetry
-from jobs.crm_deals import WonDeal, read_won_deal, salesforce_deal
 from storage import crm_events, outbox, people
 from storage.accounts import Account, fold_name
 from storage.audit import record

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from commands.sync import Help, Off, Preview, Problem, Show, Weekly, parse, parse_time
-from storage.sync import WeeklySlot
+from commands.agenda.subscribe import Help, Off, Preview, Problem, Show, Weekly, parse, parse_time
+from storage.agenda.subscriptions import WeeklySlot
 
 NEW_YORK = ZoneInfo("America/New_York")
 TOKYO = ZoneInfo("Asia/Tokyo")

@@ -34,12 +34,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from commands import reminders as dm
 from commands.context import Directory, apply_profile
 from commands.i18n import Translator, locale_from_slack, zone_of
+from commands.reminders import buttons as dm
+from commands.reminders.rules import REPEAT_DAYS, ReminderRules
 from commands.ui import Message, message_to_json
 from commands.worktime import WorkCalendar, WorkWeek
-from jobs.reminder_rules import REPEAT_DAYS, ReminderRules
 from storage import outbox
 from storage import reminders as stored
 from storage.accounts import (

@@ -24,13 +24,13 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from commands.agenda import SharedReadings
-from commands.sync import channel_agenda
+from commands.agenda.compose import SharedReadings
+from commands.agenda.subscribe import channel_agenda
 from commands.ui import message_to_json
 from storage import outbox
-from storage import sync as stored
+from storage.agenda import subscriptions as stored
+from storage.agenda.subscriptions import WEEK, SyncSubscription
 from storage.db import session_scope
-from storage.sync import WEEK, SyncSubscription
 
 log = logging.getLogger(__name__)
 

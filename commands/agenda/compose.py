@@ -20,9 +20,9 @@ from sqlmodel import Session
 from commands.i18n import Translator
 from commands.text import Safe, clip, mention
 from commands.ui import Block, Divider, Header, Message, Note, Section
-from storage import agenda as stored
 from storage import metrics
 from storage.accounts import days_silent
+from storage.agenda import readings as stored
 from storage.handoffs import HandoffStatus
 from storage.metrics import Amount, Listing
 
