@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
-from sqlalchemy import Engine, Row, false, func, or_, union
+from sqlalchemy import Engine, union
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -37,488 +35,35 @@ from sqlmodel.sql.expression import SelectOfScalar
 from commands.context import Directory, apply_profile
 from commands.i18n import Translator, locale_from_slack, zone_of
 from commands.reminders import buttons as dm
-from commands.reminders.rules import REPEAT_DAYS, ReminderRules
+from commands.reminders.rules import ReminderRules
 from commands.ui import Message, message_to_json
 from commands.worktime import WorkCalendar, WorkWeek
+from jobs.reminders.due import _ORDER, KINDS, Occurrence, currents
+from jobs.reminders.snapshot import LATE_LIMIT, Recipient, Snapshot
 from storage import outbox
 from storage import reminders as stored
 from storage.accounts import (
     Account,
-    Stage,
-    days_silent,
     is_live,
-    renewal_overdue,
-    silent_cutoff,
-    silent_since,
 )
-from storage.db import as_date, plain_rows, session_scope
+from storage.db import session_scope
 from storage.handoffs import Handoff, HandoffStatus
 from storage.people import Person, Role
-from storage.promises import Promise, PromiseStatus, is_open
-from storage.reminders import Reminder, ReminderKind, ReminderStatus
-from storage.touches import Touch
+from storage.promises import Promise, PromiseStatus
+from storage.reminders import Reminder, ReminderStatus
 
 log = logging.getLogger(__name__)
 
-ONE_DAY = timedelta(days=1)
-LATE_LIMIT = timedelta(days=14)
-"""An occurrence this late when first seen is not sent (its family's next one will be)."""
-CHECKIN_TOUCH_LEAD = 3
-"""A touch logged this many days before a check-in is due (or later) counts as the check-in."""
+
 PROFILE_MAX_AGE = timedelta(days=1)
+
+
 MAX_ITEMS = 20
 """Reminders in one DM (two blocks each, within Slack's 50); the rest follow in the next sweep."""
+
+
 KIND = "reminder"
 """The outbox kind of reminder DMs."""
-_ORDER = [
-    ReminderKind.ESCALATION,
-    ReminderKind.HANDOFF,
-    ReminderKind.PROMISE,
-    ReminderKind.RENEWAL,
-    ReminderKind.CHECKIN,
-    ReminderKind.SILENT,
-]
-
-
-@dataclass(slots=True)
-class Occurrence:
-    """One reminder the data calls for, due either on a calendar day in the recipient's zone
-    (`due_on`) or a number of their working days after an instant (`since`)."""
-
-    key: str
-    kind: ReminderKind
-    detail: str
-    person_id: int
-    account_id: int | None
-    promise_id: int | None = None
-    handoff_id: int | None = None
-    due_on: date | None = None
-    since: datetime | None = None
-
-    @property
-    def subject(self) -> stored.Subject:
-        return self.kind.value, self.account_id, self.promise_id, self.handoff_id
-
-    def row(self, now: datetime) -> dict[str, object]:
-        """The `Reminder` row that records it as sent."""
-        due_on = self.due_on
-        if due_on is None and self.since is not None:
-            due_on = self.since.date()
-        return {
-            "key": self.key,
-            "kind": self.kind.value,
-            "detail": self.detail,
-            "person_id": self.person_id,
-            "account_id": self.account_id,
-            "promise_id": self.promise_id,
-            "handoff_id": self.handoff_id,
-            "due_on": due_on,
-            "status": ReminderStatus.SENT.value,
-            "sent_at": now,
-        }
-
-
-# The calendar arithmetic is pure (`WorkCalendar` is frozen) and a sweep asks the same few
-# hundred questions for tens of thousands of reminders.
-_start_of = lru_cache(maxsize=8192)(WorkCalendar.start_of)
-_add_working_days = lru_cache(maxsize=8192)(WorkCalendar.add_working_days)
-
-
-@dataclass(frozen=True)
-class Recipient:
-    """A person reminders may go to, and their clock as of the sweep."""
-
-    person: Person
-    calendar: WorkCalendar
-    today: date
-    due_by: date
-    """The latest local day whose reminders have come due by now: the day itself once the
-    window has opened since its midnight (a Saturday's reminders come due on Monday morning)."""
-
-    @classmethod
-    def at(cls, person: Person, calendar: WorkCalendar, now: datetime) -> Recipient:
-        today = calendar.local_day(now)
-        due_by = today
-        while _start_of(calendar, due_by) > now:  # the start of a day never moves backwards
-            due_by -= timedelta(days=1)
-        return cls(person, calendar, today, due_by)
-
-    def local_date(self, at: datetime) -> date:
-        return self.calendar.local_day(at)
-
-
-Moment = tuple[str, date]
-"""(detail, local day) of one occurrence of a family; a family's moments go oldest first and
-only the latest one that has come due is sent (so after downtime a family is reminded once)."""
-
-
-def latest_due(moments: Iterable[Moment], due_by: date) -> Moment | None:
-    found = None
-    for detail, day in moments:
-        if day <= due_by:
-            found = detail, day
-    return found
-
-
-@dataclass
-class Snapshot:
-    """What reminders are derived from, as of `now`, for some recipients: each family reads its
-    rows when it is derived, as plain rows, and only what can be due (promises due by the
-    horizon, renewals inside the runway, accounts whose last contact is old enough to be
-    silent)."""
-
-    session: Session
-    rules: ReminderRules
-    now: datetime
-    recipients: dict[int, Recipient]
-    account_id: int | None = None
-    """Only this account's (the send-time check); None: every account's."""
-    oldest_due: datetime | None = None
-    """Occurrences that came due before this are left out: too late to be worth sending."""
-    first_days: dict[int, date] = field(default_factory=dict)
-    """Per recipient, `first_day_in_time`, worked out once."""
-
-    def in_time(self, comes_due: datetime) -> bool:
-        return self.oldest_due is None or comes_due >= self.oldest_due
-
-    def on_day_in_time(self, person_id: int, day: date) -> bool:
-        """Whether a reminder due on this local day of the recipient's is not too late."""
-        return self.oldest_due is None or day >= self.first_day_in_time(person_id)
-
-    def first_day_in_time(self, person_id: int) -> date:
-        """The recipient's first local day whose reminders come due at `oldest_due` or later
-        (when a day's reminders come due never moves backwards as the day moves forwards)."""
-        assert self.oldest_due is not None
-        found = self.first_days.get(person_id)
-        if found is None:
-            calendar, oldest, day = self.recipients[person_id].calendar, self.oldest_due, ONE_DAY
-            found = calendar.local_day(oldest)
-            while _start_of(calendar, found - day) >= oldest:
-                found -= day
-            while _start_of(calendar, found) < oldest:
-                found += day
-            self.first_days[person_id] = found
-        return found
-
-    def only(self, ids: Iterable[int]) -> Snapshot:
-        return replace(self, recipients={i: self.recipients[i] for i in ids})
-
-    @property
-    def managers(self) -> list[int]:
-        """Managers among the recipients."""
-        return [i for i, r in self.recipients.items() if r.person.role == Role.MANAGER]
-
-    def _rows(self, query: Any, account: Any) -> Sequence[Row[Any]]:
-        return self.session.execute(self._about(query, account)).all()
-
-    def _about(self, query: Any, account: Any) -> Any:
-        """The query, about the snapshot's account only if it has one."""
-        return query if self.account_id is None else query.where(account == self.account_id)
-
-    def pending_handoffs(self) -> Sequence[Row[Any]]:
-        query = sa.select(
-            col(Handoff.id),
-            col(Handoff.account_id),
-            col(Handoff.cs_owner_id),
-            col(Handoff.created_at),
-        ).where(col(Handoff.status) == HandoffStatus.PENDING.value)
-        return self._rows(query, col(Handoff.account_id))
-
-    def checked_in_handoffs(self) -> Sequence[Row[Any]]:
-        """Handoffs accepted recently enough for a check-in to be due, on the live accounts of
-        the recipients, with the account's last touch."""
-        longest = max((d for days in self.rules.checkin_days.values() for d in days), default=0)
-        last_touch = (
-            sa.select(func.max(col(Touch.at)))
-            .where(col(Touch.account_id) == col(Account.id))
-            .scalar_subquery()
-        )
-        query = (
-            sa.select(
-                col(Handoff.id),
-                col(Handoff.account_id),
-                col(Handoff.accepted_at),
-                col(Account.cs_owner_id),
-                col(Account.touch_model),
-                last_touch.label("last_touch"),
-            )
-            .join(Account, col(Account.id) == col(Handoff.account_id))
-            .where(
-                col(Handoff.accepted_at)
-                >= self.now - timedelta(days=longest + LATE_LIMIT.days + 2),
-                is_live(),
-                col(Account.cs_owner_id).in_(list(self.recipients)),
-            )
-        )
-        return self._rows(query, col(Handoff.account_id))
-
-    def promises(self) -> list[tuple[Any, ...]]:
-        """Open promises due by a few days ahead, on live accounts, with who keeps them: (id,
-        account id, keeper's id, due date as `plain_rows` gives it)."""
-        owner = func.coalesce(col(Promise.owner_id), col(Account.cs_owner_id))
-        horizon = self.now.date() + timedelta(days=2 + self.rules.promise_lead_days)
-        query = (
-            sa.select(
-                col(Promise.id),
-                col(Promise.account_id),
-                owner.label("owner_id"),
-                col(Promise.due_date),
-            )
-            .join(Account, col(Account.id) == col(Promise.account_id))
-            .where(
-                is_open(),
-                col(Promise.due_date) <= horizon,
-                is_live(),
-                owner.in_(list(self.recipients)),
-            )
-        )
-        return plain_rows(self.session, self._about(query, col(Promise.account_id)))
-
-    def renewals(self) -> Sequence[Row[Any]]:
-        runway = max(self.rules.renewal_days, default=0)
-        today = self.now.date()
-        query = sa.select(
-            col(Account.id), col(Account.cs_owner_id), col(Account.renewal_date), col(Account.stage)
-        ).where(
-            is_live(),
-            col(Account.cs_owner_id).in_(list(self.recipients)),
-            col(Account.renewal_date).between(
-                today - timedelta(days=1), today + timedelta(days=runway + 1)
-            )
-            | renewal_overdue(today + timedelta(days=1)),
-        )
-        return self._rows(query, col(Account.id))
-
-    def quiet(self) -> Sequence[Row[Any]]:
-        """Live accounts with a silence threshold and no contact since it could have started."""
-        query = sa.select(
-            col(Account.id),
-            col(Account.cs_owner_id),
-            col(Account.touch_model),
-            col(Account.created_at),
-            col(Account.last_contact_at),
-        ).where(
-            is_live(),
-            col(Account.cs_owner_id).in_(list(self.recipients)),
-            _silent_long_enough(self.rules, self.now),
-        )
-        return self._rows(query, col(Account.id))
-
-
-def _silent_long_enough(rules: ReminderRules, now: datetime) -> Any:
-    """Accounts whose touch model has a silence threshold and with no contact inside it, give or
-    take two days for time zones and DST: only they can be silent now."""
-    contact = col(Account.last_contact_at)
-    return or_(
-        false(),
-        *(
-            (col(Account.touch_model) == model)
-            & (contact.is_(None) | (contact < silent_cutoff(days - 2, now)))
-            for model, days in rules.silence_days.items()
-            if days
-        ),
-    )
-
-
-# ---- what is due now, per kind of data -----------------------------------------------------
-
-
-def currents(snap: Snapshot) -> Iterator[Occurrence]:
-    """Per family the data calls for, the occurrence that has come due by now, if any."""
-    for kind in KINDS:
-        yield from kind(snap)
-
-
-def handoff_currents(snap: Snapshot) -> Iterator[Occurrence]:
-    """A pending handoff's reminder to its CS owner, and its escalation to every other
-    manager. Managers who share a calendar share when an escalation comes due."""
-    to_owner, to_managers = snap.rules.handoff_days
-    calendars: dict[WorkCalendar, list[int]] = defaultdict(list)
-    for manager in snap.managers:
-        calendars[snap.recipients[manager].calendar].append(manager)
-    for handoff in snap.pending_handoffs():
-        owner = handoff.cs_owner_id
-        recipient = snap.recipients.get(owner)
-        if recipient and _came_due(snap, recipient.calendar, handoff.created_at, to_owner):
-            yield _handoff_occurrence(handoff, owner, escalation=False)
-        for calendar, managers in calendars.items():
-            if _came_due(snap, calendar, handoff.created_at, to_managers):
-                for manager in managers:
-                    if manager != owner:
-                        yield _handoff_occurrence(handoff, manager, escalation=True)
-
-
-def _came_due(snap: Snapshot, calendar: WorkCalendar, since: datetime, days: int) -> bool:
-    """Whether `days` working days after `since` have passed, and not too long ago."""
-    comes_due = _add_working_days(calendar, since, days)
-    return comes_due <= snap.now and snap.in_time(comes_due)
-
-
-def _handoff_occurrence(handoff: Row[Any], person_id: int, *, escalation: bool) -> Occurrence:
-    return Occurrence(
-        key=f"handoff:{handoff.id}:{f'manager:{person_id}' if escalation else 'cs'}",
-        kind=ReminderKind.ESCALATION if escalation else ReminderKind.HANDOFF,
-        detail="manager" if escalation else "cs",
-        person_id=person_id,
-        account_id=handoff.account_id,
-        handoff_id=handoff.id,
-        since=handoff.created_at,
-    )
-
-
-def checkin_currents(snap: Snapshot) -> Iterator[Occurrence]:
-    for handoff in snap.checked_in_handoffs():
-        recipient = snap.recipients[handoff.cs_owner_id]
-        accepted = recipient.local_date(handoff.accepted_at)
-        days = []
-        for day in snap.rules.checkin_days.get(handoff.touch_model, ()):
-            if accepted + timedelta(days=day) > recipient.today:
-                break
-            days.append((str(day), accepted + timedelta(days=day)))
-        moment = latest_due(days, recipient.due_by)
-        if moment is None or not snap.on_day_in_time(handoff.cs_owner_id, moment[1]):
-            continue
-        detail, due = moment
-        touched = handoff.last_touch
-        if touched is not None and recipient.local_date(touched) >= due - timedelta(
-            CHECKIN_TOUCH_LEAD
-        ):
-            continue  # a recent touch made the check-in unnecessary
-        yield Occurrence(
-            key=f"checkin:{handoff.id}:{detail}",
-            kind=ReminderKind.CHECKIN,
-            detail=detail,
-            person_id=recipient.person.id or 0,
-            account_id=handoff.account_id,
-            handoff_id=handoff.id,
-            due_on=due,
-        )
-
-
-_Moment = tuple[str, date, str]
-"""A promise's moment: its detail, its local day and its key's suffix."""
-
-
-def promise_currents(snap: Snapshot) -> Iterator[Occurrence]:
-    """A sweep reads tens of thousands of promises and the recipients share a few clocks (a
-    zone's today and the first day still in time), so each clock works out the moment of each
-    due date once."""
-    lead = snap.rules.promise_lead_days
-    per_clock: dict[tuple[date, date, date | None], dict[date | str, _Moment | None]] = {}
-    moments = {}
-    for owner, recipient in snap.recipients.items():
-        first = None if snap.oldest_due is None else snap.first_day_in_time(owner)
-        moments[owner] = per_clock.setdefault((recipient.today, recipient.due_by, first), {})
-    for promise_id, account_id, owner_id, due in snap.promises():
-        known = moments[owner_id]
-        if due in known:
-            moment = known[due]
-        else:
-            recipient = snap.recipients[owner_id]
-            moment = _promise_moment(as_date(due), recipient.today, recipient.due_by, lead)
-            if moment is not None and not snap.on_day_in_time(owner_id, moment[1]):
-                moment = None
-            known[due] = moment
-        if moment is not None:
-            yield Occurrence(
-                key=f"promise:{promise_id}:{moment[2]}",
-                kind=ReminderKind.PROMISE,
-                detail=moment[0],
-                person_id=owner_id,
-                account_id=account_id,
-                promise_id=promise_id,
-                due_on=moment[1],
-            )
-
-
-def _promise_moment(due: date, today: date, due_by: date, lead_days: int) -> _Moment | None:
-    """The latest of a promise's "before", "due" and weekly "overdue" moments that has come
-    due, with its key's suffix."""
-    moments = [("before", due - timedelta(days=lead_days))] if lead_days else []
-    moments.append(("due", due))
-    weeks = (today - due).days // REPEAT_DAYS
-    moments += [
-        (f"overdue-{n}", due + timedelta(days=REPEAT_DAYS * n))
-        for n in range(max(1, weeks - 1), weeks + 1)
-    ]
-    moment = latest_due(moments, due_by)
-    return None if moment is None else (*moment, f"{due.isoformat()}:{moment[0]}")
-
-
-def renewal_currents(snap: Snapshot) -> Iterator[Occurrence]:
-    for account in snap.renewals():
-        renews, recipient = account.renewal_date, snap.recipients[account.cs_owner_id]
-        if renews < recipient.today and account.stage == Stage.RENEWED.value:
-            continue
-        moments = (
-            _overdue_renewal_moments(renews, recipient.today)
-            if renews < recipient.today
-            else [
-                (str(days), renews - timedelta(days=days))
-                for days in sorted(snap.rules.renewal_days, reverse=True)
-            ]
-        )
-        moment = latest_due(moments, recipient.due_by)
-        if moment is not None and snap.on_day_in_time(account.cs_owner_id, moment[1]):
-            yield Occurrence(
-                key=f"renewal:{account.id}:{renews.isoformat()}:{moment[0]}",
-                kind=ReminderKind.RENEWAL,
-                detail=moment[0],
-                person_id=account.cs_owner_id,
-                account_id=account.id,
-                due_on=moment[1],
-            )
-
-
-def _overdue_renewal_moments(renews: date, today: date) -> list[Moment]:
-    """A renewal date passed without a renewal: reminded the day after, then weekly, until the
-    stage or the date changes (the query leaves renewed accounts out)."""
-    weeks = (today - renews - ONE_DAY).days // REPEAT_DAYS
-    return [
-        (f"overdue-{n}", renews + ONE_DAY + timedelta(days=REPEAT_DAYS * n))
-        for n in range(max(0, weeks - 1), weeks + 1)
-    ]
-
-
-def silent_currents(snap: Snapshot) -> Iterator[Occurrence]:
-    for account in snap.quiet():
-        threshold = snap.rules.silence_days.get(account.touch_model, 0)
-        recipient = snap.recipients[account.cs_owner_id]
-        if not threshold:
-            continue
-        since = silent_since(account.created_at, account.last_contact_at)
-        silent = days_silent(since, snap.now)
-        if silent < threshold:
-            continue
-        # The n-th weekly repeat comes due once the silence reaches threshold + 7n days, on
-        # the recipient's local day of that instant.
-        weeks = (silent - threshold) // REPEAT_DAYS
-        moments = [
-            (str(n), recipient.local_date(since + timedelta(days=threshold + REPEAT_DAYS * n)))
-            for n in range(max(0, weeks - 1), weeks + 1)
-        ]
-        moment = latest_due(moments, recipient.due_by)
-        if moment is not None and snap.on_day_in_time(account.cs_owner_id, moment[1]):
-            stamp = since.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
-            yield Occurrence(
-                key=f"silent:{account.id}:{stamp}:{moment[0]}",
-                kind=ReminderKind.SILENT,
-                detail=str(threshold + REPEAT_DAYS * int(moment[0])),
-                person_id=account.cs_owner_id,
-                account_id=account.id,
-                due_on=moment[1],
-            )
-
-
-KINDS: list[Callable[[Snapshot], Iterator[Occurrence]]] = [
-    handoff_currents,
-    promise_currents,
-    renewal_currents,
-    checkin_currents,
-    silent_currents,
-]
-"""The families of reminders, in the order `_priority` ranks what they yield: a person whose
-DM is full after one is not asked about the next."""
 
 
 def stale_recipients(fetched_before: datetime) -> SelectOfScalar[Person]:
@@ -534,9 +79,6 @@ def stale_recipients(fetched_before: datetime) -> SelectOfScalar[Person]:
         col(Person.id).in_(select(recipients.c[0])),
         fetched.is_(None) | (fetched < fetched_before),
     )
-
-
-# ---- the sweep -----------------------------------------------------------------------------
 
 
 @dataclass
