@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from sqlmodel import col, update
 
-from commands import account_card, promise, touch
+from commands import account_card, promise, promise_close, touch
 from commands.account_fields import parse_stage
 from commands.accounts_lookup import ECHO_LIMIT, find_account
 from commands.context import Context
@@ -140,7 +140,7 @@ def _named(account: str) -> Problem | None:
 
 
 def run(ctx: Context, text: str) -> Outcome:
-    request = parse(text, today=promise.today(ctx))
+    request = parse(text, today=promise_close.today(ctx))
     match request:
         case Problem(key, value, details):
             return _reply(_problem(ctx, key, value, details))

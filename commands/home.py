@@ -25,7 +25,7 @@ from commands import account_card, portfolio
 from commands.context import Context
 from commands.handoff_cards import HandoffAction
 from commands.policy import Permission, may
-from commands.reminders import buttons as reminder_dm
+from commands.reminders import dm as reminder_dm
 from commands.text import Safe, clip, mention
 from commands.ui import Actions, Block, Button, Divider, Header, Note, Section, Style, View
 from storage import personal

@@ -34,7 +34,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from commands.context import Directory, apply_profile
 from commands.i18n import Translator, locale_from_slack, zone_of
-from commands.reminders import buttons as dm
+from commands.reminders import dm
 from commands.reminders.rules import ReminderRules
 from commands.ui import Message, message_to_json
 from commands.worktime import WorkCalendar, WorkWeek
