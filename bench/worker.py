@@ -76,7 +76,7 @@ def agendas(
 ) -> dict[str, Any]:
     """Every channel's agenda for the slot `at`, composed as one sweep composes the channels due
     at one slot: sharing what they read (`SharedReadings`), unless `shared` is False."""
-    from commands.agenda.compose import SharedReadings
+    from commands.agenda.shared import SharedReadings
     from commands.agenda.subscribe import channel_agenda
     from storage.agenda.subscriptions import SyncSubscription
     from storage.people import Person

@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from commands.agenda.compose import SharedReadings
+from commands.agenda.shared import SharedReadings
 from commands.agenda.subscribe import channel_agenda
 from commands.ui import message_to_json
 from storage import outbox

@@ -35,7 +35,8 @@ from sqlalchemy import event, insert
 from sqlmodel import Session, col, select
 
 from bot import blockkit
-from commands.agenda.compose import SECTION_LIMIT, AgendaScope, SharedReadings, compose
+from commands.agenda.compose import SECTION_LIMIT, AgendaScope, compose
+from commands.agenda.shared import SharedReadings
 from commands.i18n import Translator
 from commands.ui import Divider, Header, Message, Note, Section
 from storage import metrics, promises

@@ -21,7 +21,8 @@ from zoneinfo import available_timezones
 
 from sqlmodel import Session
 
-from commands.agenda.compose import AgendaScope, SharedReadings, compose
+from commands.agenda.compose import AgendaScope, compose
+from commands.agenda.shared import SharedReadings
 from commands.context import Context, apply_profile
 from commands.i18n import Translator, zone_of
 from commands.policy import Permission, may, refuse
