@@ -21,7 +21,7 @@ from sqlmodel import Session
 from bot.reminder_jobs import reminders_from
 from bot.settings import Settings
 from commands import home, policy
-from commands.context import Clock, Context, Directory, apply_profile
+from commands.context import Clock, Context, Directory, refresh_profile
 from commands.i18n import Translator, translator_for, warm_catalogs
 from commands.registry import Registry
 from commands.ui import (
@@ -41,7 +41,6 @@ from storage.people import Person
 
 log = logging.getLogger(__name__)
 
-PROFILE_MAX_AGE = timedelta(days=1)
 KEEP_ANSWERED = timedelta(days=1)
 MAX_TRIES = 10
 """Times an acknowledged request is taken up again before it is given up (and logged)."""
@@ -294,13 +293,8 @@ class Runtime:
     def person(self, session: Session, user_id: str) -> Person:
         """The person, with their Slack profile refreshed when it is a day old."""
         person = people.get_or_create(session=session, user_id=user_id)
-        fetched = person.profile_fetched_at
-        if fetched is None or self.clock.now() - fetched > PROFILE_MAX_AGE:
-            profile = self.directory.lookup(user_id)
-            if profile is not None:
-                apply_profile(person, profile)
-                person.profile_fetched_at = self.clock.now()
-                session.add(person)
+        refresh_profile(person, self.directory, self.clock.now())
+        session.add(person)
         return person
 
     def translator_for(self, person: Person) -> Translator:

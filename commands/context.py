@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -52,6 +52,22 @@ def apply_profile(person: Person, profile: UserProfile) -> None:
     person.locale = profile.locale
     person.email = profile.email
     person.is_bot = profile.is_bot
+
+
+PROFILE_MAX_AGE = timedelta(days=1)
+"""How long a person's cached profile (zone, language, name) is used before it is read again."""
+
+
+def refresh_profile(person: Person, directory: Directory, now: datetime) -> None:
+    """Reads the person's profile again when the cached one is a day old or was never read; a
+    failed look-up leaves it to be tried again."""
+    fetched = person.profile_fetched_at
+    if fetched is not None and now - fetched <= PROFILE_MAX_AGE:
+        return
+    profile = directory.lookup(person.user_id)
+    if profile is not None:
+        apply_profile(person, profile)
+        person.profile_fetched_at = now
 
 
 @dataclass(frozen=True)

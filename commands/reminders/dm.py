@@ -27,7 +27,7 @@ from storage import outbox
 from storage import reminders as stored
 from storage.accounts import Account, days_silent, silent_since
 from storage.handoffs import Handoff
-from storage.people import Person
+from storage.people import Person, user_ids
 from storage.promises import Promise
 from storage.reminders import Reminder, ReminderItem, ReminderKind, ReminderStatus
 from storage.touches import Touch
@@ -207,7 +207,7 @@ def _handoff(session: Session, t: Translator, reminder: Reminder, name: str) -> 
     handoff = session.get(Handoff, reminder.handoff_id) if reminder.handoff_id else None
     if handoff is None:
         return t("reminders.unknown", account=name)
-    people = _user_ids(session, handoff.sales_rep_id, handoff.cs_owner_id)
+    people = user_ids(session=session, person_ids=(handoff.sales_rep_id, handoff.cs_owner_id))
     key = "reminders.handoff" if reminder.kind == ReminderKind.HANDOFF else "reminders.escalation"
     return t(
         key,
@@ -257,7 +257,7 @@ def _silent(session: Session, t: Translator, account: Account, now: datetime) ->
     if touch is None:
         since = account.created_at.astimezone(t.zone).date()
         return t("reminders.silent.never", account=account.name, days=days, since=t.date(since))
-    who = _user_ids(session, touch.person_id).get(touch.person_id or 0)
+    who = user_ids(session=session, person_ids=(touch.person_id,)).get(touch.person_id or 0)
     touched = touch.at.astimezone(t.zone).date()
     return t(
         "reminders.silent",
@@ -267,9 +267,3 @@ def _silent(session: Session, t: Translator, account: Account, now: datetime) ->
         who=mention(who) if who else t("reminders.someone"),
         channel=t(f"reminders.channel.{touch.channel}"),
     )
-
-
-def _user_ids(session: Session, *person_ids: int | None) -> dict[int, str]:
-    wanted = {p for p in person_ids if p is not None}
-    rows = session.exec(select(Person.id, Person.user_id).where(col(Person.id).in_(wanted)))
-    return {pid: uid for pid, uid in rows.all() if pid is not None}

@@ -23,7 +23,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,8 +32,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from commands.context import Directory, apply_profile
-from commands.i18n import Translator, locale_from_slack, zone_of
+from commands.context import PROFILE_MAX_AGE, Directory, refresh_profile
+from commands.i18n import Translator, translator_for, zone_of
 from commands.reminders import dm
 from commands.reminders.rules import ReminderRules
 from commands.ui import Message, message_to_json
@@ -53,9 +53,6 @@ from storage.promises import Promise, PromiseStatus
 from storage.reminders import Reminder, ReminderStatus
 
 log = logging.getLogger(__name__)
-
-
-PROFILE_MAX_AGE = timedelta(days=1)
 
 
 MAX_ITEMS = 20
@@ -112,10 +109,7 @@ class Reminders:
         return self.work.calendar(zone_of(person.tz, self.default_zone))
 
     def translator(self, person: Person) -> Translator:
-        return Translator(
-            locale_from_slack(person.locale, self.default_locale),
-            zone_of(person.tz, self.default_zone),
-        )
+        return translator_for(person, self.default_locale, self.default_zone)
 
     def recipients(
         self, session: Session, now: datetime, *, open_only: bool
@@ -223,10 +217,7 @@ class Reminders:
             return
         with session_scope(self.engine) as session:
             for person in session.exec(stale_recipients(now - PROFILE_MAX_AGE)).all():
-                profile = self.directory.lookup(person.user_id)
-                if profile is not None:
-                    apply_profile(person, profile)
-                person.profile_fetched_at = now
+                refresh_profile(person, self.directory, now)
                 session.add(person)
 
     # ---- the sweep and its preview ---------------------------------------------------------

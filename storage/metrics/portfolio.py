@@ -1,32 +1,5 @@
-"""The shared portfolio numbers (PRODUCT §8, §9): computed by the database with grouped queries,
-so a portfolio of thousands of accounts costs a few rows per question, not thousands.
-
-Used by `/portfolio`, the Home tab and the weekly sync agenda. Every function is keyword-only,
-takes the `session`, and an optional `owners` filter:
-
-- `owners=None`: the whole portfolio;
-- `owners=[person ids]`: only the accounts whose **CS owner** is one of these people (and the
-  promises, handoffs and touches of those accounts); an empty list selects nothing.
-
-Conventions shared by every function:
-- **Live accounts** are those not `churned`. Renewals, silence, open promises (overdue / due
-  soon), handoffs and the per-owner lines count live accounts only; `by_stage` shows churned
-  accounts in their own row; kept and broken promises count on every account (a broken promise
-  that ended in churn is still broken).
-- **Money** is summed per currency and never added across currencies: every value is a tuple
-  of `Amount(currency, total)`, one per currency present, sorted by currency. Accounts without
-  a contract value are counted but add nothing.
-- `today` is the viewer's local date (date comparisons: due dates, renewal dates); `now` is the
-  instant (touches, handoffs, the audit trail).
-- **Silence** is measured like the reminders do (`storage.accounts.days_silent`): from the latest
-  of the last touch, the latest handoff acceptance and the account's creation; an account is
-  silent once that is `silence_days[touch_model]` days before `now`. Pass the reminder rules'
-  thresholds (`ReminderRules.silence_days`), so there is one definition; 0 (or a touch model
-  missing from the mapping) means never silent.
-- **Kept and broken** are events in the audit trail within `[since, now)`: a one-off promise
-  closed as kept or broken, and each kept occurrence of a recurring promise. Kept rate =
-  kept / (kept + broken), None when there is neither.
-"""
+"""The portfolio in one reading (`portfolio`) and each CS owner's line (`owner_lines`); the
+conventions every figure follows are in `storage.metrics`."""
 
 from __future__ import annotations
 
@@ -39,11 +12,12 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from storage import people
 from storage.accounts import Account, is_live
 from storage.audit import CLOSURE_ACTIONS
 from storage.metrics.handoffs import HandoffStats, handoff_stats
 from storage.metrics.promises import BROKEN_ACTIONS, KEPT_ACTIONS, PromiseCounts, promise_counts
-from storage.metrics.query import Amount, Group, Owners, _amounts, _scope, _user_ids
+from storage.metrics.query import Amount, Group, Owners, _amounts, _scope
 from storage.metrics.renewals import Renewals, renewals
 from storage.metrics.silence import _silent, silent_count
 from storage.metrics.stages import by_stage, by_touch_model
@@ -119,7 +93,7 @@ def owner_lines(
     for owner_id, currency, count, total in book:
         accounts[owner_id] += int(count)
         values[owner_id].append((currency, total))
-    user_ids = _user_ids(session, accounts)
+    user_ids = people.user_ids(session=session, person_ids=accounts)
     lines = [
         OwnerLine(
             owner_id=owner_id,

@@ -14,7 +14,6 @@ from sqlalchemy import ColumnElement, case, func
 from sqlmodel import Session, col, select
 
 from storage.accounts import Account
-from storage.people import Person
 
 _T = TypeVar("_T")
 
@@ -174,14 +173,6 @@ def _amounts(pairs: Iterable[tuple[str, Any]]) -> tuple[Amount, ...]:
 
 def _pairs(rows: Iterable[Any]) -> Iterable[tuple[str, Any]]:
     return ((currency, total) for currency, _, total in rows)
-
-
-def _user_ids(session: Session, person_ids: Iterable[int | None]) -> dict[int, str]:
-    wanted = [i for i in person_ids if i is not None]
-    if not wanted:
-        return {}
-    rows = session.exec(select(Person.id, Person.user_id).where(col(Person.id).in_(wanted)))
-    return {pid: uid for pid, uid in rows.all() if pid is not None}
 
 
 def _id(value: int | None) -> int:
