@@ -30,7 +30,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, col
 
 from bot.settings import Settings
-from commands.account_fields import parse_stage, parse_touch_model
+from commands.account_fields import is_email, parse_stage, parse_touch_model
 from commands.amounts import AmountProblem, read_amount
 from commands.context import SystemClock
 from commands.dates import DateProblem, read_date
@@ -68,7 +68,6 @@ EXPORT_COLUMNS = (
 NAME_LIMIT, EXTERNAL_ID_LIMIT = 200, 100
 
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 """Line breaks and tabs included: every column holds one value on one line."""
 
@@ -220,7 +219,7 @@ def parse_row(line: int, cells: dict[str, str] | None) -> Row | RowError:
         reasons.append(f"external_id is longer than {EXTERNAL_ID_LIMIT} characters")
     for column in ("sales_owner", "cs_owner"):
         owner = value.get(column) or None
-        if owner and not (_USER_ID.fullmatch(owner) or _EMAIL.fullmatch(owner)):
+        if owner and not (_USER_ID.fullmatch(owner) or is_email(owner)):
             reasons.append(f"{column} “{_show(owner)}” is neither a Slack user ID nor an email")
         setattr(row, column, owner)
     if model := value.get("touch_model"):

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 
+from commands.account_fields import is_email
 from commands.accounts_lookup import ECHO_LIMIT, account_names
 from commands.amounts import AmountProblem, read_amount
 from commands.context import Context, UserProfile
@@ -33,9 +34,6 @@ from storage.accounts import Account, TouchModel
 from storage.handoffs import AccountFacts, HandoffNotes, NewContact, SalePromise
 
 SHOWN_LINE_ERRORS = 3
-
-
-_EMAIL = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>.]+")
 
 
 _CONTACT_SEPARATORS = re.compile(r"[\t,，、]")
@@ -218,7 +216,7 @@ def _contact(ctx: Context, line: str) -> NewContact | Safe:
     if len(parts) != 3 or not parts[0]:
         return ctx.t("handoff.error.contact_shape")
     name, role, email = parts
-    if not _EMAIL.fullmatch(email):
+    if not is_email(email):
         return ctx.t("handoff.error.contact_email", email=fit(email, 80))
     if len(name) > NAME_LIMIT or len(role) > NAME_LIMIT or len(email) > 320:
         return ctx.t("handoff.error.contact_long")
