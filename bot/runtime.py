@@ -21,9 +21,9 @@ from sqlmodel import Session
 from bot.reminder_jobs import reminders_from
 from bot.settings import Settings
 from commands import home, policy
-from commands.context import Clock, Context, Directory, refresh_profile
+from commands.context import Clock, Context, Directory, SystemClock, refresh_profile
 from commands.i18n import Translator, translator_for, warm_catalogs
-from commands.registry import Registry
+from commands.registry import Registry, build_registry
 from commands.ui import (
     FormValues,
     Message,
@@ -35,7 +35,13 @@ from commands.ui import (
 )
 from jobs import telemetry
 from storage import acknowledged, people
-from storage.db import DatabaseUnavailable, session_scope, without_control_characters
+from storage.db import (
+    DatabaseUnavailable,
+    make_engine,
+    session_scope,
+    upgrade,
+    without_control_characters,
+)
 from storage.outbox import OutboxMessage
 from storage.people import Person
 
@@ -306,3 +312,22 @@ def _without_control_characters(values: FormValues) -> FormValues:
     the messages about it) reads the same."""
     cleaned = {field: without_control_characters(value or "") for field, value in values.items()}
     return {field: value if value.strip() else None for field, value in cleaned.items()}
+
+
+def open_runtime(
+    settings: Settings, directory: Callable[[Engine], Directory], clock: Clock | None = None
+) -> Runtime:
+    """The one wiring of every entry point (`kakehashi run`, `jobs`, `shell`): the database
+    migrated, the managers of the settings seeded, and the commands registered."""
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    clock = clock or SystemClock()
+    with session_scope(engine) as session:
+        people.seed_managers(session=session, user_ids=settings.managers, at=clock.now())
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        registry=build_registry(),
+        clock=clock,
+        directory=directory(engine),
+    )
