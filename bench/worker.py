@@ -108,7 +108,7 @@ def agendas(
     with Session(engine) as session:
         subscriptions = session.exec(select(SyncSubscription)).all()
         ids = [s.id for s in subscriptions]
-        readings = SharedReadings(teams=[s.team for s in subscriptions]) if shared else None
+        readings = SharedReadings() if shared else None
     for subscription_id in ids:
         with Session(engine) as session:  # one per channel, as `jobs.agenda` composes them
             started, started_cpu = time.perf_counter(), time.thread_time()

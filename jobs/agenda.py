@@ -81,7 +81,7 @@ class Agendas:
             found = self.due(session, now)
             due = [(s.id, slot) for s, slot in found]
             # Channels due together read the same numbers once, and their teams' per owner.
-            shared = SharedReadings(teams=[s.team for s, _ in found])
+            shared = SharedReadings()
         for subscription_id, slot in due:
             assert subscription_id is not None
             self._write(subscription_id, slot, now, shared)

@@ -8,7 +8,7 @@ holds the first `limit` items and the total, events count in `[since, now)`).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,7 +29,6 @@ from storage.metrics import (
     closed_events,
     first_rows,
     handoff_details,
-    merge_listings,
     oldest_first,
     promise_events_of,
 )
@@ -93,13 +92,6 @@ def new_handoffs(
     return _new_handoffs(since, now, owners).first(session, limit)
 
 
-def new_handoffs_per_owner(
-    *, session: Session, since: datetime, now: datetime, owners: Collection[int], limit: int = 10
-) -> dict[int, Listing[NewHandoff]]:
-    """`new_handoffs` for each of these CS owners, from one statement."""
-    return _new_handoffs(since, now, owners).per_owner(session, limit)
-
-
 def _new_handoffs(since: datetime, now: datetime, owners: Owners) -> Lister[NewHandoff]:
     where = _scope(and_(col(Handoff.created_at) >= since, col(Handoff.created_at) < now), owners)
     rows = (
@@ -119,7 +111,7 @@ def _new_handoffs(since: datetime, now: datetime, owners: Owners) -> Lister[NewH
             cs_owner=cs_user,
         )
 
-    return Lister(rows, col(Account.cs_owner_id), oldest_first, handoff_details, new)
+    return Lister(rows, oldest_first, handoff_details, new)
 
 
 def closures(
@@ -140,31 +132,6 @@ def closures(
     `limit` rows are the week's list whenever the week has that many."""
     found = _closures(session, since, long_since, now, owners, limit, split=False)
     return found.get(None, Closures(Listing((), 0), week=(0, 0), long=(0, 0)))
-
-
-def closures_per_owner(
-    *,
-    session: Session,
-    since: datetime,
-    long_since: datetime,
-    now: datetime,
-    owners: Collection[int],
-    limit: int = 10,
-) -> dict[int, Closures]:
-    """`closures` for each of these CS owners, from one statement (owners with no events are
-    left out)."""
-    found = _closures(session, since, long_since, now, owners, limit, split=True)
-    return {owner: closed for owner, closed in found.items() if owner is not None}
-
-
-def merge_closures(parts: Iterable[Closures], limit: int) -> Closures:
-    """One `closures` of several owners' (`closures_per_owner`)."""
-    found = list(parts)
-    return Closures(
-        this_week=merge_listings((part.this_week for part in found), limit),
-        week=_sums(part.week for part in found),
-        long=_sums(part.long for part in found),
-    )
 
 
 def _closures(

@@ -36,7 +36,6 @@ from storage.metrics.handoffs import (
     median_to_accept,
     oldest_first,
     pending_handoffs,
-    pending_handoffs_per_owner,
 )
 from storage.metrics.portfolio import OwnerLine, Portfolio, owner_lines, portfolio
 from storage.metrics.promises import (
@@ -47,25 +46,22 @@ from storage.metrics.promises import (
     closed_counts,
     closed_events,
     due_promises,
-    due_promises_per_owner,
     promise_counts,
     promise_events_of,
 )
-from storage.metrics.query import Amount, Group, Lister, Listing, Owners, first_rows, merge_listings
+from storage.metrics.query import Amount, Group, Lister, Listing, Owners, first_rows
 from storage.metrics.renewals import (
     Renewal,
     Renewals,
     renewals,
     upcoming_renewals,
-    upcoming_renewals_per_owner,
 )
 from storage.metrics.silence import (
     SilentAccount,
     silent_accounts,
-    silent_accounts_per_owner,
     silent_count,
 )
-from storage.metrics.stages import by_stage, by_stage_per_owner, by_touch_model, merge_stages
+from storage.metrics.stages import by_stage, by_touch_model
 
 __all__ = [
     "BROKEN_ACTIONS",
@@ -85,29 +81,22 @@ __all__ = [
     "Renewals",
     "SilentAccount",
     "by_stage",
-    "by_stage_per_owner",
     "by_touch_model",
     "closed_counts",
     "closed_events",
     "due_promises",
-    "due_promises_per_owner",
     "first_rows",
     "handoff_details",
     "handoff_stats",
     "median_to_accept",
-    "merge_listings",
-    "merge_stages",
     "oldest_first",
     "owner_lines",
     "pending_handoffs",
-    "pending_handoffs_per_owner",
     "portfolio",
     "promise_counts",
     "promise_events_of",
     "renewals",
     "silent_accounts",
-    "silent_accounts_per_owner",
     "silent_count",
     "upcoming_renewals",
-    "upcoming_renewals_per_owner",
 ]

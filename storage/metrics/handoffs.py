@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -65,13 +64,6 @@ def pending_handoffs(
     return _pending_handoffs(owners).first(session, limit)
 
 
-def pending_handoffs_per_owner(
-    *, session: Session, owners: Collection[int], limit: int = 10
-) -> dict[int, Listing[PendingHandoff]]:
-    """`pending_handoffs` for each of these CS owners, from one statement."""
-    return _pending_handoffs(owners).per_owner(session, limit)
-
-
 def _pending_handoffs(owners: Owners) -> Lister[PendingHandoff]:
     rows = (
         select(col(Handoff.id), Handoff.created_at)
@@ -90,7 +82,7 @@ def _pending_handoffs(owners: Owners) -> Lister[PendingHandoff]:
         )
 
     scoped = _scope(rows, owners)
-    return Lister(scoped, col(Account.cs_owner_id), oldest_first, handoff_details, pending)
+    return Lister(scoped, oldest_first, handoff_details, pending)
 
 
 def handoff_details(first: Any) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -136,21 +135,6 @@ def due_promises(
     return lister.first(session, limit)
 
 
-def due_promises_per_owner(
-    *,
-    session: Session,
-    today: date,
-    within_days: int = 14,
-    overdue_only: bool = False,
-    upcoming_only: bool = False,
-    owners: Collection[int],
-    limit: int = 10,
-) -> dict[int, Listing[DuePromise]]:
-    """`due_promises` for each of these CS owners, from one statement."""
-    lister = _due_promises(today, within_days, overdue_only, upcoming_only, owners)
-    return lister.per_owner(session, limit)
-
-
 def _due_promises(
     today: date, within_days: int, overdue_only: bool, upcoming_only: bool, owners: Owners
 ) -> Lister[DuePromise]:
@@ -189,4 +173,4 @@ def _due_promises(
     def soonest(c: Any) -> tuple[Any, ...]:
         return c.due_date, c.id
 
-    return Lister(_scope(rows, owners), col(Account.cs_owner_id), soonest, details, due)
+    return Lister(_scope(rows, owners), soonest, details, due)

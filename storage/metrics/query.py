@@ -73,12 +73,10 @@ def _scope(query: _Q, owners: Owners) -> _Q:
 @dataclass(frozen=True)
 class Lister(Generic[_T]):
     """A list read the way `first` describes: lean `rows` (an id first, then what
-    `order(columns)` sorts by) narrowed to the owners in scope; `owner`, the CS owner column
-    they can be split by (`per_owner`); `details(first)`, the rows of the first few joined to
-    what their items show, each made with `item(*detail row)`."""
+    `order(columns)` sorts by) narrowed to the owners in scope; `details(first)`, the rows of
+    the first few joined to what their items show, each made with `item(*detail row)`."""
 
     rows: Any
-    owner: Any
     order: Callable[[Any], Sequence[Any]]
     details: Callable[[Any], Any]
     item: Callable[..., _T]
@@ -103,22 +101,6 @@ class Lister(Generic[_T]):
             tuple(self.item(*row[:-1]) for row in found), int(found[0][-1]) if found else 0
         )
 
-    def per_owner(self, session: Session, limit: int) -> dict[int, Listing[_T]]:
-        """What `first` gives for each CS owner alone, from one statement (owners with no rows
-        are left out). `merge_listings` of some owners' listings is `first` for those owners:
-        the rows are split by their account's CS owner, and every owner's first `limit` hold
-        the first `limit` of any team they are in."""
-        total = func.count().over(partition_by=self.owner)
-        lean = self.rows.add_columns(self.owner.label("owner"), total.label("total")).subquery()
-        first = first_rows(lean, self.order, limit, by="owner")
-        query = self.details(first).add_columns(first.c.owner, first.c.total)
-        items: dict[int, list[_T]] = defaultdict(list)
-        totals: dict[int, int] = {}
-        for *row, owner, total in session.exec(query.order_by(first.c.owner, first.c.rank)):
-            items[owner].append(self.item(*row))
-            totals[owner] = int(total)
-        return {owner: Listing(tuple(found), totals[owner]) for owner, found in items.items()}
-
 
 def first_rows(
     rows: Any, order: Callable[[Any], Sequence[Any]], limit: int, by: str | None = None
@@ -133,24 +115,8 @@ def first_rows(
     return select(*ranked.c).where(ranked.c.rank <= limit).subquery()
 
 
-class Ranked(Protocol):
-    @property
-    def rank(self) -> tuple[Any, ...]: ...
-
-
-_R = TypeVar("_R", bound=Ranked)
-
-
-def merge_listings(listings: Iterable[Listing[_R]], limit: int) -> Listing[_R]:
-    """One listing of the items of `listings` (of different CS owners, from `per_owner`): the
-    first `limit` by their `rank`, the order their statement lists them in."""
-    parts = list(listings)
-    items = sorted((item for part in parts for item in part.items), key=lambda i: i.rank)
-    return Listing(tuple(items[:limit]), sum(part.total for part in parts))
-
-
 def bytewise(session: Session, text: Any) -> Any:
-    """`text` compared by code point, as Python compares strings (`merge_listings`): SQLite's
+    """`text` compared by code point, as Python compares strings : SQLite's
     default; PostgreSQL's `C` collation, whatever the database's own."""
     return text.collate("C") if session.get_bind().dialect.name == "postgresql" else text
 

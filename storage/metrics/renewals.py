@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -74,18 +73,6 @@ def upcoming_renewals(
     return _upcoming_renewals(session, today, within_days, owners).first(session, limit)
 
 
-def upcoming_renewals_per_owner(
-    *,
-    session: Session,
-    today: date,
-    within_days: int = 90,
-    owners: Collection[int],
-    limit: int = 10,
-) -> dict[int, Listing[Renewal]]:
-    """`upcoming_renewals` for each of these CS owners, from one statement."""
-    return _upcoming_renewals(session, today, within_days, owners).per_owner(session, limit)
-
-
 def _upcoming_renewals(
     session: Session, today: date, within_days: int, owners: Owners
 ) -> Lister[Renewal]:
@@ -113,7 +100,7 @@ def _upcoming_renewals(
     def soonest(c: Any) -> tuple[Any, ...]:
         return c.renewal_date, bytewise(session, c.name), c.id
 
-    return Lister(_scope(rows, owners), col(Account.cs_owner_id), soonest, details, renewal)
+    return Lister(_scope(rows, owners), soonest, details, renewal)
 
 
 def _renewing(today: date, within_days: int) -> ColumnElement[bool]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -51,18 +51,6 @@ def silent_accounts(
     return _silent_accounts(session, now, silence_days, owners).first(session, limit)
 
 
-def silent_accounts_per_owner(
-    *,
-    session: Session,
-    now: datetime,
-    silence_days: Mapping[str, int],
-    owners: Collection[int],
-    limit: int = 10,
-) -> dict[int, Listing[SilentAccount]]:
-    """`silent_accounts` for each of these CS owners, from one statement."""
-    return _silent_accounts(session, now, silence_days, owners).per_owner(session, limit)
-
-
 def _silent_accounts(
     session: Session, now: datetime, silence_days: Mapping[str, int], owners: Owners
 ) -> Lister[SilentAccount]:
@@ -89,7 +77,7 @@ def _silent_accounts(
     def longest(c: Any) -> tuple[Any, ...]:
         return c.since, bytewise(session, c.name), c.account_id
 
-    return Lister(rows, silent.c.cs_owner_id, longest, details, quiet)
+    return Lister(rows, longest, details, quiet)
 
 
 def _silent(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func
@@ -19,34 +19,6 @@ STAGES = [s.value for s in Stage]
 def by_stage(*, session: Session, owners: Owners = None) -> tuple[Group, ...]:
     """Accounts and contract value per stage (churned included), in lifecycle order."""
     return _groups(session, col(Account.stage), owners, STAGES, live_only=False)
-
-
-def by_stage_per_owner(
-    *, session: Session, owners: Collection[int]
-) -> dict[int, tuple[Group, ...]]:
-    """`by_stage` for each of these CS owners, from one statement."""
-    owner, stage = col(Account.cs_owner_id), col(Account.stage)
-    query: Any = (
-        select(owner, stage, Account.currency, func.count())
-        .add_columns(func.sum(Account.arr))
-        .where(owner.in_(list(owners)))
-        .group_by(owner, stage, col(Account.currency))
-    )
-    rows: dict[int, list[tuple[str, str, int, Any]]] = defaultdict(list)
-    for owner_id, name, currency, count, total in session.exec(query):
-        rows[owner_id].append((name, currency, count, total))
-    return {owner_id: _grouped(found, STAGES) for owner_id, found in rows.items()}
-
-
-def merge_stages(parts: Iterable[Sequence[Group]]) -> tuple[Group, ...]:
-    """One `by_stage` of several owners' (`by_stage_per_owner`)."""
-    counts: dict[str, int] = defaultdict(int)
-    values: dict[str, list[tuple[str, Any]]] = defaultdict(list)
-    for part in parts:
-        for group in part:
-            counts[group.key] += group.accounts
-            values[group.key] += [(a.currency, a.total) for a in group.values]
-    return _ordered(counts, values, STAGES)
 
 
 def by_touch_model(*, session: Session, owners: Owners = None) -> tuple[Group, ...]:
