@@ -102,17 +102,9 @@ class Lister(Generic[_T]):
         )
 
 
-def first_rows(
-    rows: Any, order: Callable[[Any], Sequence[Any]], limit: int, by: str | None = None
-) -> Any:
-    """The first `limit` rows of the subquery `rows` in `order(its columns)`, as a subquery;
-    with `by`, the name of one of its columns, the first `limit` of each value of it, numbered
-    from 1 in the column `rank`."""
-    if by is None:
-        return select(*rows.c).order_by(*order(rows.c)).limit(limit).subquery()
-    rank = func.row_number().over(partition_by=rows.c[by], order_by=order(rows.c))
-    ranked = select(*rows.c).add_columns(rank.label("rank")).subquery()
-    return select(*ranked.c).where(ranked.c.rank <= limit).subquery()
+def first_rows(rows: Any, order: Callable[[Any], Sequence[Any]], limit: int) -> Any:
+    """The first `limit` rows of the subquery `rows` in `order(its columns)`, as a subquery."""
+    return select(*rows.c).order_by(*order(rows.c)).limit(limit).subquery()
 
 
 def bytewise(session: Session, text: Any) -> Any:
