@@ -76,10 +76,10 @@ def agendas(
 ) -> dict[str, Any]:
     """Every channel's agenda for the slot `at`, composed as one sweep composes the channels due
     at one slot: sharing what they read (`SharedReadings`), unless `shared` is False."""
-    from commands.agenda import SharedReadings
-    from commands.sync import channel_agenda
+    from commands.agenda.shared import SharedReadings
+    from commands.agenda.subscribe import channel_agenda
+    from storage.agenda.subscriptions import SyncSubscription
     from storage.people import Person
-    from storage.sync import SyncSubscription
 
     engine = make_engine(url)
     rules = settings(url).reminder_rules
@@ -108,9 +108,9 @@ def agendas(
     with Session(engine) as session:
         subscriptions = session.exec(select(SyncSubscription)).all()
         ids = [s.id for s in subscriptions]
-        readings = SharedReadings(teams=[s.team for s in subscriptions]) if shared else None
+        readings = SharedReadings() if shared else None
     for subscription_id in ids:
-        with Session(engine) as session:  # one per channel, as `jobs.agendas` composes them
+        with Session(engine) as session:  # one per channel, as `jobs.agenda` composes them
             started, started_cpu = time.perf_counter(), time.thread_time()
             subscription = session.get(SyncSubscription, subscription_id)
             assert subscription is not None

@@ -34,8 +34,8 @@ from sqlalchemy import Engine
 
 from bot.settings import Settings
 from commands.context import Clock
+from commands.crm_deals import read_won_deal
 from jobs import telemetry
-from jobs.crm_deals import read_won_deal
 from storage import crm_events
 from storage.crm_events import CrmSource
 from storage.db import DatabaseUnavailable, session_scope

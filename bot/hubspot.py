@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
+from commands.crm_deals import WonDeal, read_won_deal
 from jobs.crm import CrmUnavailable
-from jobs.crm_deals import WonDeal, read_won_deal
 
 log = logging.getLogger(__name__)
 

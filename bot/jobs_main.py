@@ -17,7 +17,7 @@ from bot.health import Reach, probe_client, rejected, try_call_now
 from bot.reminder_jobs import reminders_from
 from bot.runtime import Runtime
 from bot.settings import Settings, SettingsError
-from jobs.agendas import Agendas
+from jobs.agenda import Agendas
 from jobs.delivery import Delivery, due_messages, failed_messages
 from jobs.telemetry import timed_sweep
 from jobs.tick import Sweep, run_sweeps

@@ -1,4 +1,4 @@
-"""Reminders as the settings configure them (`jobs.reminders`): the sweep each scheduler tick
+"""Reminders as the settings configure them (`jobs.reminders.sweep`): the sweep each scheduler tick
 runs before delivery, and the send-time check the delivery engine makes."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from bot.settings import Settings
 from commands.context import Directory
 from commands.ui import Message
-from jobs.reminders import KIND, Reminders
+from jobs.reminders.sweep import KIND, Reminders
 
 
 def reminders_from(

@@ -22,9 +22,9 @@ from bot import blockkit
 from bot.reminder_jobs import reminders_from
 from bot.settings import Settings
 from commands import home, policy
-from commands.context import Clock, Context, Directory, apply_profile
+from commands.context import Clock, Context, Directory, SystemClock, refresh_profile
 from commands.i18n import Translator, translator_for, warm_catalogs
-from commands.registry import Registry
+from commands.registry import Registry, build_registry
 from commands.ui import (
     FormValues,
     Message,
@@ -37,13 +37,18 @@ from commands.ui import (
 )
 from jobs import telemetry
 from storage import acknowledged, people
-from storage.db import DatabaseUnavailable, session_scope, without_control_characters
+from storage.db import (
+    DatabaseUnavailable,
+    make_engine,
+    session_scope,
+    upgrade,
+    without_control_characters,
+)
 from storage.outbox import OutboxMessage
 from storage.people import Person
 
 log = logging.getLogger(__name__)
 
-PROFILE_MAX_AGE = timedelta(days=1)
 KEEP_ANSWERED = timedelta(days=1)
 MAX_TRIES = 10
 """Times an acknowledged request is taken up again before it is given up (and logged)."""
@@ -301,13 +306,8 @@ class Runtime:
         person = people.get_or_create(
             session=session, user_id=user_id, platform=self.directory.platform
         )
-        fetched = person.profile_fetched_at
-        if fetched is None or self.clock.now() - fetched > PROFILE_MAX_AGE:
-            profile = self.directory.lookup(user_id)
-            if profile is not None:
-                apply_profile(person, profile)
-                person.profile_fetched_at = self.clock.now()
-                session.add(person)
+        refresh_profile(person, self.directory, self.clock.now())
+        session.add(person)
         return person
 
     def translator_for(self, person: Person) -> Translator:
@@ -319,3 +319,27 @@ def _without_control_characters(values: FormValues) -> FormValues:
     the messages about it) reads the same."""
     cleaned = {field: without_control_characters(value or "") for field, value in values.items()}
     return {field: value if value.strip() else None for field, value in cleaned.items()}
+
+
+def open_runtime(
+    settings: Settings,
+    directory: Callable[[Engine], Directory],
+    clock: Clock | None = None,
+    *,
+    room: Room = blockkit.ROOM,
+) -> Runtime:
+    """The one wiring of every entry point (`kakehashi run`, `jobs`, `shell`): the database
+    migrated, the managers of the settings seeded, and the commands registered."""
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    clock = clock or SystemClock()
+    with session_scope(engine) as session:
+        people.seed_managers(session=session, user_ids=settings.managers, at=clock.now())
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        registry=build_registry(),
+        clock=clock,
+        directory=directory(engine),
+        room=room,
+    )

@@ -20,18 +20,14 @@ from bot.crm_http import add_crm_routes
 from bot.delivery import deliver_in_background, slack_delivery
 from bot.health import CHECK_SECONDS, SlackHealth, check_at_start, quiet_logger
 from bot.jobs_main import sweeps
-from bot.runtime import Runtime
+from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings, SettingsError
 from bot.slack import SlackDirectory, build_app, web_app
 from bot.slack_answers import SETTLE, keep_answering
-from commands.context import SystemClock
-from commands.registry import build_registry
 from jobs import telemetry
 from jobs.delivery import Delivery, expire_claims
 from jobs.scheduler import start_scheduler
 from jobs.tick import run_sweeps
-from storage.db import make_engine, session_scope, upgrade
-from storage.people import seed_managers
 
 log = logging.getLogger(__name__)
 
@@ -78,19 +74,8 @@ def check_slack_settings(settings: Settings) -> None:
 
 def build_runtime(settings: Settings) -> Runtime:
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    clock = SystemClock()
-    with session_scope(engine) as session:
-        seed_managers(session=session, user_ids=settings.managers, at=clock.now())
-    directory = SlackDirectory(WebClient(token=token, base_url=settings.slack_api_url))
-    return Runtime(
-        settings=settings,
-        engine=engine,
-        registry=build_registry(),
-        clock=clock,
-        directory=directory,
-    )
+    client = WebClient(token=token, base_url=settings.slack_api_url)
+    return open_runtime(settings, lambda _engine: SlackDirectory(client))
 
 
 def start_delivery(settings: Settings, runtime: Runtime) -> Delivery:

@@ -23,8 +23,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot import slack_ids
 from bot.redact import mask_credentials
+from commands.reminders.rules import DEFAULTS, ReminderRules, check_setting
 from commands.worktime import WorkWeek
-from jobs.reminder_rules import DEFAULTS, ReminderRules, check_setting
 
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from bot.runtime import Runtime
-from jobs.crm_deals import read_won_deal
+from commands.crm_deals import read_won_deal
 from storage import crm_events
 from storage.crm_events import CrmSource
 from storage.db import session_scope

@@ -12,31 +12,19 @@ from sqlalchemy.engine import make_url
 from bot import demo
 from bot.delivery import deliver_when_owed, shell_delivery
 from bot.jobs_main import sweeps
-from bot.runtime import Runtime
+from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from bot.shell import Shell, ShellDirectory
-from commands.context import Clock, SystemClock
-from commands.registry import build_registry
+from commands.context import Clock
 from commands.ui import Room
 from jobs.tick import Sweep, run_sweeps
-from storage.db import make_engine, session_scope, upgrade
-from storage.people import seed_managers
+from storage.db import session_scope
 
 
 def shell_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    clock = clock or SystemClock()
-    with session_scope(engine) as session:
-        seed_managers(session=session, user_ids=settings.managers, at=clock.now())
-    return Runtime(
-        settings=settings,
-        engine=engine,
-        registry=build_registry(),
-        clock=clock,
-        directory=ShellDirectory(engine),
-        room=Room(),  # a terminal shows long lists whole
-    )
+    return open_runtime(
+        settings, ShellDirectory, clock, room=Room()
+    )  # a terminal shows long lists whole
 
 
 class ShellUsageError(ValueError):

@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from sqlmodel import col, update
 
-from commands import account_card, promise, touch
+from commands import account_card, account_lines, promise, promise_close, touch
 from commands.account_fields import parse_stage
 from commands.accounts_lookup import ECHO_LIMIT, find_account
 from commands.context import Context
@@ -141,7 +141,7 @@ def _named(account: str) -> Problem | None:
 
 
 def run(ctx: Context, text: str) -> Outcome:
-    request = parse(text, today=promise.today(ctx))
+    request = parse(text, today=promise_close.today(ctx))
     match request:
         case Problem(key, value, details):
             return _reply(_problem(ctx, key, value, details))
@@ -186,11 +186,11 @@ def my_accounts(ctx: Context) -> Message:
         return Message.plain(ctx.t("account.list.none"))
     today = account_card.today(ctx)
     lines = [
-        account_card.summary_line(ctx, s, today)
+        account_lines.summary_line(ctx, s, today)
         for s in summaries(session=ctx.session, today=today, where=mine, limit=LIST_LIMIT)
     ]
     title = ctx.t("account.list.title", count=total)
-    return account_card.listing(ctx, title, lines, total)
+    return account_lines.listing(ctx, title, lines, total)
 
 
 # ---- changes --------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 from sqlmodel import Session
 
@@ -18,7 +18,7 @@ from commands.i18n import catalog
 from commands.text import Safe, clip, escape, mention
 from commands.ui import Actions, Block, Button, Divider, Header, Message, Section, Style
 from storage import handoffs, promises
-from storage.account_summary import AccountSummary, last_touch, recent_changes
+from storage.account_summary import last_touch, recent_changes
 from storage.accounts import Account
 from storage.audit import AuditEntry
 from storage.handoffs import Contact, Handoff, HandoffMessage, MessageKind
@@ -26,14 +26,20 @@ from storage.people import user_ids
 from storage.promises import Promise
 from storage.touches import Touch
 
-"""Longest section text (Slack's limit)."""
 PROMISES_SHOWN, CONTACTS_SHOWN, THREAD_SHOWN, CHANGES_SHOWN = 10, 10, 6, 6
+
+
 LINE_LIMIT = 280
 """Longest single item (a promise, a question…) on the card."""
+
+
 FACT_LIMIT = 1500
 """Longest handoff fact (goals, problems, risks) on the card."""
 
+
 LOG_TOUCH = "account.log_touch"
+
+
 ADD_PROMISE = "account.add_promise"
 """Button action ids; the value is the account id."""
 
@@ -184,9 +190,6 @@ def _last_touch(ctx: Context, found: tuple[Touch, str | None] | None) -> Safe:
     )
 
 
-# ---- promises -------------------------------------------------------------------------------
-
-
 def _promises(ctx: Context, read: _Read, day: date, people: dict[int, str]) -> Safe:
     title = ctx.t("account.promises.title", count=read.open_count, overdue=read.overdue_count)
     if not read.promises:
@@ -213,9 +216,6 @@ def _promise(ctx: Context, promise: Promise, people: dict[int, str], day: date) 
         due=due,
         owner=_someone(ctx, people, promise.owner_id),
     )
-
-
-# ---- the handoff ----------------------------------------------------------------------------
 
 
 def _handoff(ctx: Context, read: _Read, people: dict[int, str]) -> list[Block]:
@@ -284,16 +284,21 @@ def _thread(ctx: Context, read: _Read, people: dict[int, str]) -> list[Block]:
     return [Section(bounded(ctx, ctx.t("account.handoff.thread"), lines, read.thread_count))]
 
 
-# ---- the audit trail ------------------------------------------------------------------------
-
-
 _PERSON_FIELDS = {"cs_owner_id", "sales_owner_id"}
 """Audit fields that hold a person id: shown as a mention."""
+
+
 _USER_FIELDS = {"cs_owner", "sales_owner"}
 """Audit fields that hold a Slack user ID."""
+
+
 _HIDDEN_FIELDS = {"account_id", "message_id"}
+
+
 _DATE_FIELDS = {"due_date", "renewal_date", "contract_start"}
 """Stored in the audit trail as ISO text, shown as the person reads dates."""
+
+
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 """Audit fields that say nothing to a reader of this card."""
 
@@ -364,45 +369,6 @@ def _value(ctx: Context, value: object) -> Safe:
     if value is None or value == "":
         return ctx.t("account.nobody")
     return escape(clip(str(value), 60))
-
-
-# ---- helpers shared with the account list ---------------------------------------------------
-
-
-def summary_line(ctx: Context, summary: AccountSummary, day: date) -> Safe:
-    """One account on a line: stage, renewal, open and overdue promises, last touch."""
-    account = summary.account
-    touched = summary.last_touch
-    return ctx.t(
-        "account.summary",
-        name=clip(account.name, 80),
-        stage=ctx.t(f"account.stage.{account.stage}"),
-        renewal=renewal(ctx, account.renewal_date, day),
-        open=summary.open_promises,
-        overdue=summary.overdue_promises,
-        touched=ctx.t.date(_local(ctx, touched.at)) if touched else ctx.t("account.never"),
-    )
-
-
-def _local(ctx: Context, at: datetime) -> date:
-    return at.astimezone(ctx.t.zone).date()
-
-
-def listing(ctx: Context, title: str, lines: list[Safe], total: int) -> Message:
-    """A titled list in as many sections as it needs (up to the 3,000-character limit each),
-    ending with "and N more" when not every item is shown."""
-    sections: list[list[str]] = [[title]]
-    size = ctx.room.measure(title)
-    for line in lines:
-        if size + ctx.room.measure(line) + 1 > ctx.room.section - 100:
-            sections.append([])
-            size = 0
-        sections[-1].append(line)
-        size += ctx.room.measure(line) + 1
-    if total > len(lines):
-        sections[-1].append(ctx.t("account.more", count=total - len(lines)))
-    blocks = tuple(Section("\n".join(s)) for s in sections)
-    return Message(text=title, blocks=blocks)
 
 
 def bounded(ctx: Context, title: str, lines: list[Safe], total: int) -> Safe:

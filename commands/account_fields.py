@@ -12,6 +12,14 @@ import re
 from commands.text import fold
 from storage.accounts import Stage, TouchModel
 
+_EMAIL = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>.]+")
+
+
+def is_email(text: str) -> bool:
+    """Whether the text is one e-mail address (a contact's, an owner's in the CSV import)."""
+    return _EMAIL.fullmatch(text) is not None
+
+
 STAGE_WORDS: dict[str, Stage] = {
     "onboarding": Stage.ONBOARDING,
     "オンボーディング": Stage.ONBOARDING,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -11,9 +11,9 @@ from sqlmodel import Session
 
 from commands.addresses import ChannelInfo, Directory, UserProfile
 from commands.i18n import Translator, translator_for
+from commands.reminders.rules import ReminderRules
 from commands.ui import Room
 from commands.worktime import WorkWeek
-from jobs.reminder_rules import ReminderRules
 from storage.people import Person
 
 __all__ = [
@@ -54,6 +54,22 @@ def apply_profile(person: Person, profile: UserProfile) -> None:
     person.locale = profile.locale
     person.email = profile.email
     person.is_bot = profile.is_bot
+
+
+PROFILE_MAX_AGE = timedelta(days=1)
+"""How long a person's cached profile (zone, language, name) is used before it is read again."""
+
+
+def refresh_profile(person: Person, directory: Directory, now: datetime) -> None:
+    """Reads the person's profile again when the cached one is a day old or was never read; a
+    failed look-up leaves it to be tried again."""
+    fetched = person.profile_fetched_at
+    if fetched is not None and now - fetched <= PROFILE_MAX_AGE:
+        return
+    profile = directory.lookup(person.user_id)
+    if profile is not None:
+        apply_profile(person, profile)
+        person.profile_fetched_at = now
 
 
 @dataclass

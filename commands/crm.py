@@ -7,17 +7,18 @@ from __future__ import annotations
 import re
 
 from commands.context import Context
+from commands.crm_deals import WonDeal
 from commands.handoff_form import TEXT_LIMIT, Prefill, handoff_form, pending_refusal
 from commands.promise import add_promise_form
 from commands.registry import Handlers
 from commands.text import strip_control
 from commands.touch import log_touch_form
 from commands.ui import Message, Outcome
-from jobs.crm import HAND_OFF
-from jobs.crm_deals import WonDeal
 from storage.accounts import Account
 from storage.crm_events import CrmEvent
 
+HAND_OFF = "crm.hand_off"
+"""The won deal's DM button: opens the handoff form prefilled with the deal."""
 RECORD_PROMISE = "crm.record_promise"
 LOG_TOUCH = "crm.log_touch"
 """Message shortcuts; their value is the message's text and its permalink (`shortcut_text`)."""

@@ -25,9 +25,8 @@ from commands.handoff_form import (
     Prefill,
     handoff_form,
     pending_refusal,
-    read_handoff_form,
-    several_match,
 )
+from commands.handoff_reading import read_handoff_form, several_match
 from commands.i18n import Translator
 from commands.markup import MENTIONED
 from commands.policy import Permission, may, refuse

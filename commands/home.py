@@ -21,11 +21,11 @@ from typing import Any
 from sqlalchemy import and_, event, inspect
 from sqlmodel import Session, col, select
 
-from commands import account_card, portfolio
-from commands import reminders as reminder_dm
+from commands import account_card, account_lines, portfolio
 from commands.context import Context
 from commands.handoff_cards import HandoffAction
 from commands.policy import Permission, may
+from commands.reminders import dm as reminder_dm
 from commands.text import Safe, clip, mention
 from commands.ui import Actions, Block, Button, Divider, Header, Note, Section, Style, View
 from storage import personal
@@ -163,8 +163,8 @@ def _accounts(ctx: Context, *, always: bool) -> list[Block]:
         return _empty(ctx, "home.accounts.none", always)
     today = account_card.today(ctx)
     found = summaries(session=ctx.session, today=today, where=mine, limit=ACCOUNTS)
-    lines = [account_card.summary_line(ctx, s, today) for s in found]
-    listed = account_card.listing(ctx, ctx.t("home.accounts", count=total), lines, total)
+    lines = [account_lines.summary_line(ctx, s, today) for s in found]
+    listed = account_lines.listing(ctx, ctx.t("home.accounts", count=total), lines, total)
     return [Divider(), *listed.blocks]
 
 

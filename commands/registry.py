@@ -62,12 +62,13 @@ class Registry:
 
 
 def build_registry() -> Registry:
-    from commands import account, handoff, kakehashi, portfolio, promise, sync, touch
+    from commands import account, handoff, kakehashi, portfolio, promise, touch
+    from commands.agenda import subscribe as sync
 
     specs = [kakehashi.SPEC, account.SPEC, promise.SPEC, touch.SPEC, handoff.SPEC, sync.SPEC]
     specs.append(portfolio.SPEC)
     from commands.crm import HANDLERS as CRM_BUTTONS
-    from commands.reminders import HANDLERS as REMINDER_BUTTONS
+    from commands.reminders.buttons import HANDLERS as REMINDER_BUTTONS
 
     handlers = (REMINDER_BUTTONS, CRM_BUTTONS)
     return Registry(commands={spec.name: spec for spec in specs}, handlers=handlers)

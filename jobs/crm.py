@@ -19,11 +19,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from commands.context import UserProfile, apply_profile
+from commands.crm import HAND_OFF
+from commands.crm_deals import WonDeal, read_won_deal, salesforce_deal
 from commands.i18n import Translator, translator_for, zone_of
 from commands.ui import Actions, Button, Message, Note, Section, Style, message_to_json
 from commands.worktime import WorkCalendar, WorkWeek
 from jobs import telemetry
-from jobs.crm_deals import WonDeal, read_won_deal, salesforce_deal
 from storage import crm_events, outbox, people
 from storage.accounts import Account, fold_name
 from storage.audit import record
@@ -33,8 +34,6 @@ from storage.handoffs import Handoff
 
 log = logging.getLogger(__name__)
 
-HAND_OFF = "crm.hand_off"
-"""The DM's button: opens the handoff form prefilled with the deal (`commands.crm`)."""
 ESCALATE_AFTER_WORKING_DAYS = 2
 MAX_ATTEMPTS = 8
 """Tries while the CRM fails (backing off from 1 minute to about 2 hours); then failed."""

@@ -2,6 +2,7 @@
 
 from storage.accounts import Account
 from storage.acknowledged import AcknowledgedRequest
+from storage.agenda.subscriptions import SyncSubscription
 from storage.audit import AuditEntry
 from storage.crm_events import CrmEvent
 from storage.handoffs import Contact, Handoff, HandoffMessage
@@ -9,7 +10,6 @@ from storage.outbox import OutboxMessage
 from storage.people import Person
 from storage.promises import Promise
 from storage.reminders import Reminder, ReminderItem
-from storage.sync import SyncSubscription
 from storage.touches import Touch
 
 __all__ = [

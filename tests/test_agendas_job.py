@@ -8,14 +8,14 @@ from datetime import UTC, datetime, time, timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from commands.sync import channel_agenda
+from commands.agenda.subscribe import channel_agenda
 from commands.ui import Header, message_from_json
-from jobs.agendas import Agendas, due_slot
-from storage import sync as stored
+from jobs.agenda import Agendas, due_slot
+from storage.agenda import subscriptions as stored
+from storage.agenda.subscriptions import Schedule, SyncSubscription
 from storage.db import session_scope
 from storage.outbox import OutboxMessage
 from storage.people import get_or_create
-from storage.sync import Schedule, SyncSubscription
 from tests.test_agenda import build_world
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # Monday 10:00 in Tokyo

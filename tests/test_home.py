@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from commands.reminders import Action
+from commands.reminders.dm import Action
 from storage.accounts import Account, fold_name
 from storage.db import session_scope
 from storage.people import Person, Role

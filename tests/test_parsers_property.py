@@ -37,9 +37,9 @@ PARSERS: list[tuple[str, str, dict[str, Any]]] = [
     ("commands.amounts", "read_amount", {}),
     ("commands.handoff", "parse_args", {}),
     ("commands.portfolio", "parse", {}),
-    ("commands.sync", "parse", {}),
-    ("commands.sync", "parse_weekly", {}),
-    ("commands.sync", "parse_time", {}),
+    ("commands.agenda.subscribe", "parse", {}),
+    ("commands.agenda.subscribe", "parse_weekly", {}),
+    ("commands.agenda.subscribe", "parse_time", {}),
 ]
 
 PIECES = [

@@ -18,7 +18,7 @@ from bot.runtime import Runtime
 from bot.slack import build_app
 from commands.policy import LISTENERS, Permission, guard, may
 from commands.registry import build_registry
-from commands.reminders import Action
+from commands.reminders.dm import Action
 from storage.accounts import Account
 from storage.audit import AuditEntry
 from storage.db import session_scope

@@ -20,9 +20,9 @@ from commands.promise import (
     OpenForm,
     Problem,
     ShowHelp,
-    Verdict,
     parse,
 )
+from commands.promise_close import Verdict
 from commands.promise_grammar import PromiseLine
 from storage.accounts import Account, fold_name
 from storage.audit import AuditEntry

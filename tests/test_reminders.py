@@ -22,10 +22,11 @@ from bot.jobs_main import run_due
 from bot.reminder_jobs import recompose
 from bot.runtime import Runtime
 from commands.context import FixedClock
+from commands.reminders.rules import ReminderRules
 from commands.worktime import WorkWeek
 from jobs.delivery import Delivery, unpaced
-from jobs.reminder_rules import ReminderRules
-from jobs.reminders import LATE_LIMIT, Recipient, Reminders, Snapshot
+from jobs.reminders.snapshot import LATE_LIMIT, Recipient, Snapshot
+from jobs.reminders.sweep import Reminders
 from storage import promises, touches
 from storage.accounts import Account, Stage, TouchModel, fold_name
 from storage.audit import AuditEntry

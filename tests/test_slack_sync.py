@@ -12,9 +12,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bot.cli import main
+from storage.agenda.subscriptions import SyncSubscription
 from storage.audit import AuditEntry
 from storage.outbox import OutboxMessage
-from storage.sync import SyncSubscription
 from testkit.fake_slack import FakeSlack
 from testkit.signing import slash_command_body
 from tests.conftest import SlackServer

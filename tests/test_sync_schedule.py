@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from commands.agenda.subscribe import Help, Off, Preview, Problem, Show, Weekly, parse, parse_time
 from commands.markup import mention
-from commands.sync import Help, Off, Preview, Problem, Show, Weekly, parse, parse_time
-from storage.sync import WeeklySlot
+from storage.agenda.subscriptions import WeeklySlot
 
 NEW_YORK = ZoneInfo("America/New_York")
 TOKYO = ZoneInfo("Asia/Tokyo")

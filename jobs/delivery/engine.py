@@ -32,190 +32,51 @@ is done while the pacer would wait anyway, so the workspace rate is what limits 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Protocol
 
-from sqlalchemy import Engine, or_, update
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine, update
+from sqlmodel import col, select
 
 from commands.context import Clock
-from commands.ui import Message, message_from_json, message_to_json
+from commands.ui import Message, message_to_json
 from jobs import telemetry
+from jobs.delivery.claims import (
+    CLAIM_BATCH,
+    LEASE,
+    MAX_ATTEMPTS,
+    Claim,
+    _moving,
+    _row,
+    backoff,
+    claim_due,
+    renew_lease,
+    this_process,
+)
+from jobs.delivery.transport import Landed, Pacer, PermanentError, TransientError, Transport
 from storage.db import session_scope
 from storage.outbox import OutboxMessage, OutboxStatus
 
 log = logging.getLogger(__name__)
 
-DELIVERY_EVENT = "kakehashi_delivery"
-"""The metadata event type every post carries, with `{"key": <outbox key>}` as its payload."""
 
-LEASE = timedelta(seconds=60)
-"""How long a claim lasts: far longer than one send takes (the HTTP timeout is shorter)."""
 LEASE_LEFT_TO_SEND = timedelta(seconds=45)
 """A claimed row is sent only while this much of its lease is left, else its lease is renewed
 first: the send (a pause of up to `MAX_PAUSE`, then the HTTP timeout) ends well before the lease
 does, with room for clocks that disagree between hosts."""
-CLAIM_BATCH = 20
-"""Rows claimed in one transaction: about a second's worth at Slack's pace."""
-MAX_ATTEMPTS = 30
-"""Transient failures before a message is given up as failed (about a day of backoff)."""
-BACKOFF_FIRST, BACKOFF_MAX = 5.0, 3600.0
+
+
 WAIT_FOR_ORIGINAL = timedelta(seconds=1)
+
+
 MAX_PAUSE = 10.0
 """A sweep sleeps through pauses up to this long; longer ones are left to the next tick."""
-BURST_SECONDS = 0.5
-"""The pacer lets this many seconds' worth of calls go at once after a quiet moment."""
+
+
 LATE_AFTER: Mapping[str, timedelta] = {"agenda": timedelta(days=1)}
 """Kinds of message not worth sending when this late (PRODUCT §10): skipped and logged."""
-
-
-@dataclass(frozen=True)
-class Landed:
-    """Where a message landed: the conversation (a DM's channel ID) and its timestamp."""
-
-    channel: str
-    ts: str
-
-
-class DeliveryError(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class TransientError(DeliveryError):
-    """Try again later: rate-limited, server error, timeout, connection lost."""
-
-    def __init__(
-        self, reason: str, *, retry_after: float | None = None, may_have_landed: bool = True
-    ) -> None:
-        super().__init__(reason)
-        self.retry_after = retry_after
-        self.may_have_landed = may_have_landed
-        """False when the platform certainly did nothing (a 429): no need to look for it."""
-
-
-class PermanentError(DeliveryError):
-    """The platform refused for good (user not found, channel archived, invalid blocks …)."""
-
-
-class Transport(Protocol):
-    """A chat platform, as the delivery engine needs it. Raises `TransientError` or
-    `PermanentError`; nothing else is expected."""
-
-    def post(self, recipient: str, message: Message, key: str) -> Landed:
-        """Posts to a user (as a DM) or a channel, tagged with `key`."""
-        ...
-
-    def update(self, channel: str, ts: str, message: Message) -> None:
-        """Edits an already-posted message in place."""
-        ...
-
-    def find_sent(self, recipient: str, key: str) -> Landed | None:
-        """The message tagged with `key`, if an earlier attempt posted it."""
-        ...
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A claimed outbox row, as it was when it was claimed."""
-
-    id: int
-    key: str
-    kind: str
-    recipient: str
-    payload: dict[str, object]
-    update_of: str | None
-    attempts: int
-    not_before: datetime
-    lease_expired: bool
-    """It had been claimed before and that claim ran out: its sender may have died mid-send."""
-    held_until: datetime
-    """This claim's lease: `claimed_until` as long as no one else took the row over."""
-
-    @property
-    def may_have_landed(self) -> bool:
-        return self.attempts > 0 or self.lease_expired
-
-    @property
-    def message(self) -> Message:
-        return message_from_json(self.payload)
-
-
-class Pacer:
-    """How fast the engine and its transport may call the chat platform. Thread-safe;
-    `monotonic()` and `sleep(seconds)` are injectable for tests.
-
-    - Every Web API call takes a turn across the workspace (`take_turn`, by the transport: posts,
-      edits and the look-ups of `find_sent` alike, since the platform counts them all): turns
-      come at `per_second`, with a burst of at most `burst` after a quiet moment, so that a slow
-      database commit is made up for instead of lost. A token bucket (GCRA): the long-run rate is
-      `per_second` exactly and no t seconds see more than `burst` + `per_second` × t calls.
-      Slack counts its limits per minute and tolerates short bursts; the test fake's bucket
-      holds a second's worth, twice the burst, so that the spacing of requests in flight
-      cannot add up to a 429 (which would pause every send for at least a second).
-    - A post to a channel waits until `per_channel` seconds after the previous post to it was
-      *answered* (`wait_needed` / `sent`, by the engine): measured from the answer, so that a
-      slow request cannot land two posts closer together than the limit.
-    - A rate-limit answer pauses every call for its `Retry-After` (`pause`).
-    """
-
-    def __init__(
-        self,
-        *,
-        per_channel: float = 1.0,
-        per_second: float = 5.0,
-        burst: float | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] | None = None,
-    ) -> None:
-        self.per_channel = per_channel
-        self.spacing = 1.0 / per_second if per_second > 0 else 0.0
-        burst = max(1.0, per_second * BURST_SECONDS) if burst is None else max(1.0, burst)
-        self.burst_allowance = (burst - 1.0) * self.spacing
-        self.monotonic = monotonic
-        self.sleep = sleep or time.sleep
-        self._lock = threading.Lock()
-        self._next: dict[str, float] = {}
-        self._next_turn = 0.0
-        self._paused_until = 0.0
-
-    def take_turn(self) -> None:
-        """Waits for the next turn across the workspace and takes it (turns are handed out in
-        order, so concurrent callers queue up rather than race)."""
-        with self._lock:
-            now = self.monotonic()
-            at = max(now, self._paused_until, self._next_turn - self.burst_allowance)
-            self._next_turn = max(self._next_turn, at) + self.spacing
-        if at > now:
-            self.sleep(at - now)
-
-    def wait_needed(self, channel: str | None = None) -> float:
-        """Seconds until a message may go to `channel` (its own pace, or a pause); without a
-        channel, until the pause ends."""
-        with self._lock:
-            ready = max(self._next.get(channel, 0.0) if channel else 0.0, self._paused_until)
-            return max(0.0, ready - self.monotonic())
-
-    def sent(self, channel: str) -> None:
-        """The post to `channel` was answered (or failed): the next waits `per_channel`."""
-        with self._lock:
-            self._next[channel] = self.monotonic() + self.per_channel
-
-    def pause(self, seconds: float) -> None:
-        with self._lock:
-            self._paused_until = max(self._paused_until, self.monotonic() + seconds)
-
-
-def unpaced() -> Pacer:
-    """No pacing at all: the shell, where nothing is rate-limited."""
-    return Pacer(per_channel=0.0, per_second=0.0)
 
 
 @dataclass
@@ -322,40 +183,15 @@ class Delivery:
         given) in one transaction: each by a compare-and-set of its lease, so a row is never
         handed to two senders; [] when nothing is due."""
         wall = self.clock.now()
-        held_until = wall + self.lease
-        free = or_(
-            col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) < wall
+        return claim_due(
+            self.engine,
+            due=due,
+            wall=wall,
+            until=wall + self.lease,
+            holder=self.holder,
+            limit=limit,
+            among=among,
         )
-        query = (
-            select(OutboxMessage)
-            .where(
-                OutboxMessage.status == OutboxStatus.PENDING.value,
-                col(OutboxMessage.not_before) <= due,
-                free,
-            )
-            .order_by(col(OutboxMessage.not_before), col(OutboxMessage.id))
-            .limit(limit)
-        )
-        if among is not None:
-            query = query.where(col(OutboxMessage.id).in_(among))
-        if self.engine.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        claims: list[Claim] = []
-        with session_scope(self.engine) as session:
-            for row in session.exec(query).all():
-                claim = _claim_of(row, held_until)  # before the update refreshes `row`
-                taken = session.execute(
-                    update(OutboxMessage)
-                    .where(
-                        col(OutboxMessage.id) == row.id,
-                        col(OutboxMessage.status) == OutboxStatus.PENDING.value,
-                        free,
-                    )
-                    .values(claimed_until=claim.held_until, claimed_by=self.holder)
-                )
-                if taken.rowcount == 1:  # type: ignore[attr-defined]
-                    claims.append(claim)
-        return claims
 
     def _holds(self, claim: Claim) -> bool:
         """Whether a send may start on the claim now: with enough of its lease left nobody else
@@ -368,19 +204,8 @@ class Delivery:
     def _still_ours(self, claim: Claim) -> bool:
         """Renews the lease just before the message goes out, so a send never starts on a
         claim that ran out (a stalled process) and another sender took over; False if it was."""
-        until = self.clock.now() + self.lease
-        with session_scope(self.engine) as session:
-            renewed = session.execute(
-                update(OutboxMessage)
-                .where(
-                    col(OutboxMessage.id) == claim.id,
-                    col(OutboxMessage.status) == OutboxStatus.PENDING.value,
-                    col(OutboxMessage.claimed_until) == claim.held_until,
-                )
-                .values(claimed_until=until)
-            )
-            if renewed.rowcount == 1:  # type: ignore[attr-defined]
-                return True
+        if renew_lease(self.engine, claim, self.clock.now() + self.lease):
+            return True
         log.warning(
             "claim on %s ran out before it was sent; leaving it to its new sender", claim.key
         )
@@ -560,111 +385,3 @@ class Delivery:
             session.execute(
                 update(OutboxMessage).where(col(OutboxMessage.id) == claim.id).values(**values)
             )
-
-
-def _moving(now: datetime, started: datetime, clock: Clock) -> datetime:
-    """What is due: the sweep's `now`, moved on by the wall-clock time the sweep has run."""
-    return now + (clock.now() - started)
-
-
-def backoff(attempts: int) -> float:
-    """Seconds before the next try after `attempts` failed ones: 5 s doubling up to an hour."""
-    if attempts <= 0:
-        return BACKOFF_FIRST
-    return min(BACKOFF_MAX, BACKOFF_FIRST * 2.0 ** min(attempts - 1, 20))
-
-
-def _claim_of(row: OutboxMessage, held_until: datetime) -> Claim:
-    assert row.id is not None
-    return Claim(
-        id=row.id,
-        key=row.key,
-        kind=row.kind,
-        recipient=row.recipient,
-        payload=dict(row.payload),
-        update_of=row.update_of,
-        attempts=row.attempts,
-        not_before=row.not_before,
-        lease_expired=row.claimed_until is not None,
-        held_until=held_until,
-    )
-
-
-def _row(session: Session, key: str) -> OutboxMessage | None:
-    return session.exec(select(OutboxMessage).where(OutboxMessage.key == key)).first()
-
-
-# ---- what operators look at ----------------------------------------------------------------
-
-
-def due_messages(*, session: Session, now: datetime) -> list[OutboxMessage]:
-    """Rows a sweep at `now` would send, oldest first."""
-    return list(
-        session.exec(
-            select(OutboxMessage)
-            .where(
-                OutboxMessage.status == OutboxStatus.PENDING.value,
-                col(OutboxMessage.not_before) <= now,
-            )
-            .order_by(col(OutboxMessage.not_before), col(OutboxMessage.id))
-        ).all()
-    )
-
-
-def failed_messages(*, session: Session) -> list[OutboxMessage]:
-    """Deliveries that failed for good, the latest first."""
-    return list(
-        session.exec(
-            select(OutboxMessage)
-            .where(OutboxMessage.status == OutboxStatus.FAILED.value)
-            .order_by(col(OutboxMessage.id).desc())
-        ).all()
-    )
-
-
-def this_process() -> str:
-    """`host:pid`, naming the process that holds a claim."""
-    return f"{socket.gethostname()[:40]}:{os.getpid()}"
-
-
-def process_gone(holder: str) -> bool:
-    """Whether the claim holder `host:pid` is certainly gone: a process of this host that no
-    longer runs, or whose pid this process now has (a container restarted). A holder on another
-    host, or unnamed (an older version), cannot be known gone."""
-    host, _, pid = holder.rpartition(":")
-    if host != socket.gethostname()[:40] or not pid.isdigit():
-        return False
-    if int(pid) == os.getpid():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # it runs, as another user
-        return False
-    return False
-
-
-def expire_claims(
-    *, engine: Engine, now: datetime, gone: Callable[[str], bool] = process_gone
-) -> int:
-    """Ends the claims of processes that are gone: for a SQLite database, where every sender
-    runs on one host, at start-up. A claim of a live process (a `jobs run-due` sending at the
-    same moment) is left until it expires. The rows keep a non-null `claimed_until`, so they
-    are looked for on the platform before being sent again."""
-    held = (
-        col(OutboxMessage.status) == OutboxStatus.PENDING.value,
-        col(OutboxMessage.claimed_until) >= now,
-    )
-    with session_scope(engine) as session:
-        holders = session.exec(select(OutboxMessage.claimed_by).where(*held).distinct()).all()
-        dead = [holder for holder in holders if holder is not None and gone(holder)]
-        if not dead:
-            return 0
-        result = session.execute(
-            update(OutboxMessage)
-            .where(*held, col(OutboxMessage.claimed_by).in_(dead))
-            .values(claimed_until=now - timedelta(microseconds=1))
-        )
-        count: int = result.rowcount  # type: ignore[attr-defined]
-    return count

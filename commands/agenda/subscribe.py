@@ -21,7 +21,8 @@ from zoneinfo import available_timezones
 
 from sqlmodel import Session
 
-from commands.agenda import AgendaScope, SharedReadings, compose
+from commands.agenda.compose import AgendaScope, compose
+from commands.agenda.shared import SharedReadings
 from commands.context import Context, apply_profile
 from commands.i18n import Translator, zone_of
 from commands.markup import MENTIONED
@@ -30,8 +31,8 @@ from commands.registry import CommandSpec
 from commands.text import Safe, clip, fold, is_help, mention, strip_control
 from commands.ui import Message, Note, Outcome
 from storage import people
-from storage import sync as stored
-from storage.sync import Schedule, SyncSubscription
+from storage.agenda import subscriptions as stored
+from storage.agenda.subscriptions import Schedule, SyncSubscription
 
 TEAM_LIMIT = 50
 """People in one agenda's team: enough for a sales and CS floor, short enough for a heading."""

@@ -24,13 +24,13 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from commands.agenda import SharedReadings
-from commands.sync import channel_agenda
+from commands.agenda.shared import SharedReadings
+from commands.agenda.subscribe import channel_agenda
 from commands.ui import message_to_json
 from storage import outbox
-from storage import sync as stored
+from storage.agenda import subscriptions as stored
+from storage.agenda.subscriptions import WEEK, SyncSubscription
 from storage.db import session_scope
-from storage.sync import WEEK, SyncSubscription
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class Agendas:
             found = self.due(session, now)
             due = [(s.id, slot) for s, slot in found]
             # Channels due together read the same numbers once, and their teams' per owner.
-            shared = SharedReadings(teams=[s.team for s, _ in found])
+            shared = SharedReadings()
         for subscription_id, slot in due:
             assert subscription_id is not None
             self._write(subscription_id, slot, now, shared)

@@ -9,36 +9,47 @@ before they are escaped, so no line can end inside an entity or a mention.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar, cast
+from typing import TypeVar
 
 from sqlmodel import Session
 
+from commands.agenda.shared import Reader, SharedReadings
 from commands.i18n import Translator
 from commands.markup import width
 from commands.text import Safe, clip, mention
 from commands.ui import Block, Divider, Header, Message, Note, Section
-from storage import agenda as stored
 from storage import metrics
 from storage.accounts import days_silent
+from storage.agenda import readings as stored
 from storage.handoffs import HandoffStatus
 from storage.metrics import Amount, Listing
 
+_T = TypeVar("_T")
+
 SECTION_LIMIT = 3000
 """Slack's limit on a section's text."""
+
+
 ITEMS = 10
 """Items listed per section before "and N more"."""
+
+
 NAME_LIMIT, TEXT_LIMIT, NOTE_LIMIT = 80, 140, 100
 """Longest account name, promise text and close note shown, before escaping."""
+
+
 WEEK = timedelta(days=7)
+
+
 LONG_WINDOW_DAYS = 90
 """The kept-promise rate and the median time to accept are also shown over this many days."""
-DUE_WITHIN_DAYS, RENEWAL_WITHIN_DAYS = 14, 90
 
-_T = TypeVar("_T")
+
+DUE_WITHIN_DAYS, RENEWAL_WITHIN_DAYS = 14, 90
 
 
 @dataclass(frozen=True)
@@ -60,106 +71,12 @@ class AgendaScope:
         return self.end - timedelta(days=LONG_WINDOW_DAYS)
 
 
-class SharedReadings:
-    """What agendas composed together read from the database, read once per question.
-
-    A sweep composes the agenda of every channel whose slot has come. Channels that follow the
-    same accounts for the same slot (above all, every channel that follows every account) ask
-    the same questions — one storage function with the same arguments, the slot's instant and
-    local date among them — so the first one reads the answer and the others reuse it.
-
-    Teams overlap rather than repeat. Given the `teams` (CS owner ids) the sweep's agendas
-    narrow to, when there are different ones, a team's lists and numbers are read for all their
-    owners at once, split by owner (the `*_per_owner` functions), then merged for each team
-    (`_PER_OWNER`): the first team agenda of a sweep reads, the others only merge. (For a single
-    team, splitting would only cost more.)
-
-    A sweep makes its own and drops it when it ends: nothing is reused beyond the seconds a
-    sweep takes, and what changes meanwhile (a touch logged, a promise kept) shows from the
-    next sweep on. Answers are never changed by their readers (frozen dataclasses and
-    tuples)."""
-
-    def __init__(self, teams: Iterable[Iterable[int]] = ()) -> None:
-        different = {frozenset(team) for team in teams} - {frozenset()}
-        self.owners: frozenset[int] = (
-            frozenset().union(*different) if len(different) > 1 else frozenset()
-        )
-        """Whose lists are read per owner."""
-        self._answers: dict[Hashable, object] = {}
-
-    def answer(self, question: Hashable, read: Callable[[], _T]) -> _T:
-        if question not in self._answers:
-            self._answers[question] = read()
-        return cast(_T, self._answers[question])
-
-
-_PER_OWNER: dict[Callable[..., Any], tuple[Callable[..., Mapping[int, Any]], Callable[..., Any]]]
-_PER_OWNER = {
-    stored.closures: (stored.closures_per_owner, stored.merge_closures),
-    stored.new_handoffs: (stored.new_handoffs_per_owner, metrics.merge_listings),
-    metrics.pending_handoffs: (metrics.pending_handoffs_per_owner, metrics.merge_listings),
-    metrics.due_promises: (metrics.due_promises_per_owner, metrics.merge_listings),
-    metrics.upcoming_renewals: (metrics.upcoming_renewals_per_owner, metrics.merge_listings),
-    metrics.silent_accounts: (metrics.silent_accounts_per_owner, metrics.merge_listings),
-    metrics.by_stage: (metrics.by_stage_per_owner, metrics.merge_stages),
-}
-"""The team questions a sweep reads per owner: each with its per-owner form, and how a team's
-answer is merged from its owners' (given their answers, and `limit` where the question has
-one)."""
-
-
-@dataclass(frozen=True)
-class _Reader:
-    """Asks storage functions through `shared` when there is one, else straight away."""
-
-    session: Session
-    shared: SharedReadings | None
-
-    def __call__(self, question: Callable[..., _T], **arguments: Any) -> _T:
-        def read() -> _T:
-            return question(session=self.session, **arguments)
-
-        if self.shared is None:
-            return read()
-        team = arguments.get("owners")
-        if team is not None and question in _PER_OWNER and self.shared.owners.issuperset(team):
-            return cast(_T, self._merged(self.shared, question, team, arguments))
-        return self.shared.answer(_question(question, arguments), read)
-
-    def _merged(
-        self,
-        shared: SharedReadings,
-        question: Callable[..., Any],
-        team: Iterable[int],
-        arguments: Mapping[str, Any],
-    ) -> Any:
-        per_owner, merge = _PER_OWNER[question]
-        everyone = {**arguments, "owners": tuple(sorted(shared.owners))}
-        split = shared.answer(
-            _question(per_owner, everyone), lambda: per_owner(session=self.session, **everyone)
-        )
-        limit = {"limit": arguments["limit"]} if "limit" in arguments else {}
-        return merge([split[owner] for owner in team if owner in split], **limit)
-
-
-def _question(question: Callable[..., Any], arguments: Mapping[str, object]) -> Hashable:
-    return (question.__module__, question.__qualname__, *sorted(_hashable(arguments)))
-
-
-def _hashable(arguments: Mapping[str, object]) -> Iterable[tuple[str, Hashable]]:
-    for name, value in arguments.items():
-        if isinstance(value, Mapping):
-            value = tuple(sorted(value.items()))
-        assert isinstance(value, Hashable), name
-        yield name, value
-
-
 def compose(
     session: Session, t: Translator, scope: AgendaScope, shared: SharedReadings | None = None
 ) -> Message:
     """The agenda in `t`'s language, dates in `t`'s time zone (the channel's); with `shared`,
     what it reads is shared with the other agendas composed with the same."""
-    read = _Reader(session, shared)
+    read = Reader(session, shared)
     today = scope.end.astimezone(t.zone).date()
     closures = read(
         stored.closures,
@@ -193,10 +110,7 @@ def _scope_note(t: Translator, scope: AgendaScope) -> Safe:
     return t("agenda.scope.team", team=Safe(", ".join(mention(u) for u in scope.team)))
 
 
-# ---- sections --------------------------------------------------------------------------------
-
-
-def _new_handoffs(read: _Reader, t: Translator, scope: AgendaScope) -> Safe:
+def _new_handoffs(read: Reader, t: Translator, scope: AgendaScope) -> Safe:
     listing = read(
         stored.new_handoffs, since=scope.since, now=scope.end, owners=scope.owners, limit=ITEMS
     )
@@ -218,7 +132,7 @@ def _new_handoffs(read: _Reader, t: Translator, scope: AgendaScope) -> Safe:
     return _listing(t, "agenda.new_handoffs", listing, line)
 
 
-def _waiting_handoffs(read: _Reader, t: Translator, scope: AgendaScope) -> Safe:
+def _waiting_handoffs(read: Reader, t: Translator, scope: AgendaScope) -> Safe:
     listing = read(metrics.pending_handoffs, owners=scope.owners, limit=ITEMS)
 
     def line(h: metrics.PendingHandoff) -> Safe:
@@ -235,7 +149,7 @@ def _waiting_handoffs(read: _Reader, t: Translator, scope: AgendaScope) -> Safe:
     return _listing(t, "agenda.waiting_handoffs", listing, line)
 
 
-def _overdue_promises(read: _Reader, t: Translator, scope: AgendaScope, today: date) -> Safe:
+def _overdue_promises(read: Reader, t: Translator, scope: AgendaScope, today: date) -> Safe:
     listing = read(
         metrics.due_promises, today=today, overdue_only=True, owners=scope.owners, limit=ITEMS
     )
@@ -254,7 +168,7 @@ def _overdue_promises(read: _Reader, t: Translator, scope: AgendaScope, today: d
     return _listing(t, "agenda.overdue_promises", listing, line)
 
 
-def _due_promises(read: _Reader, t: Translator, scope: AgendaScope, today: date) -> Safe:
+def _due_promises(read: Reader, t: Translator, scope: AgendaScope, today: date) -> Safe:
     listing = read(
         metrics.due_promises,
         today=today,
@@ -292,7 +206,7 @@ def _closed_promises(t: Translator, listing: Listing[stored.ClosedPromise]) -> S
     return _listing(t, "agenda.closed_promises", listing, line)
 
 
-def _renewals(read: _Reader, t: Translator, scope: AgendaScope, today: date) -> Safe:
+def _renewals(read: Reader, t: Translator, scope: AgendaScope, today: date) -> Safe:
     listing = read(
         metrics.upcoming_renewals,
         today=today,
@@ -316,7 +230,7 @@ def _renewals(read: _Reader, t: Translator, scope: AgendaScope, today: date) -> 
     return _listing(t, "agenda.renewals", listing, line, days=RENEWAL_WITHIN_DAYS)
 
 
-def _silent_accounts(read: _Reader, t: Translator, scope: AgendaScope) -> Safe:
+def _silent_accounts(read: Reader, t: Translator, scope: AgendaScope) -> Safe:
     listing = read(
         metrics.silent_accounts,
         now=scope.end,
@@ -337,7 +251,7 @@ def _silent_accounts(read: _Reader, t: Translator, scope: AgendaScope) -> Safe:
     return _listing(t, "agenda.silent_accounts", listing, line)
 
 
-def _numbers(read: _Reader, t: Translator, scope: AgendaScope, closures: stored.Closures) -> Safe:
+def _numbers(read: Reader, t: Translator, scope: AgendaScope, closures: stored.Closures) -> Safe:
     stages = read(metrics.by_stage, owners=scope.owners)
     accepted, median = read(
         metrics.median_to_accept, since=scope.long_since, now=scope.end, owners=scope.owners
@@ -383,9 +297,6 @@ def _median_line(t: Translator, accepted: int, median: timedelta | None) -> Safe
         return t("agenda.numbers.median_none", days=LONG_WINDOW_DAYS)
     days = Decimal(median.total_seconds()) / Decimal(86400)
     return t("agenda.numbers.median", median=f"{days:.1f}", count=accepted, days=LONG_WINDOW_DAYS)
-
-
-# ---- fitting a list into one section ---------------------------------------------------------
 
 
 def _listing(

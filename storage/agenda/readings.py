@@ -8,7 +8,7 @@ holds the first `limit` items and the total, events count in `[since, now)`).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,7 +29,6 @@ from storage.metrics import (
     closed_events,
     first_rows,
     handoff_details,
-    merge_listings,
     oldest_first,
     promise_events_of,
 )
@@ -93,13 +92,6 @@ def new_handoffs(
     return _new_handoffs(since, now, owners).first(session, limit)
 
 
-def new_handoffs_per_owner(
-    *, session: Session, since: datetime, now: datetime, owners: Collection[int], limit: int = 10
-) -> dict[int, Listing[NewHandoff]]:
-    """`new_handoffs` for each of these CS owners, from one statement."""
-    return _new_handoffs(since, now, owners).per_owner(session, limit)
-
-
 def _new_handoffs(since: datetime, now: datetime, owners: Owners) -> Lister[NewHandoff]:
     where = _scope(and_(col(Handoff.created_at) >= since, col(Handoff.created_at) < now), owners)
     rows = (
@@ -119,7 +111,7 @@ def _new_handoffs(since: datetime, now: datetime, owners: Owners) -> Lister[NewH
             cs_owner=cs_user,
         )
 
-    return Lister(rows, col(Account.cs_owner_id), oldest_first, handoff_details, new)
+    return Lister(rows, oldest_first, handoff_details, new)
 
 
 def closures(
@@ -138,33 +130,8 @@ def closures(
     One statement, one pass over the longer window's events (for a team, found promise by
     promise): the counts are sums over all of them, and the week's sort first, so the first
     `limit` rows are the week's list whenever the week has that many."""
-    found = _closures(session, since, long_since, now, owners, limit, split=False)
+    found = _closures(session, since, long_since, now, owners, limit)
     return found.get(None, Closures(Listing((), 0), week=(0, 0), long=(0, 0)))
-
-
-def closures_per_owner(
-    *,
-    session: Session,
-    since: datetime,
-    long_since: datetime,
-    now: datetime,
-    owners: Collection[int],
-    limit: int = 10,
-) -> dict[int, Closures]:
-    """`closures` for each of these CS owners, from one statement (owners with no events are
-    left out)."""
-    found = _closures(session, since, long_since, now, owners, limit, split=True)
-    return {owner: closed for owner, closed in found.items() if owner is not None}
-
-
-def merge_closures(parts: Iterable[Closures], limit: int) -> Closures:
-    """One `closures` of several owners' (`closures_per_owner`)."""
-    found = list(parts)
-    return Closures(
-        this_week=merge_listings((part.this_week for part in found), limit),
-        week=_sums(part.week for part in found),
-        long=_sums(part.long for part in found),
-    )
 
 
 def _closures(
@@ -174,13 +141,11 @@ def _closures(
     now: datetime,
     owners: Owners,
     limit: int,
-    *,
-    split: bool,
 ) -> dict[int | None, Closures]:
-    """`closures` of everyone in scope (key None), or of each CS owner (`split`)."""
+    """`closures` of everyone in scope, under the key None."""
     if long_since > since:
         raise ValueError("the longer window starts first")
-    first = _first_closures(since, long_since, now, owners, limit, split)
+    first = _first_closures(since, long_since, now, owners, limit)
     keeper = aliased(Person)
     query: Any = (
         select(AuditEntry, Promise, Account.name, keeper.user_id)
@@ -222,27 +187,19 @@ def _closures_of(rows: Sequence[Any]) -> Closures:
     )
 
 
-def _sums(pairs: Iterable[tuple[int, int]]) -> tuple[int, int]:
-    kept = broken = 0
-    for k, b in pairs:
-        kept, broken = kept + k, broken + b
-    return kept, broken
-
-
 _COUNTS = ("week_kept", "week_broken", "long_kept", "long_broken")
 
 
 def _first_closures(
-    since: datetime, long_since: datetime, now: datetime, owners: Owners, limit: int, split: bool
+    since: datetime, long_since: datetime, now: datetime, owners: Owners, limit: int
 ) -> Any:
     """The first `limit` promise events of `[long_since, now)` in `_week_first` order, each
-    with the counts of all of them (`_COUNTS`), as a subquery; with `split`, of each CS owner
-    (the column `owner`, else NULL)."""
+    with the counts of all of them (`_COUNTS`), as a subquery (the column `owner` is NULL)."""
     kept = col(AuditEntry.action).in_(KEPT_ACTIONS)
     broken = col(AuditEntry.action).in_(BROKEN_ACTIONS)
     this_week = col(AuditEntry.at) >= since
-    owner = col(Account.cs_owner_id) if split else cast(null(), Integer)
-    partition = [owner] if split else None
+    owner = cast(null(), Integer)
+    partition = None
     rows: Any = (
         select(
             col(AuditEntry.id),
@@ -260,7 +217,7 @@ def _first_closures(
         .where(*closed_events(long_since, now))
     )
     events = promise_events_of(rows, owners, long_since).subquery()
-    return first_rows(events, _week_first, limit, by="owner" if split else None)
+    return first_rows(events, _week_first, limit)
 
 
 def _week_first(c: Any) -> tuple[Any, ...]:

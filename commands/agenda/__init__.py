@@ -1,0 +1,1 @@
+"""The weekly agenda: what it says (compose) and the /sync command that subscribes a channel."""

@@ -1,0 +1,1 @@
+"""Reminders: the rules people configure, the DM each reminder is, and its buttons."""
