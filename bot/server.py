@@ -19,12 +19,13 @@ from bot.after_ack import AfterAck
 from bot.connections import DEFAULT_LIMITS, CappedSite, ConnectionLimits, app_runner
 from bot.crm_http import add_crm_routes
 from bot.delivery import deliver_in_background, slack_delivery
-from bot.health import CHECK_SECONDS, SlackHealth, check_at_start, quiet_logger
+from bot.health import CHECK_SECONDS, Reach, SlackHealth, check_at_start, quiet_logger
 from bot.jobs_main import sweeps
 from bot.runtime import Runtime
 from bot.settings import Settings, SettingsError
 from bot.slack import SETTLE, SlackDirectory, build_app, keep_answering, web_app
-from commands.context import SystemClock
+from bot.teams_app import NoDirectory, add_teams_routes, answer_help
+from commands.context import Directory, SystemClock
 from commands.registry import build_registry
 from jobs import telemetry
 from jobs.delivery import Delivery, expire_claims
@@ -68,8 +69,13 @@ def check_port(host: str, port: int) -> None:
 
 
 def check_slack_settings(settings: Settings) -> None:
+    if settings.slack_bot_token is None and not settings.teams_enabled:
+        raise SettingsError(
+            "SLACK_BOT_TOKEN is required by `kakehashi run` (the xoxb-… bot token), or Teams "
+            "(TEAMS_CLIENT_ID, TEAMS_CLIENT_SECRET, TEAMS_TENANT_ID), or both"
+        )
     if settings.slack_bot_token is None:
-        raise SettingsError("SLACK_BOT_TOKEN is required by `kakehashi run` (the xoxb-… bot token)")
+        return
     if settings.http_mode and settings.slack_signing_secret is None:
         raise SettingsError(
             "SLACK_SIGNING_SECRET is required in HTTP mode "
@@ -84,7 +90,11 @@ def build_runtime(settings: Settings) -> Runtime:
     clock = SystemClock()
     with session_scope(engine) as session:
         seed_managers(session=session, user_ids=settings.managers, at=clock.now())
-    directory = SlackDirectory(WebClient(token=token, base_url=settings.slack_api_url))
+    directory: Directory = (
+        SlackDirectory(WebClient(token=token, base_url=settings.slack_api_url))
+        if token
+        else NoDirectory()
+    )
     return Runtime(
         settings=settings,
         engine=engine,
@@ -114,17 +124,29 @@ async def serve(
     slack_check_seconds: float = CHECK_SECONDS,
 ) -> None:
     check_slack_settings(settings)
+    if settings.teams_anonymous:  # unauthenticated Teams: this machine only
+        host = "127.0.0.1"
     check_port(host, port)  # before the migrations and Slack: a taken port is one line
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
     client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
-    reach = await check_at_start(client, app_token)  # a rejected token stops here
+    reach = Reach.OK
+    if settings.slack_enabled:
+        reach = await check_at_start(client, app_token)  # a rejected token stops here
     runtime = await asyncio.to_thread(build_runtime, settings)
     telemetry.record_build()
     slack = SlackHealth(client, reach=reach, interval=slack_check_seconds)
     after_ack = AfterAck()
-    app = build_app(runtime, client, after_ack)
-    server = web_app(runtime, app if settings.http_mode else None, after_ack, slack, limits)
+    app = build_app(runtime, client, after_ack) if settings.slack_enabled else None
+    server = web_app(
+        runtime,
+        app if settings.http_mode else None,
+        after_ack,
+        slack if settings.slack_enabled else None,
+        limits,
+    )
+    if settings.teams_enabled:
+        await add_teams_routes(settings, server, answer_help(runtime))
     add_crm_routes(server, settings=settings, engine=runtime.engine, clock=runtime.clock)
     runner = app_runner(server, limits)
     await runner.setup()
@@ -137,8 +159,10 @@ async def serve(
         await runner.cleanup()
         runtime.engine.dispose()
         raise PortUnavailable(port, exc) from None
-    socket_mode = connect_socket_mode(app, app_token, slack) if app_token else None
-    slack.watch()
+    socket_mode = connect_socket_mode(app, app_token, slack) if app and app_token else None
+    if settings.slack_enabled:
+        slack.watch()
+    # Teams deliveries go through bot.teams_transport once conversations are stored (issue 17).
     delivery = await asyncio.to_thread(start_delivery, settings, runtime)
     ticks = sweeps(runtime, delivery)
     scheduler = start_scheduler(
