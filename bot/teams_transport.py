@@ -188,6 +188,7 @@ class TeamsTransport:
         self.sleep = sleep
         self.client = client or httpx.Client(timeout=TIMEOUT)
         self._chats: dict[str, str] = {}
+        self._posted_to: dict[str, ConversationRef] = {}
 
     def post(self, recipient: str, message: Message, key: str) -> Landed:
         ref = self._reference(recipient)
@@ -195,6 +196,7 @@ class TeamsTransport:
         self._take_turn(conversation, ref.tenant_id)
         url = f"{ref.service_url}/v3/conversations/{conversation}/activities"
         body = self._call("POST", url, ref, self.render(message, key))
+        self._posted_to[conversation] = ref
         return Landed(channel=conversation, ts=str(body.get("id", "")))
 
     def update(self, channel: str, ts: str, message: Message) -> None:
@@ -216,10 +218,8 @@ class TeamsTransport:
         return ref
 
     def _reference_of_conversation(self, conversation: str) -> ConversationRef:
-        for recipient, chat in self._chats.items():
-            if chat == conversation:
-                return self._reference(recipient)
-        return self._reference(conversation)
+        """The reference a post to `conversation` used (its service URL and tenant)."""
+        return self._posted_to.get(conversation) or self._reference(conversation)
 
     def _conversation(self, recipient: str, ref: ConversationRef) -> str:
         if ref.conversation_id:
