@@ -152,7 +152,7 @@ def test_an_hourly_limit_is_left_to_a_later_sweep(teams: FakeTeams) -> None:
     limits = Limits(clock=clock)
     for _ in range(1800):
         limits.sent("19:sales@thread", TENANT_ID)
-        clock.now += 2.0
+        clock.now += 1.5
     sender = transport(teams, clock)
     sender.limits = limits
     with pytest.raises(TransientError) as raised:
