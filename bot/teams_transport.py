@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from sqlalchemy import Engine
 
+from bot.reminder_jobs import recompose
 from bot.settings import Settings
+from commands.context import Clock, SystemClock
 from commands.ui import Message
-from jobs.delivery import Landed, PermanentError, TransientError
+from jobs.delivery import Delivery, Landed, Pacer, PermanentError, TransientError
 
 LOGIN_URL = "https://login.microsoftonline.com"
 BOT_SCOPE = "https://api.botframework.com/.default"
@@ -297,3 +300,24 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def teams_delivery(
+    settings: Settings,
+    engine: Engine,
+    references: Callable[[str], ConversationRef | None],
+    *,
+    clock: Clock | None = None,
+    render: Render = plain_activity,
+) -> Delivery:
+    """The delivery engine sending through Teams: one turn per conversation every 1/7 s and
+    50 calls a second across the tenant; the transport keeps the longer windows."""
+    tokens = TeamsTokens.from_settings(settings) if settings.teams_client_id else None
+    pacer = Pacer(per_channel=1 / 7, per_second=50)
+    return Delivery(
+        engine=engine,
+        transport=TeamsTransport(tokens, references, render=render),
+        clock=clock or SystemClock(),
+        pacer=pacer,
+        recompose=recompose(settings, engine),
+    )
