@@ -16,8 +16,10 @@ import httpx
 import jwt
 import pytest
 
-from tests.conftest import clean_environ, free_port, run_kakehashi
+from tests.conftest import SECRET, TOKEN, clean_environ, free_port, run_kakehashi
+from tests.fake_slack import FakeSlack
 from tests.fake_teams import CLIENT_ID, FakeTeams, message_activity, rsa_key, start_fake_teams
+from tests.signing import signed_headers, slash_command_body
 
 
 class Running:
@@ -219,3 +221,52 @@ def test_teams_settings_are_checked_in_one_line(
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert named in result.stderr
+
+
+def test_slack_and_teams_are_served_by_one_process(
+    teams: FakeTeams, slack: FakeSlack, tmp_path: Path
+) -> None:
+    env = {
+        **teams.settings(),
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'k.db'}",
+    }
+    running = Running(env, tmp_path)
+    try:
+        before = len(teams.activities)
+        answer = running.post(message_activity(teams, "help"), f"Bearer {teams.token()}")
+        assert answer.status_code == 200
+        wait_for(lambda: len(teams.activities) > before, "the Teams reply")
+        body = slash_command_body(
+            "/kakehashi", "help", "UCS", response_url=slack.new_response_url()
+        )
+        slack_answer = httpx.post(
+            f"{running.url}/slack/events",
+            content=body,
+            headers=signed_headers(body, SECRET),
+            timeout=10,
+        )
+        assert slack_answer.status_code == 200
+        unsigned = httpx.post(f"{running.url}/slack/events", content=body, timeout=10)
+        assert unsigned.status_code == 401
+        assert httpx.get(f"{running.url}/healthz").json()["ok"] is True
+    finally:
+        running.stop()
+
+
+def test_anonymous_teams_listens_on_this_machine_only_and_needs_no_token(
+    teams: FakeTeams, tmp_path: Path
+) -> None:
+    env = {"TEAMS_ANONYMOUS": "true", "DATABASE_URL": f"sqlite:///{tmp_path / 'k.db'}"}
+    running = Running(env, tmp_path)
+    try:
+        before = len(teams.activities)
+        answer = running.post(message_activity(teams, "help"), None)
+        assert answer.status_code == 200
+        wait_for(lambda: len(teams.activities) > before, "the Playground reply")
+        assert teams.activities[before]["authorization"] == ""  # no credentials to send
+        wait_for(lambda: "listening on 127.0.0.1" in running.log.read_text(), "the log line")
+    finally:
+        running.stop()
