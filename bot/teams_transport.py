@@ -1,11 +1,14 @@
 """Teams for the delivery engine (`jobs.delivery.Transport`): the Bot Connector REST API with a
 synchronous httpx client and a client-credentials token, within Teams' limits (PRODUCT §13).
 
-Exactly once: the Bot Connector lets a bot read no history, so `find_sent` cannot look for an
-earlier attempt as Slack's does. A post is only retried after an answer that says it did not
-land (429, 412, 5xx with a body, a refused connection); a timeout or a dropped connection after
-the request was written leaves the row as possibly landed, and `find_sent` answers None: the
-window is one HTTP timeout (README "Run on Teams").
+Exactly once. The Bot Connector lets no bot read a conversation, so `find_sent` cannot look
+for an earlier attempt as Slack's does. Instead each post is written ahead: the outbox row's
+`last_error` says `SENDING` (committed) before the request goes out, and the engine overwrites
+it with the outcome. A row found later with that mark, or with `UNKNOWN` (a timeout or a
+dropped connection after the request was written), may have landed: it is not sent again but
+recorded as failed with that reason (`kakehashi jobs failed`), as PRODUCT §13 asks. A row
+claimed by a process that died before it wrote the mark is sent normally. So nothing is sent
+twice; what may be lost is a message whose outcome is unknown, and it is listed, not silent.
 """
 
 from __future__ import annotations
@@ -18,13 +21,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col, select
 
 from bot.reminder_jobs import recompose
 from bot.settings import Settings
 from commands.context import Clock, SystemClock
 from commands.ui import Message
 from jobs.delivery import Delivery, Landed, Pacer, PermanentError, TransientError
+from storage.db import session_scope
+from storage.outbox import OutboxMessage
 
 LOGIN_URL = "https://login.microsoftonline.com"
 BOT_SCOPE = "https://api.botframework.com/.default"
@@ -37,6 +43,12 @@ RETRIED = frozenset({412, 429, 500, 502, 503, 504})
 CONVERSATION_LIMITS = ((7, 1.0), (8, 2.0), (60, 30.0), (1800, 3600.0))
 """Messages per bot per conversation: (count, seconds) windows (Teams' rate limits)."""
 TENANT_LIMITS = ((50, 1.0),)
+SENDING = "Teams: being sent"
+UNKNOWN = "Teams: outcome unknown"
+MAY_HAVE_LANDED = (
+    "may have been delivered: an earlier attempt's outcome is unknown (timeout or restart), and "
+    "Teams lets no bot read the conversation to check, so it was not sent again"
+)
 MAX_WAIT = 10.0
 """A wait for a turn up to this long is slept; a longer one is left to a later sweep."""
 
@@ -183,6 +195,7 @@ class TeamsTransport:
         limits: Limits | None = None,
         sleep: Callable[[float], None] = time.sleep,
         client: httpx.Client | None = None,
+        journal: Engine | None = None,
     ) -> None:
         self.tokens = tokens
         self.references = references
@@ -190,6 +203,8 @@ class TeamsTransport:
         self.limits = limits or Limits()
         self.sleep = sleep
         self.client = client or httpx.Client(timeout=TIMEOUT)
+        self.journal = journal
+        """The outbox's database, where each post is written ahead (see the module)."""
         self._chats: dict[str, str] = {}
         self._posted_to: dict[str, ConversationRef] = {}
 
@@ -198,7 +213,9 @@ class TeamsTransport:
         conversation = self._conversation(recipient, ref)
         self._take_turn(conversation, ref.tenant_id)
         url = f"{ref.service_url}/v3/conversations/{conversation}/activities"
-        body = self._call("POST", url, ref, self.render(message, key))
+        activity = self.render(message, key)
+        self._write_ahead(key)
+        body = self._call("POST", url, ref, activity)
         self._posted_to[conversation] = ref
         return Landed(channel=conversation, ts=str(body.get("id", "")))
 
@@ -209,8 +226,27 @@ class TeamsTransport:
         self._call("PUT", url, ref, {**self.render(message, ""), "id": ts})
 
     def find_sent(self, recipient: str, key: str) -> Landed | None:
-        """Bots cannot read a conversation's history: nothing to find (see the module)."""
+        """None when no earlier attempt can have landed; raises `PermanentError` when one may
+        have (see the module). Without a journal, None: at least once."""
+        if self.journal is None:
+            return None
+        with Session(self.journal) as session:
+            last = session.exec(
+                select(OutboxMessage.last_error).where(OutboxMessage.key == key)
+            ).first()
+        if last is not None and last.startswith((SENDING, UNKNOWN)):
+            raise PermanentError(MAY_HAVE_LANDED)
         return None
+
+    def _write_ahead(self, key: str) -> None:
+        if self.journal is None:
+            return
+        with session_scope(self.journal) as session:
+            session.execute(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.key) == key)
+                .values(last_error=SENDING)
+            )
 
     def _reference(self, recipient: str) -> ConversationRef:
         ref = self.references(recipient)
@@ -262,7 +298,7 @@ class TeamsTransport:
                     f"Teams: {exc.__class__.__name__}", may_have_landed=False
                 ) from None
             except httpx.HTTPError as exc:  # written, answer lost: it may have landed
-                raise TransientError(f"Teams: {exc.__class__.__name__}") from None
+                raise TransientError(f"{UNKNOWN} ({exc.__class__.__name__})") from None
             if response.status_code == 401 and attempt == 0 and self.tokens is not None:
                 self.tokens.invalidate()
                 continue
@@ -316,7 +352,7 @@ def teams_delivery(
     pacer = Pacer(per_channel=1 / 7, per_second=50)
     return Delivery(
         engine=engine,
-        transport=TeamsTransport(tokens, references, render=render),
+        transport=TeamsTransport(tokens, references, render=render, journal=engine),
         clock=clock or SystemClock(),
         pacer=pacer,
         recompose=recompose(settings, engine),

@@ -5,6 +5,7 @@ credentials endpoint) and a Bot Connector that records every activity and can be
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -35,6 +36,9 @@ class Failure:
     status: int
     code: str = ""
     retry_after: str | None = None
+    late: float = 0.0
+    """When set, the work is done and answered only after this many seconds (a lost answer to
+    a client that gives up sooner)."""
 
 
 @dataclass
@@ -149,7 +153,9 @@ class _Handler(BaseHTTPRequestHandler):
                 teams.conversations.append(conversation)
             self._send(201, {"id": conversation["id"]})
         elif self.path.endswith("/activities") or "/activities/" in self.path:
-            if not self._failed():
+            if self.server.teams.failures and self.server.teams.failures[0].late:
+                self._record_then_answer_late(body)
+            elif not self._failed():
                 record = {
                     **body,
                     "path": self.path,
@@ -162,6 +168,15 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, {"error": {"code": "NotFound"}})
 
+    def _record_then_answer_late(self, body: dict[str, Any]) -> None:
+        teams = self.server.teams
+        record = {**body, "path": self.path, "id": uuid.uuid4().hex, "authorization": ""}
+        with teams.lock:
+            teams.activities.append(record)
+        self._failed()
+        with contextlib.suppress(OSError):  # the client gave up: as when Teams' answer is lost
+            self._send(201, {"id": record["id"]})
+
     def do_PUT(self) -> None:
         body = self._body()
         if not self._failed():
@@ -172,6 +187,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _failed(self) -> bool:
         failure = self.server.teams._failure()
         if failure is None:
+            return False
+        if failure.late:
+            time.sleep(failure.late)
             return False
         headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}
         error = {"error": {"code": failure.code or "Failure", "message": "fake"}}

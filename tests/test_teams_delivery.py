@@ -9,11 +9,18 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
+import httpx
 import pytest
-from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col, select
 
-from bot.teams_transport import ConversationRef, Limits, TeamsTransport, teams_delivery
+from bot.teams_transport import (
+    SENDING,
+    ConversationRef,
+    Limits,
+    TeamsTransport,
+    teams_delivery,
+)
 from commands.ui import Message, Section, message_to_json
 from jobs.delivery import Delivery, Pacer
 from storage.db import session_scope
@@ -75,7 +82,12 @@ def make_delivery(engine: Engine, teams: FakeTeams, wall: FakeTime) -> Delivery:
     settings = make_settings("sqlite://", "http://127.0.0.1:9/api/")
     delivery = teams_delivery(settings, engine, references(teams).get, clock=wall)
     delivery.transport = TeamsTransport(
-        None, references(teams).get, limits=Limits(clock=wall.monotonic), sleep=wall.sleep
+        None,
+        references(teams).get,
+        limits=Limits(clock=wall.monotonic),
+        sleep=wall.sleep,
+        client=httpx.Client(timeout=httpx.Timeout(0.5)),
+        journal=engine,
     )
     delivery.pacer = Pacer(
         per_channel=1 / 7, per_second=50, monotonic=wall.monotonic, sleep=wall.sleep
@@ -163,3 +175,51 @@ def test_an_update_is_put_in_place(engine: Engine, teams: FakeTeams) -> None:
     sweep_until_done(delivery, engine, wall)
     assert [u["text"] for u in teams.updates] == ["edited"]
     assert teams.updates[0]["path"].startswith("/v3/conversations/19:sales@thread.tacv2/")
+
+
+def test_a_post_whose_answer_was_lost_is_not_sent_again_and_is_listed_as_failed(
+    engine: Engine, teams: FakeTeams
+) -> None:
+    """Teams did the work but the answer came after the client gave up: no second copy."""
+    wall = FakeTime()
+    put(engine, "rem:1", "aad:1", "once")
+    put(engine, "rem:2", "aad:2", "twice?")
+    teams.fail_next(Failure(201, late=1.5))
+    delivery = make_delivery(engine, teams, wall)
+
+    sweep_until_done(delivery, engine, wall)
+
+    assert Counter(a["text"] for a in teams.activities) == Counter({"once": 1, "twice?": 1})
+    found = rows(engine)
+    lost = [r for r in found.values() if r.status == OutboxStatus.FAILED]
+    assert len(lost) == 1
+    assert (lost[0].last_error or "").startswith("may have been delivered")
+
+
+def crashed(engine: Engine, key: str, last_error: str | None) -> None:
+    """The row as a sender killed mid-sweep left it: claimed, its lease run out."""
+    with session_scope(engine) as session:
+        session.execute(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.key) == key)
+            .values(claimed_until=NOW - timedelta(minutes=5), last_error=last_error)
+        )
+
+
+def test_after_a_crash_rows_never_attempted_are_sent_and_one_in_flight_is_not_resent(
+    engine: Engine, teams: FakeTeams
+) -> None:
+    wall = FakeTime()
+    for i in range(3):
+        put(engine, f"rem:{i}", f"aad:{i}", f"message {i}")
+    crashed(engine, "rem:0", None)  # claimed in the batch, never attempted
+    crashed(engine, "rem:1", SENDING)  # its request was on its way
+    crashed(engine, "rem:2", "Teams 429 Throttled")  # refused before: certainly not there
+    delivery = make_delivery(engine, teams, wall)
+
+    sweep_until_done(delivery, engine, wall)
+
+    assert sorted(a["text"] for a in teams.activities) == ["message 0", "message 2"]
+    found = rows(engine)
+    assert found["rem:1"].status == OutboxStatus.FAILED
+    assert (found["rem:1"].last_error or "").startswith("may have been delivered")
