@@ -24,8 +24,7 @@ from bot.jobs_main import sweeps
 from bot.runtime import Runtime
 from bot.settings import Settings, SettingsError
 from bot.slack import SETTLE, SlackDirectory, build_app, keep_answering, web_app
-from bot.teams_app import NoDirectory, add_teams_routes, answer_help
-from commands.context import Directory, SystemClock
+from commands.context import ChannelInfo, Directory, SystemClock, UserProfile
 from commands.registry import build_registry
 from jobs import telemetry
 from jobs.delivery import Delivery, expire_claims
@@ -81,6 +80,16 @@ def check_slack_settings(settings: Settings) -> None:
             "SLACK_SIGNING_SECRET is required in HTTP mode "
             "(or set SLACK_APP_TOKEN to use Socket Mode)"
         )
+
+
+class NoDirectory:
+    """The directory of a process without Slack: profiles come from the activities."""
+
+    def lookup(self, user_id: str) -> UserProfile | None:
+        return None
+
+    def channel(self, channel_id: str) -> ChannelInfo | None:
+        return None
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -145,7 +154,9 @@ async def serve(
         slack if settings.slack_enabled else None,
         limits,
     )
-    if settings.teams_enabled:
+    if settings.teams_enabled:  # the SDK is imported only by a process that serves Teams
+        from bot.teams_app import add_teams_routes, answer_help
+
         await add_teams_routes(settings, server, answer_help(runtime))
     add_crm_routes(server, settings=settings, engine=runtime.engine, clock=runtime.clock)
     runner = app_runner(server, limits)
