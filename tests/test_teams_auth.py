@@ -66,7 +66,16 @@ def teams() -> Iterator[FakeTeams]:
 def served(teams: FakeTeams, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     cwd = tmp_path_factory.mktemp("teams")
     (cwd / ".env").write_text("CLIENT_ID=11111111-2222-3333-4444-555555555555\n")
-    env = {**teams.settings(), "DATABASE_URL": f"sqlite:///{cwd / 'k.db'}"}
+    env = {
+        **teams.settings(),
+        "DATABASE_URL": f"sqlite:///{cwd / 'k.db'}",
+        # The SDK's own variables, which must change nothing: every forged request below
+        # still gets 401, and replies still go to the activity's service URL.
+        "DANGEROUSLY_ALLOW_UNAUTHENTICATED_REQUESTS": "true",
+        "CLIENT_SECRET": "not-ours",
+        "TENANT_ID": "11111111-2222-3333-4444-555555555555",
+        "SERVICE_URL": "https://smba.example.com/never",
+    }
     running = Running(env, cwd)
     yield running
     running.stop()
