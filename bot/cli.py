@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -70,6 +71,18 @@ def parser() -> argparse.ArgumentParser:
     accounts_sub = accounts.add_subparsers(dest="accounts_command", required=True, metavar="WHAT")
     accounts_out = accounts_sub.add_parser("export", help="every account to CSV, with promises")
     accounts_out.add_argument("file", metavar="FILE.csv", type=Path)
+
+    teams = sub.add_parser("teams", help="Microsoft Teams: the app package")
+    teams_sub = teams.add_subparsers(dest="teams_command", required=True, metavar="COMMAND")
+    package = teams_sub.add_parser("package", help="write the Teams app package (a zip)")
+    package.add_argument(
+        "--out", metavar="FILE.zip", type=Path, default=Path("kakehashi-teams.zip")
+    )
+    package.add_argument(
+        "--website",
+        metavar="https://HOST",
+        help="your page for the developer, privacy and terms links",
+    )
 
     sub.add_parser("check", help="check the settings, the database and Slack's credentials")
     manifest = sub.add_parser("manifest", help="print the Slack app manifest")
@@ -170,6 +183,8 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return jobs_command(args.jobs_command, settings, getattr(args, "at", None))
         except BadInstant as exc:
             raise UsageError(str(exc)) from None
+    if args.command == "teams":
+        return teams_package(settings, args.out, args.website)
     if args.command in ("import", "accounts"):
         from bot.accounts_csv import CsvError, SlackLookupFailed, run_export, run_import
 
@@ -184,6 +199,24 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
             print(f"kakehashi: {exc}", file=sys.stderr)
             return 1
     raise UsageError(f"unknown command {args.command}")
+
+
+def teams_package(settings: Settings, out: Path, website: str | None) -> int:
+    from bot.teams_package import DEFAULT_WEBSITE, write_package
+
+    if settings.teams_client_id is None:
+        raise UsageError(
+            "TEAMS_CLIENT_ID is required by `kakehashi teams package` (the bot's Entra app id)"
+        )
+    if website is not None and not re.fullmatch(
+        r"https://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/-]*)?", website
+    ):
+        raise UsageError(f'--website must be an https:// URL, got "{website}"')
+    if out.suffix.lower() != ".zip" or not out.parent.is_dir():
+        raise UsageError(f"--out must name a .zip file in an existing folder, got {out}")
+    write_package(out, settings.teams_client_id, (website or DEFAULT_WEBSITE).rstrip("/"))
+    print(f"wrote {out}: upload it in Teams (Apps → Manage your apps → Upload an app)")
+    return 0
 
 
 def run(settings: Settings, port: int | None) -> int:

@@ -18,12 +18,13 @@ from bot.after_ack import AfterAck
 from bot.connections import DEFAULT_LIMITS, CappedSite, ConnectionLimits, app_runner
 from bot.crm_http import add_crm_routes
 from bot.delivery import deliver_in_background, slack_delivery
-from bot.health import CHECK_SECONDS, SlackHealth, check_at_start, quiet_logger
+from bot.health import CHECK_SECONDS, Reach, SlackHealth, check_at_start, quiet_logger
 from bot.jobs_main import sweeps
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings, SettingsError
 from bot.slack import SlackDirectory, build_app, web_app
 from bot.slack_answers import SETTLE, keep_answering
+from commands.addresses import ChannelInfo, Directory, UserProfile
 from jobs import telemetry
 from jobs.delivery import Delivery, expire_claims
 from jobs.scheduler import start_scheduler
@@ -63,8 +64,13 @@ def check_port(host: str, port: int) -> None:
 
 
 def check_slack_settings(settings: Settings) -> None:
+    if settings.slack_bot_token is None and not settings.teams_enabled:
+        raise SettingsError(
+            "SLACK_BOT_TOKEN is required by `kakehashi run` (the xoxb-… bot token), or Teams "
+            "(TEAMS_CLIENT_ID, TEAMS_CLIENT_SECRET, TEAMS_TENANT_ID), or both"
+        )
     if settings.slack_bot_token is None:
-        raise SettingsError("SLACK_BOT_TOKEN is required by `kakehashi run` (the xoxb-… bot token)")
+        return
     if settings.http_mode and settings.slack_signing_secret is None:
         raise SettingsError(
             "SLACK_SIGNING_SECRET is required in HTTP mode "
@@ -72,10 +78,24 @@ def check_slack_settings(settings: Settings) -> None:
         )
 
 
+class NoDirectory:
+    """The directory of a process without Slack: profiles come from the activities."""
+
+    def lookup(self, user_id: str) -> UserProfile | None:
+        return None
+
+    def channel(self, channel_id: str) -> ChannelInfo | None:
+        return None
+
+
 def build_runtime(settings: Settings) -> Runtime:
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    client = WebClient(token=token, base_url=settings.slack_api_url)
-    return open_runtime(settings, lambda _engine: SlackDirectory(client))
+    directory: Directory = (
+        SlackDirectory(WebClient(token=token, base_url=settings.slack_api_url))
+        if token
+        else NoDirectory()
+    )
+    return open_runtime(settings, lambda _engine: directory)
 
 
 def start_delivery(settings: Settings, runtime: Runtime) -> Delivery:
@@ -98,17 +118,30 @@ async def serve(
     slack_check_seconds: float = CHECK_SECONDS,
 ) -> None:
     check_slack_settings(settings)
+    if settings.teams_anonymous:  # unauthenticated Teams: this machine only
+        host = "127.0.0.1"
     check_port(host, port)  # before the migrations and Slack: a taken port is one line
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
     client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
-    reach = await check_at_start(client, app_token)  # a rejected token stops here
+    reach = Reach.OK
+    if settings.slack_enabled:
+        reach = await check_at_start(client, app_token)  # a rejected token stops here
     runtime = await asyncio.to_thread(build_runtime, settings)
     telemetry.record_build()
     slack = SlackHealth(client, reach=reach, interval=slack_check_seconds)
     after_ack = AfterAck()
-    app = build_app(runtime, client, after_ack)
-    server = web_app(runtime, app if settings.http_mode else None, slack, limits)
+    app = build_app(runtime, client, after_ack) if settings.slack_enabled else None
+    server = web_app(
+        runtime,
+        app if settings.http_mode else None,
+        slack if settings.slack_enabled else None,
+        limits,
+    )
+    if settings.teams_enabled:  # the SDK is imported only by a process that serves Teams
+        from bot.teams_app import add_teams_routes, answer_help
+
+        await add_teams_routes(settings, server, answer_help(runtime))
     add_crm_routes(server, settings=settings, engine=runtime.engine, clock=runtime.clock)
     runner = app_runner(server, limits)
     await runner.setup()
@@ -121,8 +154,10 @@ async def serve(
         await runner.cleanup()
         runtime.engine.dispose()
         raise PortUnavailable(port, exc) from None
-    socket_mode = connect_socket_mode(app, app_token, slack) if app_token else None
-    slack.watch()
+    socket_mode = connect_socket_mode(app, app_token, slack) if app and app_token else None
+    if settings.slack_enabled:
+        slack.watch()
+    # Teams deliveries go through bot.teams_transport once conversations are stored (issue 17).
     delivery = await asyncio.to_thread(start_delivery, settings, runtime)
     ticks = sweeps(runtime, delivery)
     scheduler = start_scheduler(

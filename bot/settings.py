@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
+import httpx
 from pydantic import (
     AliasChoices,
     Field,
@@ -18,6 +19,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -27,6 +29,7 @@ from commands.reminders.rules import DEFAULTS, ReminderRules, check_setting
 from commands.worktime import WorkWeek
 
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+_GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
 
 class SettingsError(Exception):
@@ -117,6 +120,30 @@ class Settings(BaseSettings):
     )
     """The CRMs (PRODUCT §14): each endpoint answers 401 until its secret is set."""
 
+    teams_client_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("TEAMS_CLIENT_ID")
+    )
+    teams_client_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("TEAMS_CLIENT_SECRET")
+    )
+    teams_tenant_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("TEAMS_TENANT_ID")
+    )
+    """Teams (PRODUCT §13): the bot's Entra app registration; all three or none."""
+    teams_anonymous: bool = Field(default=False, validation_alias=AliasChoices("TEAMS_ANONYMOUS"))
+    """Serve Teams without authentication, on 127.0.0.1 only (Microsoft's Agents Playground)."""
+    teams_openid_metadata_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("TEAMS_OPENID_METADATA_URL")
+    )
+    teams_token_issuer: str | None = Field(
+        default=None, validation_alias=AliasChoices("TEAMS_TOKEN_ISSUER")
+    )
+    teams_login_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("TEAMS_LOGIN_URL")
+    )
+    """Overrides of Microsoft's sign-in endpoints (a sovereign cloud, or the tests' issuer):
+    https, or http on this machine only."""
+
     @field_validator(
         "slack_bot_token",
         "slack_signing_secret",
@@ -124,6 +151,12 @@ class Settings(BaseSettings):
         "hubspot_client_secret",
         "hubspot_access_token",
         "webhook_secret",
+        "teams_client_secret",
+        "teams_client_id",
+        "teams_tenant_id",
+        "teams_openid_metadata_url",
+        "teams_token_issuer",
+        "teams_login_url",
         mode="before",
     )
     @classmethod
@@ -174,6 +207,46 @@ class Settings(BaseSettings):
         if v is not None and not v.get_secret_value().startswith("whsec_"):
             raise ValueError("must be a secret starting with whsec_")
         return v
+
+    @field_validator("teams_client_id", "teams_tenant_id")
+    @classmethod
+    def _guid(cls, v: str | None) -> str | None:
+        if v is not None and not _GUID.fullmatch(v.strip()):
+            raise ValueError(
+                f'must be a GUID such as 00000000-0000-0000-0000-000000000000, got "{v}"'
+            )
+        return v.strip().lower() if v is not None else None
+
+    @field_validator("teams_openid_metadata_url", "teams_token_issuer", "teams_login_url")
+    @classmethod
+    def _sign_in_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        url = httpx.URL(v.strip())
+        local = url.host in ("127.0.0.1", "localhost", "::1")
+        if not url.host or not (url.scheme == "https" or (url.scheme == "http" and local)):
+            raise ValueError(f'must be an https URL (http only on 127.0.0.1), got "{v}"')
+        return v.strip().rstrip("/")
+
+    @model_validator(mode="after")
+    def _teams_together(self) -> Settings:
+        given = {
+            "TEAMS_CLIENT_ID": self.teams_client_id,
+            "TEAMS_CLIENT_SECRET": self.teams_client_secret,
+            "TEAMS_TENANT_ID": self.teams_tenant_id,
+        }
+        missing = [name for name, value in given.items() if value is None]
+        if 0 < len(missing) < len(given):
+            raise ValueError(
+                f"{missing[0]} is missing: TEAMS_CLIENT_ID, TEAMS_CLIENT_SECRET and "
+                "TEAMS_TENANT_ID go together (set all three, or none)"
+            )
+        if self.teams_anonymous and not missing:
+            raise ValueError(
+                "TEAMS_ANONYMOUS=true is for the Agents Playground without credentials: "
+                "unset it, or unset TEAMS_CLIENT_ID, TEAMS_CLIENT_SECRET and TEAMS_TENANT_ID"
+            )
+        return self
 
     @field_validator("database_url")
     @classmethod
@@ -278,6 +351,15 @@ class Settings(BaseSettings):
     def http_mode(self) -> bool:
         return self.slack_app_token is None
 
+    @property
+    def slack_enabled(self) -> bool:
+        return self.slack_bot_token is not None
+
+    @property
+    def teams_enabled(self) -> bool:
+        """Teams is served: with the app registration, or anonymously for the Playground."""
+        return self.teams_client_id is not None or self.teams_anonymous
+
 
 def _end_time(hour: int, minute: int) -> time:
     return time(23, 59, 59) if hour == 24 else time(hour, minute)
@@ -320,4 +402,4 @@ def _one_line(exc: ValidationError) -> str:
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] in _NUMBER_ERRORS:
         message = f'must be a number {_RANGES.get(str(name), "")}, got "{error.get("input")}"'
-    return mask_credentials(f"{name} {message}")
+    return mask_credentials(f"{name} {message}" if error["loc"] else message)
