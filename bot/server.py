@@ -24,7 +24,7 @@ from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings, SettingsError
 from bot.slack import SlackDirectory, build_app, web_app
 from bot.slack_answers import SETTLE, keep_answering
-from commands.addresses import ChannelInfo, Directory, UserProfile
+from commands.addresses import Address, AddressKind, ChannelInfo, Directory, UserProfile
 from jobs import telemetry
 from jobs.delivery import Delivery, expire_claims
 from jobs.scheduler import start_scheduler
@@ -81,11 +81,25 @@ def check_slack_settings(settings: Settings) -> None:
 class NoDirectory:
     """The directory of a process without Slack: profiles come from the activities."""
 
+    platform = "teams"
+
     def lookup(self, user_id: str) -> UserProfile | None:
+        return None
+
+    def by_email(self, email: str) -> UserProfile | None:
         return None
 
     def channel(self, channel_id: str) -> ChannelInfo | None:
         return None
+
+    def kind(self, platform_id: str) -> AddressKind | None:
+        return None
+
+    def is_direct(self, channel_id: str) -> bool:
+        return False
+
+    def open_direct(self, user_id: str) -> Address:
+        return Address(self.platform, AddressKind.PERSON, user_id)
 
 
 def build_runtime(settings: Settings) -> Runtime:
