@@ -131,6 +131,7 @@ def agendas(
 
 def card(url: str, user: str, names: list[str]) -> dict[str, Any]:
     from bot.runtime import Runtime
+    from bot.shell import ShellDirectory
     from commands.context import SystemClock
     from commands.registry import build_registry
 
@@ -140,7 +141,7 @@ def card(url: str, user: str, names: list[str]) -> dict[str, Any]:
         engine=engine,
         registry=build_registry(),
         clock=SystemClock(),
-        directory=_NoDirectory(),
+        directory=ShellDirectory(engine),  # the people in the database, as the shell knows them
     )
     runtime.run_command(user, "account", names[0], "C0001")  # warm up
     times, cpu = [], []
@@ -152,14 +153,6 @@ def card(url: str, user: str, names: list[str]) -> dict[str, Any]:
         assert outcome.reply is not None
     engine.dispose()
     return {"ms": [t * 1000 for t in times], "cpu_ms": [t * 1000 for t in cpu]}
-
-
-class _NoDirectory:
-    def lookup(self, user_id: str) -> None:
-        return None
-
-    def channel(self, channel_id: str) -> None:
-        return None
 
 
 def main() -> int:

@@ -12,7 +12,8 @@ from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from storage import outbox, people, sync
+from storage import outbox, people
+from storage.agenda import subscriptions as sync
 from storage.db import alembic_config, make_engine, upgrade
 from tests.conftest import BACKENDS, pg_url
 

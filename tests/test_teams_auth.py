@@ -16,10 +16,10 @@ import httpx
 import jwt
 import pytest
 
+from testkit.fake_slack import FakeSlack
+from testkit.signing import signed_headers, slash_command_body
 from tests.conftest import SECRET, TOKEN, clean_environ, free_port, run_kakehashi
-from tests.fake_slack import FakeSlack
 from tests.fake_teams import CLIENT_ID, FakeTeams, message_activity, rsa_key, start_fake_teams
-from tests.signing import signed_headers, slash_command_body
 
 
 class Running:
