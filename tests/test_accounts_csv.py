@@ -24,6 +24,7 @@ from storage.audit import AuditEntry
 from storage.people import Person
 from storage.promises import Promise
 from storage.touches import Touch
+from tests.factories import make_person
 from tests.fake_slack import FakeSlack
 
 HEADER = ",".join(COLUMNS)
@@ -77,8 +78,7 @@ def user_id_of(engine: Engine, person_id: int | None) -> str | None:
 
 def add_person(engine: Engine, user_id: str, email: str | None = None, **extra: Any) -> int:
     with Session(engine) as session:
-        person = Person(user_id=user_id, email=email, **extra)
-        session.add(person)
+        person = make_person(session, user_id=user_id, name="", email=email, **extra)
         session.commit()
         assert person.id is not None
         return person.id
