@@ -32,7 +32,7 @@ from sqlmodel import Session, col
 from bot.settings import Settings
 from commands.account_fields import parse_stage, parse_touch_model
 from commands.amounts import AmountProblem, read_amount
-from commands.context import SystemClock
+from commands.context import Clock
 from commands.dates import DateProblem, read_date
 from commands.i18n import Translator
 from commands.text import unescape
@@ -721,7 +721,9 @@ def slack_owners(settings: Settings) -> SlackOwners | None:
     return SlackOwners(client)
 
 
-def run_import(settings: Settings, path: Path, *, dry_run: bool, out: TextIO, err: TextIO) -> int:
+def run_import(
+    settings: Settings, path: Path, *, dry_run: bool, out: TextIO, err: TextIO, clock: Clock
+) -> int:
     """`kakehashi import accounts FILE.csv [--dry-run]`: 0 written (or would be), 2 bad rows."""
     rows, errors = read_csv(path)
     engine = _engine_for(settings.database_url, dry_run=dry_run)
@@ -730,7 +732,7 @@ def run_import(settings: Settings, path: Path, *, dry_run: bool, out: TextIO, er
         report = import_accounts(
             session=session,
             rows=rows,
-            at=SystemClock().now(),
+            at=clock.now(),
             default_currency="JPY" if settings.locale == "ja" else "USD",
             slack=slack_owners(settings),
             dry_run=dry_run or bool(errors),
@@ -760,11 +762,11 @@ def _engine_for(database_url: str, *, dry_run: bool) -> Engine:
     return make_engine(database_url)
 
 
-def run_export(settings: Settings, path: Path, *, out: TextIO) -> int:
+def run_export(settings: Settings, path: Path, *, out: TextIO, clock: Clock) -> int:
     """`kakehashi accounts export FILE.csv`, in UTF-8 with a BOM so Excel reads Japanese."""
     engine = make_engine(settings.database_url)
     upgrade(engine)
-    today = SystemClock().now().astimezone(settings.zone).date()
+    today = clock.now().astimezone(settings.zone).date()
     try:
         with path.open("w", encoding="utf-8-sig", newline="") as file, Session(engine) as session:
             count = export_accounts(session=session, out=file, today=today)

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from tests.conftest import ShellSession
+from commands.context import FixedClock
+from tests.conftest import NOW, ShellSession
 
 KAKEHASHI = str(Path(sys.executable).with_name("kakehashi"))
 UP = b"\x1b[A"
@@ -41,8 +42,8 @@ class Terminal:
         env["TERM"] = "xterm"
         self.master, worker = pty.openpty()
         self.process = subprocess.Popen(
-            [KAKEHASHI, "shell", "--demo"], stdin=worker, stdout=worker, stderr=worker,
-            cwd=folder, env=env, start_new_session=True, preexec_fn=_controlling_terminal,
+            [KAKEHASHI, "shell", "--demo", "--at", NOW.isoformat()], stdin=worker, stdout=worker,
+            stderr=worker, cwd=folder, env=env, start_new_session=True, preexec_fn=_controlling_terminal,
         )  # fmt: skip
         os.close(worker)
         self.seen = b""
@@ -112,7 +113,7 @@ def test_the_clock_is_not_moved_to_the_past(shell: ShellSession) -> None:
 def run_shell(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
               *args: str, typed: str = ":quit\n") -> tuple[int, str, str]:  # fmt: skip
     monkeypatch.setattr("sys.stdin", io.StringIO(typed))
-    status = main(["shell", *args])
+    status = main(["shell", *args], clock=FixedClock(NOW))
     printed = capsys.readouterr()
     return status, printed.out, printed.err
 
