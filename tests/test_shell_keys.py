@@ -43,7 +43,8 @@ class Terminal:
         self.master, worker = pty.openpty()
         self.process = subprocess.Popen(
             [KAKEHASHI, "shell", "--demo", "--at", NOW.isoformat()], stdin=worker, stdout=worker,
-            stderr=worker, cwd=folder, env=env, start_new_session=True, preexec_fn=_controlling_terminal,
+            stderr=worker, cwd=folder, env=env, start_new_session=True,
+            preexec_fn=_controlling_terminal,
         )  # fmt: skip
         os.close(worker)
         self.seen = b""
