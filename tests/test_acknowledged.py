@@ -101,6 +101,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     _truncate(pg_engine)
 
 
+@pytest.mark.system_clock_process
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_every_acknowledged_command_is_done_exactly_once_across_a_stop_and_a_restart(
     database: str, tmp_path: Path, sig: signal.Signals
