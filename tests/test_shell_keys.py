@@ -140,6 +140,18 @@ def test_demo_on_a_database_that_has_it_says_so_and_fresh_starts_over(
     assert status == 0 and "already in this database" not in out and "P-9" in out
 
 
+def test_at_starts_the_shells_clock_there_and_a_bad_instant_is_refused(
+    sqlite_cli: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    status, out, _ = run_shell(capsys, monkeypatch, "--at", "2026-11-21T21:00+09:00",
+                               typed=":time +1d\n")  # fmt: skip
+    assert status == 0 and "Nov 22, 2026" in out, out
+    for bad in ("tomorrow", "２０２６－１１－２１", "'; DROP TABLE people; --"):
+        status, _, err = run_shell(capsys, monkeypatch, "--at", bad)
+        assert status == 2 and "--at must be an ISO-8601 date and time" in err, err
+        assert err.count("\n") == 1
+
+
 def test_fresh_without_demo_or_on_a_server_database_is_refused(
     sqlite_cli: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
