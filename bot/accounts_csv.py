@@ -20,7 +20,7 @@ from bot.settings import Settings
 from commands.accounts_csv import CsvError, Owners, export_accounts, read_csv
 from commands.accounts_import import import_accounts
 from commands.addresses import UserProfile
-from commands.context import SystemClock
+from commands.context import Clock
 from storage.db import make_engine, session_scope, upgrade
 
 __all__ = ["CsvError", "SlackLookupFailed", "run_export", "run_import"]
@@ -96,7 +96,9 @@ def slack_owners(settings: Settings) -> SlackOwners | None:
     return SlackOwners(client)
 
 
-def run_import(settings: Settings, path: Path, *, dry_run: bool, out: TextIO, err: TextIO) -> int:
+def run_import(
+    settings: Settings, path: Path, *, dry_run: bool, out: TextIO, err: TextIO, clock: Clock
+) -> int:
     """`kakehashi import accounts FILE.csv [--dry-run]`: 0 written (or would be), 2 bad rows."""
     who = owners(settings)
     rows, errors = read_csv(path, who)
@@ -106,7 +108,7 @@ def run_import(settings: Settings, path: Path, *, dry_run: bool, out: TextIO, er
         report = import_accounts(
             session=session,
             rows=rows,
-            at=SystemClock().now(),
+            at=clock.now(),
             default_currency="JPY" if settings.locale == "ja" else "USD",
             owners=who,
             dry_run=dry_run or bool(errors),
@@ -136,11 +138,11 @@ def _engine_for(database_url: str, *, dry_run: bool) -> Engine:
     return make_engine(database_url)
 
 
-def run_export(settings: Settings, path: Path, *, out: TextIO) -> int:
+def run_export(settings: Settings, path: Path, *, out: TextIO, clock: Clock) -> int:
     """`kakehashi accounts export FILE.csv`, in UTF-8 with a BOM so Excel reads Japanese."""
     engine = make_engine(settings.database_url)
     upgrade(engine)
-    today = SystemClock().now().astimezone(settings.zone).date()
+    today = clock.now().astimezone(settings.zone).date()
     try:
         with path.open("w", encoding="utf-8-sig", newline="") as file, Session(engine) as session:
             count = export_accounts(session=session, out=file, today=today)

@@ -14,6 +14,7 @@ from pathlib import Path
 from bot import logs
 from bot.redact import install_log_redaction, mask_credentials
 from bot.settings import Settings, SettingsError, load_settings
+from commands.context import Clock, SystemClock
 from storage.db import DatabaseUnavailable
 
 log = logging.getLogger("kakehashi")
@@ -40,6 +41,9 @@ def parser() -> argparse.ArgumentParser:
     shell.add_argument("--demo", action="store_true", help="load a small sample company")
     shell.add_argument(
         "--fresh", action="store_true", help="with --demo: start over (removes the SQLite file)"
+    )
+    shell.add_argument(
+        "--at", metavar="ISO-8601", help="start the shell's clock at this instant (default: now)"
     )
 
     db = sub.add_parser("db", help="database maintenance")
@@ -121,7 +125,9 @@ def _default_shown(default: object) -> str:
     return str(default)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> int:
+    """Runs one command; `clock` is what "now" is for the shell and CSV import and export (tests
+    give a fixed one; `kakehashi run` and `jobs` keep the system clock or their `--at`)."""
     args = parser().parse_args(argv)
     # `run` is a service and logs its work; the other commands print only what they are asked.
     level = logging.INFO if args.command == "run" else logging.WARNING
@@ -132,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return without_settings(args)
         settings = load_settings()
         logs.configure(level=level, log_format=settings.log_format)
-        return dispatch(args, settings)
+        return dispatch(args, settings, clock or SystemClock())
     except (SettingsError, UsageError) as exc:
         print(f"kakehashi: {mask_credentials(str(exc))}", file=sys.stderr)
         return 2
@@ -158,18 +164,11 @@ def without_settings(args: argparse.Namespace) -> int:
     return 0
 
 
-def dispatch(args: argparse.Namespace, settings: Settings) -> int:
+def dispatch(args: argparse.Namespace, settings: Settings, clock: Clock) -> int:
     if args.command == "run":
         return run(settings, args.port)
     if args.command == "shell":
-        from bot.shell_main import ShellUsageError, run_shell
-
-        if args.fresh and not args.demo:
-            raise UsageError("--fresh goes with --demo: kakehashi shell --demo --fresh")
-        try:
-            return run_shell(settings, user=args.user, demo=args.demo, fresh=args.fresh)
-        except ShellUsageError as exc:
-            raise UsageError(str(exc)) from None
+        return shell_command(args, settings, clock)
     if args.command == "db" and args.db_command == "upgrade":
         from storage.db import make_engine, upgrade
 
@@ -191,8 +190,8 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         try:
             if args.command == "import":
                 return run_import(settings, args.file, dry_run=args.dry_run, out=sys.stdout,
-                                  err=sys.stderr)  # fmt: skip
-            return run_export(settings, args.file, out=sys.stdout)
+                                  err=sys.stderr, clock=clock)  # fmt: skip
+            return run_export(settings, args.file, out=sys.stdout, clock=clock)
         except CsvError as exc:
             raise UsageError(str(exc)) from None
         except SlackLookupFailed as exc:
@@ -217,6 +216,22 @@ def teams_package(settings: Settings, out: Path, website: str | None) -> int:
     write_package(out, settings.teams_client_id, (website or DEFAULT_WEBSITE).rstrip("/"))
     print(f"wrote {out}: upload it in Teams (Apps → Manage your apps → Upload an app)")
     return 0
+
+
+def shell_command(args: argparse.Namespace, settings: Settings, clock: Clock) -> int:
+    """`kakehashi shell`: on `clock`, or from `--at` on (then moved only by `:time`)."""
+    from bot.jobs_main import BadInstant, parse_instant
+    from bot.shell_main import ShellUsageError, run_shell
+    from commands.context import FixedClock
+
+    if args.fresh and not args.demo:
+        raise UsageError("--fresh goes with --demo: kakehashi shell --demo --fresh")
+    try:
+        at = parse_instant(args.at, settings)
+        clock = FixedClock(at) if at else clock
+        return run_shell(settings, user=args.user, demo=args.demo, fresh=args.fresh, clock=clock)
+    except (ShellUsageError, BadInstant) as exc:
+        raise UsageError(str(exc)) from None
 
 
 def run(settings: Settings, port: int | None) -> int:

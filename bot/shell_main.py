@@ -96,9 +96,16 @@ def scheduler_tick(runtime: Runtime, ticks: list[Sweep]) -> Callable[[], None]:
     return tick
 
 
-def run_shell(settings: Settings, *, user: str | None, demo: bool, fresh: bool = False) -> int:
+def run_shell(
+    settings: Settings,
+    *,
+    user: str | None,
+    demo: bool,
+    fresh: bool = False,
+    clock: Clock | None = None,
+) -> int:
     if sys.stdin.isatty():
         line_editing()
-    shell = open_shell(settings, user=user, demo_data=demo, fresh=fresh)
+    shell = open_shell(settings, user=user, demo_data=demo, fresh=fresh, clock=clock)
     shell.loop()
     return 0

@@ -19,12 +19,15 @@ from sqlmodel import Session, col, select
 
 from bot.cli import main
 from commands.accounts_csv import COLUMNS, EXPORT_COLUMNS
+from commands.context import FixedClock
 from storage.accounts import Account, fold_name
 from storage.audit import AuditEntry
 from storage.people import Person
 from storage.promises import Promise
 from storage.touches import Touch
 from testkit.fake_slack import FakeSlack
+from tests.conftest import NOW
+from tests.factories import make_person
 
 HEADER = ",".join(COLUMNS)
 
@@ -45,7 +48,7 @@ def cli(
     monkeypatch.setenv("DATABASE_URL", database_url)
 
     def run(*args: str) -> tuple[int, str, str]:
-        status = main(list(args))
+        status = main(list(args), clock=FixedClock(NOW))
         captured = capsys.readouterr()
         return status, captured.out, captured.err
 
@@ -77,8 +80,7 @@ def user_id_of(engine: Engine, person_id: int | None) -> str | None:
 
 def add_person(engine: Engine, user_id: str, email: str | None = None, **extra: Any) -> int:
     with Session(engine) as session:
-        person = Person(user_id=user_id, email=email, **extra)
-        session.add(person)
+        person = make_person(session, user_id=user_id, name="", email=email, **extra)
         session.commit()
         assert person.id is not None
         return person.id
@@ -399,7 +401,7 @@ def test_export_writes_every_account_with_promise_counts_and_last_touch(
 ) -> None:
     add_person(engine, "UCS", email="aiko@example.com")
     assert cli("import", "accounts", write(tmp_path, GOOD))[0] == 0
-    today = datetime.now(UTC).date()
+    today = NOW.date()
     with Session(engine) as session:
         acme = session.exec(select(Account).where(Account.external_id == "CRM-001")).one()
         aiko = session.exec(select(Person).where(Person.user_id == "UCS")).one()
@@ -415,7 +417,7 @@ def test_export_writes_every_account_with_promise_counts_and_last_touch(
                     text="p",
                     due_date=due,
                     status=status,
-                    created_at=datetime.now(UTC),
+                    created_at=NOW,
                 )
             )
         for days, channel in ((3, "email"), (1, "call"), (7, "chat")):

@@ -17,7 +17,7 @@ from commands.context import Context, FixedClock, UserProfile
 from commands.i18n import Translator
 from commands.ui import Message
 from storage.accounts import Account, fold_name, match
-from storage.people import Person
+from tests.factories import make_account, make_person
 from tests.slack_text import slack
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
@@ -83,12 +83,7 @@ FOUND = [
 @pytest.fixture
 def stored(session: Session) -> Session:
     for name, crm in STORED:
-        session.add(
-            Account(
-                name=name, name_key=fold_name(name), external_id=crm, created_at=NOW, updated_at=NOW
-            )
-        )
-    session.flush()
+        make_account(session, name=name, at=NOW, external_id=crm)
     return session
 
 
@@ -103,12 +98,7 @@ def test_a_crm_id_as_stored_wins_over_those_that_differ_only_in_case(session: Se
     variants = ["crm-7", "CRM-7", "Crm-7", "cRm-7"]  # more than one statement's three rows
     for n, crm in enumerate(variants):
         name = f"Variant {n}"
-        session.add(
-            Account(
-                name=name, name_key=fold_name(name), external_id=crm, created_at=NOW, updated_at=NOW
-            )
-        )
-    session.flush()
+        make_account(session, name=name, at=NOW, external_id=crm)
     for typed in variants:
         found = match(session=session, query=typed).found
         assert found is not None and found.external_id == typed
@@ -152,8 +142,7 @@ def test_near_misses_are_suggested(stored: Session, typed: str, suggested: list[
 def test_at_most_three_suggestions(stored: Session) -> None:
     for n in range(6):
         name = f"Stark Industries {n}"
-        stored.add(Account(name=name, name_key=fold_name(name), created_at=NOW, updated_at=NOW))
-    stored.flush()
+        make_account(stored, name=name, at=NOW)
     assert len(match(session=stored, query="Stark").suggestions) == 3
 
 
@@ -190,9 +179,7 @@ class _NoDirectory:
 
 
 def context(session: Session, locale: str) -> Context:
-    actor = Person(user_id="UCS", name="aiko")
-    session.add(actor)
-    session.flush()
+    actor = make_person(session, user_id="UCS", name="aiko")
     return Context(
         session=session,
         actor=actor,

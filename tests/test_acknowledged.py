@@ -25,14 +25,14 @@ from bot.after_ack import WORKERS, AfterAck
 from bot.runtime import Runtime
 from bot.slack_answers import SETTLE, finish_acknowledged
 from commands.context import FixedClock
-from storage.accounts import Account, fold_name
 from storage.db import make_engine, upgrade
-from storage.people import Person, Role
+from storage.people import Role
 from storage.promises import Promise
 from testkit.fake_slack import FakeSlack
 from testkit.signing import signed_headers, slash_command_body
 from tests import test_promise
 from tests.conftest import NOW, PG_URL, SECRET, TOKEN, SlackServer, free_port, pg_url
+from tests.factories import make_account, make_person
 from tests.test_delivery_process import start, stop, wait_until
 
 BURST = 30
@@ -40,14 +40,9 @@ BURST = 30
 
 def seed(engine: Engine) -> None:
     with Session(engine) as session:
-        aiko = Person(user_id="UCS", name="aiko", role=Role.CS.value)
-        kenji = Person(user_id="USALES", name="kenji", role=Role.SALES.value)
-        session.add_all([aiko, kenji])
-        session.flush()
-        session.add(
-            Account(name="ACME", name_key=fold_name("ACME"), cs_owner_id=aiko.id,
-                    sales_owner_id=kenji.id, created_at=NOW, updated_at=NOW)
-        )  # fmt: skip
+        aiko = make_person(session, user_id="UCS", name="aiko", role=Role.CS)
+        kenji = make_person(session, user_id="USALES", name="kenji", role=Role.SALES)
+        make_account(session, name="ACME", at=NOW, cs_owner_id=aiko.id, sales_owner_id=kenji.id)
         session.commit()
 
 
@@ -106,6 +101,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     _truncate(pg_engine)
 
 
+@pytest.mark.system_clock_process
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_every_acknowledged_command_is_done_exactly_once_across_a_stop_and_a_restart(
     database: str, tmp_path: Path, sig: signal.Signals

@@ -40,12 +40,13 @@ from commands.agenda.shared import SharedReadings
 from commands.i18n import Translator
 from commands.ui import Divider, Header, Message, Note, Section
 from storage import metrics, promises
-from storage.accounts import Account, fold_name
+from storage.accounts import Account
 from storage.handoffs import Handoff, HandoffStatus
 from storage.people import Person, Role
 from storage.promises import Promise, PromiseStatus
 from storage.touches import Touch
 from testkit.fake_slack import block_errors
+from tests.factories import make_account, make_handoff, make_person
 from tests.slack_text import slack
 
 END = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # Monday 09:00 in Tokyo
@@ -66,10 +67,7 @@ class World:
 
 
 def _person(session: Session, user_id: str, role: Role) -> Person:
-    person = Person(user_id=user_id, name=user_id.lower(), role=role.value)
-    session.add(person)
-    session.flush()
-    return person
+    return make_person(session, user_id=user_id, role=role)
 
 
 def _account(
@@ -84,9 +82,10 @@ def _account(
     renewal: date,
     created: datetime = END - 200 * DAY,
 ) -> int:
-    account = Account(
+    account = make_account(
+        session,
         name=name,
-        name_key=fold_name(name),
+        at=created,
         cs_owner_id=owner.id,
         sales_owner_id=sales.id,
         touch_model=model,
@@ -94,11 +93,7 @@ def _account(
         arr=Decimal(arr),
         currency=currency,
         renewal_date=renewal,
-        created_at=created,
-        updated_at=created,
     )
-    session.add(account)
-    session.flush()
     assert account.id is not None
     return account.id
 
@@ -111,17 +106,16 @@ def _handoff(
     made: datetime,
     accepted: datetime | None = None,
 ) -> None:
-    session.add(
-        Handoff(
-            account_id=account_id,
-            sales_rep_id=world.kenji.id,
-            cs_owner_id=owner.id,
-            status=(HandoffStatus.ACCEPTED if accepted else HandoffStatus.PENDING).value,
-            goals="goals",
-            created_at=made,
-            accepted_at=accepted,
-            accepted_by_id=owner.id if accepted else None,
-        )
+    make_handoff(
+        session,
+        account=session.get_one(Account, account_id),
+        sales_rep=world.kenji,
+        cs_owner=owner,
+        at=made,
+        goals="goals",
+        status=(HandoffStatus.ACCEPTED if accepted else HandoffStatus.PENDING).value,
+        accepted_at=accepted,
+        accepted_by_id=owner.id if accepted else None,
     )
 
 

@@ -107,6 +107,7 @@ def _stored(engine: Engine) -> int:
         return int(session.exec(select(func.count()).select_from(CrmEvent)).one())
 
 
+@pytest.mark.system_clock_process
 def test_signed_crm_events_into_kakehashi_run_become_one_dm_each(
     process: tuple[str, FakeHubSpot, Engine], slack: FakeSlack, tmp_path: Path
 ) -> None:

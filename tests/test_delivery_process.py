@@ -155,6 +155,7 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.system_clock_process
 def test_killed_mid_sending_and_restarted_every_message_arrives_exactly_once(
     workdir: Path,
 ) -> None:
@@ -218,6 +219,7 @@ def test_two_processes_sharing_postgresql_send_each_message_once(
     engine.dispose()
 
 
+@pytest.mark.system_clock_process
 def test_start_up_on_sqlite_leaves_the_claims_of_a_live_sender_alone(workdir: Path) -> None:
     """`kakehashi run` starting while `kakehashi jobs run-due` sends: the rows that process
     holds are not taken over (they would go twice), only those of a process that is gone."""

@@ -23,6 +23,7 @@ from storage.people import Person
 from storage.promises import Promise
 from testkit.fake_slack import FakeSlack, block_errors, view_errors
 from tests.conftest import make_settings
+from tests.factories import make_account
 from tests.handoff_data import (
     CHANNEL,
     HOSTILE,
@@ -47,10 +48,7 @@ def submit(runtime: Runtime, values: ui.FormValues, user: str = "USALES") -> ui.
 def add_account(engine: Engine, name: str, **values: object) -> int:
     now = datetime(2026, 1, 1, tzinfo=UTC)
     with Session(engine) as session:
-        account = Account(
-            name=name, name_key=fold_name(name), created_at=now, updated_at=now, **values
-        )
-        session.add(account)
+        account = make_account(session, name=name, at=now, **values)
         session.commit()
         assert account.id is not None
         return account.id

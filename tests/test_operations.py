@@ -141,6 +141,7 @@ def enqueue_one(database_url: str, key: str) -> None:
     engine.dispose()
 
 
+@pytest.mark.system_clock_process
 def test_metrics_count_exactly_the_commands_and_the_delivery(
     running: Running, slack: FakeSlack, database_url: str
 ) -> None:
@@ -412,6 +413,7 @@ def test_run_due_with_slack_unreachable_says_what_stays_queued(
 # ---- logs ----------------------------------------------------------------------------------
 
 
+@pytest.mark.system_clock_process
 def test_json_logs_are_one_object_a_line_without_secrets_or_typed_text(
     database_url: str, slack: FakeSlack, tmp_path: Path
 ) -> None:

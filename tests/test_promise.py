@@ -24,12 +24,12 @@ from commands.promise import (
 )
 from commands.promise_close import Verdict
 from commands.promise_grammar import PromiseLine
-from storage.accounts import Account, fold_name
 from storage.audit import AuditEntry
 from storage.people import Person, Role
 from storage.promises import Promise, Recurrence
 from testkit.signing import slash_command_body, view_submission_body
 from tests.conftest import NOW, ShellSession, SlackServer
+from tests.factories import make_account, make_person, make_promise
 
 TODAY = date(2026, 11, 23)
 WEEK, MONTH = Recurrence.WEEK, Recurrence.MONTH
@@ -125,12 +125,7 @@ def shown(reply: dict[str, Any]) -> str:
 
 
 def person(session: Session, user_id: str, name: str, role: Role | None) -> Person:
-    row = session.exec(select(Person).where(Person.user_id == user_id)).first()
-    row = row or Person(user_id=user_id, name=name)
-    row.role = role.value if role else None
-    session.add(row)
-    session.flush()
-    return row
+    return make_person(session, user_id=user_id, name=name, role=role)
 
 
 def seed(engine: Engine) -> dict[str, int]:
@@ -147,11 +142,8 @@ def seed(engine: Engine) -> dict[str, int]:
             ("hooli1", "Hooli Inc.", "CRM-020", ben),
             ("hooli2", "Hooli LLC", "CRM-021", ben),
         ]:
-            row = Account(name=name, name_key=fold_name(name), external_id=crm,
-                          sales_owner_id=kenji.id, cs_owner_id=cs.id, created_at=NOW,
-                          updated_at=NOW)  # fmt: skip
-            session.add(row)
-            session.flush()
+            row = make_account(session, name=name, at=NOW, external_id=crm,
+                               sales_owner_id=kenji.id, cs_owner_id=cs.id)  # fmt: skip
             ids[key] = row.id or 0
         session.commit()
         return ids
@@ -160,9 +152,8 @@ def seed(engine: Engine) -> dict[str, int]:
 def add(engine: Engine, account_id: int, text: str, due: date | None, owner: int, by: int,
         **extra: Any) -> int:  # fmt: skip
     with Session(engine) as session:
-        row = Promise(account_id=account_id, text=text, due_date=due, owner_id=owner,
-                      promised_by_id=by, created_at=NOW, **extra)  # fmt: skip
-        session.add(row)
+        row = make_promise(session, account_id=account_id, text=text, at=NOW, due=due,
+                           owner_id=owner, promised_by_id=by, **extra)  # fmt: skip
         session.commit()
         return row.id or 0
 

@@ -28,7 +28,7 @@ from jobs.delivery import Delivery, unpaced
 from jobs.reminders.snapshot import LATE_LIMIT, Recipient, Snapshot
 from jobs.reminders.sweep import Reminders
 from storage import promises, touches
-from storage.accounts import Account, Stage, TouchModel, fold_name
+from storage.accounts import Account, Stage, TouchModel
 from storage.audit import AuditEntry
 from storage.db import session_scope
 from storage.handoffs import Handoff, HandoffStatus
@@ -40,6 +40,7 @@ from storage.touches import TouchChannel
 from testkit.fake_slack import FakeSlack
 from testkit.signing import block_actions_body, slash_command_body
 from tests.conftest import NOW, TOKEN, ShellSession, SlackServer, make_settings
+from tests.factories import make_account, make_handoff, make_person
 
 JSON = dict[str, Any]
 NO_SILENCE = ReminderRules(silence_days={"high": 0, "low": 0, "tech": 0})
@@ -62,16 +63,14 @@ def person(
     role: Role | None = None,
 ) -> int:
     with session_scope(engine) as session:
-        row = Person(
+        row = make_person(
+            session,
             user_id=user_id,
-            name=user_id.lower(),
+            role=role,
             tz=tz,
             locale=locale,
-            role=role.value if role else None,
             profile_fetched_at=NOW + timedelta(days=400),
         )
-        session.add(row)
-        session.flush()
         assert row.id is not None
         return row.id
 
@@ -87,20 +86,17 @@ def account(
     stage: Stage = Stage.ACTIVE,
 ) -> int:
     with session_scope(engine) as session:
-        row = Account(
+        row = make_account(
+            session,
             name=name,
-            name_key=fold_name(name),
+            at=created,
             cs_owner_id=cs_owner,
             touch_model=touch.value,
             renewal_date=renewal,
             arr=Decimal(1_200_000),
             currency="JPY",
             stage=stage.value,
-            created_at=created,
-            updated_at=created,
         )
-        session.add(row)
-        session.flush()
         assert row.id is not None
         return row.id
 
@@ -145,15 +141,14 @@ def handoff(
     accepted: datetime | None = None,
 ) -> int:
     with session_scope(engine) as session:
-        row = Handoff(
-            account_id=account_id,
-            sales_rep_id=sales,
-            cs_owner_id=cs,
+        row = make_handoff(
+            session,
+            account=session.get_one(Account, account_id),
+            sales_rep=session.get_one(Person, sales),
+            cs_owner=session.get_one(Person, cs),
+            at=created,
             goals="Goals",
-            created_at=created,
         )
-        session.add(row)
-        session.flush()
         assert row.id is not None
     if accepted is not None:
         accept(engine, row.id, cs, accepted)

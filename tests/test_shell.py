@@ -9,6 +9,10 @@ from pathlib import Path
 
 from tests.conftest import ShellSession
 
+# The shell's clock for the scripts below: a Saturday night in Tokyo, when none of the demo's
+# reminders is due (at work hours they come due and "3" would press a real button).
+QUIET = "2026-11-21T21:00+09:00"
+
 SCRIPT = """\
 /kakehashi help
 /kakehashi role @taro cs
@@ -25,7 +29,7 @@ def test_scripted_shell_runs_help_and_a_role_change(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "KAKEHASHI_"))}
     env.pop("DATABASE_URL", None)
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "shell", "--demo"],
+        [sys.executable, "-m", "bot.cli", "shell", "--demo", "--at", QUIET],
         input=SCRIPT,
         capture_output=True,
         text=True,
@@ -46,7 +50,7 @@ def test_scripted_shell_runs_help_and_a_role_change(tmp_path: Path) -> None:
     assert result.stderr == ""
     # The change is in the database: a second session sees taro as customer success.
     again = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "shell", "--as", "mika"],
+        [sys.executable, "-m", "bot.cli", "shell", "--as", "mika", "--at", QUIET],
         input="/kakehashi role @taro cs\n",
         capture_output=True,
         text=True,
@@ -75,7 +79,7 @@ def test_demo_loads_even_when_the_demo_manager_is_configured(tmp_path: Path) -> 
     env.pop("DATABASE_URL", None)
     env["KAKEHASHI_MANAGERS"] = "U0DEMOMGR"
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "shell", "--demo"],
+        [sys.executable, "-m", "bot.cli", "shell", "--demo", "--at", QUIET],
         input=":people\n",
         capture_output=True,
         text=True,

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from tests.conftest import ShellSession
+from commands.context import FixedClock
+from tests.conftest import NOW, ShellSession
 
 KAKEHASHI = str(Path(sys.executable).with_name("kakehashi"))
 UP = b"\x1b[A"
@@ -41,8 +42,9 @@ class Terminal:
         env["TERM"] = "xterm"
         self.master, worker = pty.openpty()
         self.process = subprocess.Popen(
-            [KAKEHASHI, "shell", "--demo"], stdin=worker, stdout=worker, stderr=worker,
-            cwd=folder, env=env, start_new_session=True, preexec_fn=_controlling_terminal,
+            [KAKEHASHI, "shell", "--demo", "--at", NOW.isoformat()], stdin=worker, stdout=worker,
+            stderr=worker, cwd=folder, env=env, start_new_session=True,
+            preexec_fn=_controlling_terminal,
         )  # fmt: skip
         os.close(worker)
         self.seen = b""
@@ -112,7 +114,7 @@ def test_the_clock_is_not_moved_to_the_past(shell: ShellSession) -> None:
 def run_shell(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
               *args: str, typed: str = ":quit\n") -> tuple[int, str, str]:  # fmt: skip
     monkeypatch.setattr("sys.stdin", io.StringIO(typed))
-    status = main(["shell", *args])
+    status = main(["shell", *args], clock=FixedClock(NOW))
     printed = capsys.readouterr()
     return status, printed.out, printed.err
 
@@ -136,6 +138,18 @@ def test_demo_on_a_database_that_has_it_says_so_and_fresh_starts_over(
     assert "P-9" not in out  # as it was left: waived
     status, out, _ = run_shell(capsys, monkeypatch, "--demo", "--fresh", typed="/promise list\n")
     assert status == 0 and "already in this database" not in out and "P-9" in out
+
+
+def test_at_starts_the_shells_clock_there_and_a_bad_instant_is_refused(
+    sqlite_cli: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    status, out, _ = run_shell(capsys, monkeypatch, "--at", "2026-11-21T21:00+09:00",
+                               typed=":time +1d\n")  # fmt: skip
+    assert status == 0 and "Nov 22, 2026" in out, out
+    for bad in ("tomorrow", "２０２６－１１－２１", "'; DROP TABLE people; --"):
+        status, _, err = run_shell(capsys, monkeypatch, "--at", bad)
+        assert status == 2 and "--at must be an ISO-8601 date and time" in err, err
+        assert err.count("\n") == 1
 
 
 def test_fresh_without_demo_or_on_a_server_database_is_refused(

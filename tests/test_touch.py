@@ -11,11 +11,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from commands.touch import LogTouch, OpenForm, Problem, ShowHelp, parse
-from storage.accounts import Account, fold_name
 from storage.people import Person
 from storage.touches import Touch, TouchChannel
 from testkit.signing import slash_command_body, view_submission_body
 from tests.conftest import NOW, ShellSession, SlackServer
+from tests.factories import make_account
 
 CALL, EMAIL, MEETING, CHAT = (TouchChannel.CALL, TouchChannel.EMAIL, TouchChannel.MEETING,
                               TouchChannel.CHAT)  # fmt: skip
@@ -67,10 +67,7 @@ def seed(engine: Engine) -> dict[str, int]:
         ids: dict[str, int] = {}
         for key, name in [("acme", "株式会社ACME"), ("chat", "Acme Chat"),
                           ("hooli1", "Hooli Inc."), ("hooli2", "Hooli LLC")]:  # fmt: skip
-            row = Account(name=name, name_key=fold_name(name), created_at=NOW, updated_at=NOW)
-            session.add(row)
-            session.flush()
-            ids[key] = row.id or 0
+            ids[key] = make_account(session, name=name, at=NOW).id or 0
         session.commit()
         return ids
 

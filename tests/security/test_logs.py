@@ -75,6 +75,7 @@ def running(tmp_path: Path, slack: FakeSlack) -> Iterator[tuple[str, subprocess.
         proc.wait(20)
 
 
+@pytest.mark.system_clock_process
 def test_text_from_a_request_cannot_start_a_log_line(
     running: tuple[str, subprocess.Popen[bytes]], slack: FakeSlack, tmp_path: Path
 ) -> None:
