@@ -33,7 +33,8 @@ def empty(
         return
     url = make_url(pg_url())
     target = url.set(database=f"{url.database}_upgrade")
-    server = create_engine(url, isolation_level="AUTOCOMMIT")
+    # The maintenance database: the worker's own may not exist yet when this test runs first.
+    server = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     drop = text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
     with server.connect() as connection:
         connection.execute(drop)
