@@ -36,7 +36,12 @@ VALUE = "value"
 SECTION_TEXT, FIELD_TEXT, HEADER_TEXT, BUTTON_TEXT, TITLE_TEXT = 3000, 2000, 150, 75, 24
 MESSAGE_BLOCKS, HOME_BLOCKS = 50, 100
 
-ROOM = ui.Room(section=SECTION_TEXT, measure=lambda markup: len(MRKDWN(markup)))
+ROOM = ui.Room(
+    section=SECTION_TEXT,
+    field=FIELD_TEXT,
+    blocks=MESSAGE_BLOCKS,
+    measure=lambda markup: len(MRKDWN(markup)),
+)
 """What the core may put in one section of a Slack message, measured as Slack will get it."""
 
 

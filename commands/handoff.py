@@ -127,7 +127,9 @@ def press_accept(ctx: Context, value: str) -> Outcome:
     if not accepted:
         return _reply(_already_accepted(ctx, view))
     _announce_accepted(ctx, view)
-    updated = cards.card(ctx.translator_for(view.cs_owner), view, buttons=False, now=ctx.now)
+    updated = cards.card(
+        ctx.translator_for(view.cs_owner), view, buttons=False, now=ctx.now, room=ctx.room
+    )
     if where == cards.ON_CARD:
         return Outcome(replace_original=updated)
     _update_if_sent(ctx, f"{_key(handoff)}:dm", updated)
@@ -194,7 +196,7 @@ def submit_question(ctx: Context, values: FormValues, metadata: str) -> Outcome:
         f"{_key(handoff)}:question:{question.id}",
         "handoff.question",
         rep.user_id,
-        cards.question_dm(ctx.translator_for(rep), view, question),
+        cards.question_dm(ctx.translator_for(rep), view, question, ctx.room),
     )
     return _reply(ctx.t("handoff.ask.sent", number=view.number, rep=mention(rep.user_id)))
 
@@ -206,7 +208,7 @@ def press_reply(ctx: Context, value: str) -> Outcome:
     intro = ctx.t(
         "handoff.reply.intro",
         who=mention(_author(ctx, question).user_id),
-        question=cards.quote(question.text, 2000),
+        question=cards.quote(question.text, ctx.room.field, ctx.room.measure),
     )
     return Outcome(form=_text_form(ctx, ANSWER_FORM, "handoff.reply", intro, str(question.id)))
 
@@ -235,7 +237,7 @@ def submit_answer(ctx: Context, values: FormValues, metadata: str) -> Outcome:
         f"{_key(handoff)}:answer:{answer.id}",
         "handoff.answer",
         asker.user_id,
-        cards.answer_dm(ctx.translator_for(asker), view, question, answer),
+        cards.answer_dm(ctx.translator_for(asker), view, question, answer, ctx.room),
     )
     return _reply(ctx.t("handoff.reply.sent", who=mention(asker.user_id)))
 
@@ -276,7 +278,7 @@ def _announce_new(ctx: Context, view: HandoffView) -> None:
         f"{key}:dm",
         "handoff.dm",
         owner.user_id,
-        cards.card(ctx.translator_for(owner), view, buttons=True, now=ctx.now),
+        cards.card(ctx.translator_for(owner), view, buttons=True, now=ctx.now, room=ctx.room),
     )
     if ctx.handoff_channel:
         _send(
@@ -291,7 +293,7 @@ def _announce_new(ctx: Context, view: HandoffView) -> None:
         f"{key}:confirmation",
         "handoff.confirmation",
         rep.user_id,
-        cards.confirmation(ctx.translator_for(rep), view, now=ctx.now),
+        cards.confirmation(ctx.translator_for(rep), view, now=ctx.now, room=ctx.room),
     )
 
 
@@ -336,6 +338,7 @@ def _send(
         session=ctx.session,
         key=key,
         kind=kind,
+        platform=ctx.directory.platform,
         recipient=recipient,
         payload=message_to_json(message),
         at=ctx.now,

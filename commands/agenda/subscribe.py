@@ -36,7 +36,7 @@ from commands.i18n import Translator, zone_of
 from commands.policy import Permission, may, refuse
 from commands.registry import CommandSpec
 from commands.text import Safe, mention
-from commands.ui import Message, Note, Outcome
+from commands.ui import Message, Note, Outcome, Room
 from storage import people
 from storage.agenda import subscriptions as stored
 from storage.agenda.subscriptions import Schedule, SyncSubscription
@@ -199,7 +199,8 @@ def preview(ctx: Context) -> Message:
     )
     days = silence_days(ctx)
     if subscription is None:
-        agenda = compose(ctx.session, ctx.t, AgendaScope(end=ctx.now, silence_days=days))
+        scope = AgendaScope(end=ctx.now, silence_days=days, room=ctx.room)
+        agenda = compose(ctx.session, ctx.t, scope)
         note = ctx.t("sync.preview.unscheduled" if channel else "sync.preview.direct")
     else:
         agenda = channel_agenda(
@@ -208,6 +209,7 @@ def preview(ctx: Context) -> Message:
             end=ctx.now,
             default_locale=ctx.default_locale,
             silence_days=days,
+            room=ctx.room,
         )
         note = ctx.t("sync.preview.scheduled", schedule=describe(ctx, subscription, "sync.when"))
     return Message(text=agenda.text, blocks=(Note(note), *agenda.blocks))
@@ -221,10 +223,11 @@ def channel_agenda(
     default_locale: str,
     silence_days: Mapping[str, int],
     shared: SharedReadings | None = None,
+    room: Room | None = None,
 ) -> Message:
     """The agenda a subscribed channel gets for the week ending at `end`: its team's accounts,
-    in its language, dates in its time zone; with `shared`, reading what the other agendas of
-    the same sweep read once (`SharedReadings`)."""
+    in its language, dates in its time zone, within the platform's `room`; with `shared`,
+    reading what the other agendas of the same sweep read once (`SharedReadings`)."""
     t = Translator(subscription.locale or default_locale, subscription.slot.zone, zone_shown=True)
     ids = people.user_ids(session=session, person_ids=set(subscription.team))
     scope = AgendaScope(
@@ -232,6 +235,7 @@ def channel_agenda(
         silence_days=silence_days,
         owners=tuple(subscription.team) if subscription.team else None,
         team=tuple(ids[i] for i in subscription.team if i in ids),
+        room=room or Room(),
     )
     return compose(session, t, scope, shared)
 
