@@ -34,6 +34,7 @@ VALUE = "value"
 
 # Block Kit's limits; a composer that forgot one loses a few characters, not the whole message.
 SECTION_TEXT, FIELD_TEXT, HEADER_TEXT, BUTTON_TEXT, TITLE_TEXT = 3000, 2000, 150, 75, 24
+INPUT_TEXT = 3000
 MESSAGE_BLOCKS, HOME_BLOCKS = 50, 100
 
 ROOM = ui.Room(
@@ -148,8 +149,8 @@ def _element(field: ui.FormField) -> Any:
     return PlainTextInputElement(
         action_id=VALUE,
         multiline=field.kind == ui.FieldKind.MULTILINE,
-        initial_value=clip(initial, 3000) if initial else None,
-        max_length=field.max_length,
+        initial_value=clip(initial, INPUT_TEXT) if initial else None,
+        max_length=min(field.max_length, INPUT_TEXT),
     )
 
 
