@@ -256,12 +256,7 @@ def accepted_notice(t: Translator, view: HandoffView) -> Message:
 
 def question_dm(t: Translator, view: HandoffView, question: HandoffMessage, room: Room) -> Message:
     """To the sales rep: the question, with **Reply**."""
-    head = t(
-        "handoff.question.dm",
-        who=mention(view.authors[question.author_id]),
-        account=view.account.name,
-        number=view.number,
-    )
+    head = _from_whom(t, view, "handoff.question.dm", question)
     return Message(
         text=head,
         blocks=(
@@ -290,12 +285,7 @@ def answer_dm(
     room: Room,
 ) -> Message:
     """To whoever asked: their question and the answer."""
-    head = t(
-        "handoff.answer.dm",
-        who=mention(view.authors[answer.author_id]),
-        account=view.account.name,
-        number=view.number,
-    )
+    head = _from_whom(t, view, "handoff.answer.dm", answer)
     return Message(
         text=head,
         blocks=(
@@ -304,6 +294,12 @@ def answer_dm(
             Section(fit(answer.text, room.section, room.measure)),
         ),
     )
+
+
+def _from_whom(t: Translator, view: HandoffView, key: str, message: HandoffMessage) -> Safe:
+    """`key` said of a message in the handoff's thread: who wrote it, about which account."""
+    who = mention(view.authors[message.author_id])
+    return t(key, who=who, account=view.account.name, number=view.number)
 
 
 # ---- fitting typed text into blocks ----------------------------------------------------------

@@ -87,13 +87,16 @@ def _channel(ctx: Context) -> str | None:
     return ctx.channel_id
 
 
+def _subscription(ctx: Context, channel: str | None) -> SyncSubscription | None:
+    """The channel's schedule on the platform that asked; None in a DM or without one."""
+    if channel is None:
+        return None
+    return stored.get(session=ctx.session, channel_id=channel, platform=ctx.directory.platform)
+
+
 def show_schedule(ctx: Context) -> Safe:
     channel = _channel(ctx)
-    subscription = (
-        stored.get(session=ctx.session, channel_id=channel, platform=ctx.directory.platform)
-        if channel
-        else None
-    )
+    subscription = _subscription(ctx, channel)
     if subscription is None:
         return ctx.t("sync.none")
     return describe(ctx, subscription, "sync.schedule")
@@ -174,11 +177,7 @@ def _team(ctx: Context, user_ids: tuple[str, ...]) -> tuple[int, ...] | Safe:
 
 def stop(ctx: Context) -> Safe:
     channel = _channel(ctx)
-    subscription = (
-        stored.get(session=ctx.session, channel_id=channel, platform=ctx.directory.platform)
-        if channel
-        else None
-    )
+    subscription = _subscription(ctx, channel)
     if subscription is None:
         return ctx.t("sync.none")
     owners = {subscription.created_by_id}
@@ -192,11 +191,7 @@ def preview(ctx: Context) -> Message:
     """What the channel would get now (its team, language and zone); in a channel without a
     schedule or a DM, the whole portfolio in the caller's own language and zone."""
     channel = _channel(ctx)
-    subscription = (
-        stored.get(session=ctx.session, channel_id=channel, platform=ctx.directory.platform)
-        if channel
-        else None
-    )
+    subscription = _subscription(ctx, channel)
     days = silence_days(ctx)
     if subscription is None:
         scope = AgendaScope(end=ctx.now, silence_days=days, room=ctx.room)
