@@ -10,7 +10,7 @@ or an event processed twice by two replicas, sends one DM.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
@@ -21,8 +21,9 @@ from sqlmodel import Session, col, select
 from commands.context import UserProfile, apply_profile
 from commands.crm import HAND_OFF
 from commands.crm_deals import WonDeal, read_won_deal, salesforce_deal
+from commands.handoff_cards import fit
 from commands.i18n import Translator, translator_for, zone_of
-from commands.ui import Actions, Button, Message, Note, Section, Style, message_to_json
+from commands.ui import Actions, Button, Message, Note, Room, Section, Style, message_to_json
 from commands.worktime import WorkCalendar, WorkWeek
 from jobs import telemetry
 from storage import crm_events, outbox, people
@@ -68,6 +69,8 @@ class CrmEvents:
     locale: str
     zone: ZoneInfo
     work: WorkWeek
+    room: Room = field(default_factory=Room)
+    """How much a DM holds on the platform (set by the wiring): a long list of products is cut."""
 
     def sweep(self, now: datetime) -> list[str]:
         """Works on every due event, then tells managers of deals waiting too long."""
@@ -193,7 +196,7 @@ class CrmEvents:
         if account.sales_owner_id is None:
             account.sales_owner_id = owner.id
             session.add(account)
-        _send(session, f"{key}:offer", owner, offer(t, deal, event), now)
+        _send(session, f"{key}:offer", owner, offer(t, deal, event, self.room), now)
         return "offered"
 
     def _tell_managers(
@@ -239,7 +242,7 @@ class CrmEvents:
         return self.work.calendar(zone_of(owner.tz if owner else None, self.zone))
 
 
-def offer(t: Translator, deal: WonDeal, event: CrmEvent) -> Message:
+def offer(t: Translator, deal: WonDeal, event: CrmEvent, room: Room) -> Message:
     """The DM to the deal owner: the deal in a few lines, and **Hand it off**."""
     facts = deal.deal
     lines = [t("crm.offer.title", deal=facts.name, account=deal.account.name)]
@@ -248,7 +251,9 @@ def offer(t: Translator, deal: WonDeal, event: CrmEvent) -> Message:
     if facts.close_date:
         lines.append(t("crm.offer.closed", date=t.date(facts.close_date)))
     if facts.products:
-        lines.append(t("crm.offer.products", products=", ".join(facts.products)))
+        left = room.section - room.measure("\n".join(lines)) - PRODUCTS_LINE
+        products = fit(", ".join(facts.products), left, room.measure)
+        lines.append(t("crm.offer.products", products=products))
     text = "\n".join(lines)
     return Message(
         text=t("crm.offer.summary", deal=facts.name, account=deal.account.name),
@@ -269,6 +274,10 @@ def offer(t: Translator, deal: WonDeal, event: CrmEvent) -> Message:
             ),
         ),
     )
+
+
+PRODUCTS_LINE = 100
+"""Room kept for the products line's own words, in any language."""
 
 
 def _send(session: Session, key: str, to: Person, message: Message, now: datetime) -> None:
