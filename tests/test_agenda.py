@@ -252,9 +252,7 @@ def agenda(
     owners: tuple[int, ...] | None = None,
     team: tuple[str, ...] = (),
 ) -> Message:
-    scope = AgendaScope(
-        end=END, silence_days=SILENCE, owners=owners, team=team, room=blockkit.ROOM
-    )
+    scope = AgendaScope(end=END, silence_days=SILENCE, owners=owners, team=team, room=blockkit.ROOM)
     return compose(session, Translator(locale, TOKYO), scope)
 
 
