@@ -302,8 +302,8 @@ def changed_accounts(session: Session) -> frozenset[int]:
 
 
 def changed_people(session: Session) -> frozenset[str]:
-    """Slack user IDs whose Home tab shows something this unit of work changed: the people the
-    changed rows name, and the owners of the accounts they belong to."""
+    """User ids of the people whose Home tab shows something this unit of work changed: the
+    people the changed rows name, and the owners of the accounts they belong to."""
     people, accounts = _changes(session)
     if not people and not accounts:
         return frozenset()
