@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from bot.jobs_main import run_due
+from bot.jobs_main import agendas_from, reminders_of, run_due
 from bot.reminder_jobs import recompose
 from bot.runtime import Runtime, open_runtime
 from commands import ui
@@ -118,6 +118,9 @@ def test_a_customers_story_runs_on_a_platform_that_is_not_slack(
 ) -> None:
     runtime, delivery, transport, clock = story
     engine: Engine = runtime.engine
+    # The jobs compose within this platform's room, as the wiring gives it to them.
+    assert reminders_of(runtime).max_items == (loom.room().blocks - 2) // 2 == 11
+    assert agendas_from(runtime).room == runtime.room
 
     # kenji hands Initech to aiko: the command opens the form, prefilled from his mention.
     opened = runtime.run_command(KENJI, "handoff", "Initech K.K. " + mention(AIKO), SALES_FLOOR)
