@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 
 from commands import handoff_cards as cards
-from commands.context import Context, apply_profile
+from commands.context import Context, remember
 from commands.handoff_cards import HandoffAction, HandoffView, load_view
 from commands.handoff_form import (
     FORM_ID,
@@ -33,7 +33,7 @@ from commands.policy import Permission, may, refuse
 from commands.registry import CommandSpec
 from commands.text import Safe, is_help, mention
 from commands.ui import FieldKind, Form, FormField, FormValues, Message, Outcome, message_to_json
-from storage import accounts, handoffs, outbox, people
+from storage import accounts, handoffs, outbox
 from storage.handoffs import Handoff, HandoffMessage, MessageKind
 from storage.people import Person
 
@@ -86,11 +86,7 @@ def submit_handoff(ctx: Context, values: FormValues, metadata: str) -> Outcome:
     request = read_handoff_form(ctx, values)
     if not isinstance(request, HandoffRequest):
         return Outcome(errors=request)
-    cs_owner = people.get_or_create(
-        session=ctx.session, user_id=request.cs_owner.user_id, platform=ctx.directory.platform
-    )
-    apply_profile(cs_owner, request.cs_owner)
-    cs_owner.profile_fetched_at = ctx.now
+    cs_owner = remember(ctx.session, ctx.directory.platform, request.cs_owner, ctx.now)
     try:
         with ctx.session.begin_nested():
             handoff = handoffs.hand_off(

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from commands.context import UserProfile, apply_profile
+from commands.context import UserProfile, remember
 from commands.crm import HAND_OFF
 from commands.crm_deals import WonDeal, read_won_deal, salesforce_deal
 from commands.handoff_cards import fit
@@ -181,10 +181,7 @@ class CrmEvents:
             self._tell_managers(session, key, "owner_unknown", deal, now)
             event.escalated_at = now
             return "owner_unknown"
-        owner = people.get_or_create(
-            session=session, user_id=profile.user_id, platform=self.people.platform
-        )
-        apply_profile(owner, profile)
+        owner = remember(session, self.people.platform, profile, now)
         event.owner_user_id = owner.user_id
         t = translator_for(owner, self.locale, self.zone)
         if handed is not None:

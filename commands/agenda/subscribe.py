@@ -31,7 +31,7 @@ from commands.agenda.words import (
     parse,
     parse_time,
 )
-from commands.context import Context, apply_profile
+from commands.context import Context, remember
 from commands.i18n import Translator, zone_of
 from commands.policy import Permission, may, refuse
 from commands.registry import CommandSpec
@@ -165,11 +165,7 @@ def _team(ctx: Context, user_ids: tuple[str, ...]) -> tuple[int, ...] | Safe:
             return ctx.t("sync.unknown_person", who=mention(user_id))
         if profile.is_bot:
             return ctx.t("sync.bot", who=mention(user_id))
-        person = people.get_or_create(
-            session=ctx.session, user_id=user_id, platform=ctx.directory.platform
-        )
-        apply_profile(person, profile)
-        ctx.session.add(person)
+        person = remember(ctx.session, ctx.directory.platform, profile, ctx.now)
         assert person.id is not None
         ids.append(person.id)
     return tuple(ids)
