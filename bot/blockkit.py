@@ -34,9 +34,15 @@ VALUE = "value"
 
 # Block Kit's limits; a composer that forgot one loses a few characters, not the whole message.
 SECTION_TEXT, FIELD_TEXT, HEADER_TEXT, BUTTON_TEXT, TITLE_TEXT = 3000, 2000, 150, 75, 24
+INPUT_TEXT = 3000
 MESSAGE_BLOCKS, HOME_BLOCKS = 50, 100
 
-ROOM = ui.Room(section=SECTION_TEXT, measure=lambda markup: len(MRKDWN(markup)))
+ROOM = ui.Room(
+    section=SECTION_TEXT,
+    field=FIELD_TEXT,
+    blocks=MESSAGE_BLOCKS,
+    measure=lambda markup: len(MRKDWN(markup)),
+)
 """What the core may put in one section of a Slack message, measured as Slack will get it."""
 
 
@@ -143,8 +149,8 @@ def _element(field: ui.FormField) -> Any:
     return PlainTextInputElement(
         action_id=VALUE,
         multiline=field.kind == ui.FieldKind.MULTILINE,
-        initial_value=clip(initial, 3000) if initial else None,
-        max_length=field.max_length,
+        initial_value=clip(initial, INPUT_TEXT) if initial else None,
+        max_length=min(field.max_length, INPUT_TEXT),
     )
 
 

@@ -25,4 +25,5 @@ def crm_from(runtime: Runtime) -> CrmEvents | None:
         locale=settings.locale,
         zone=settings.zone,
         work=settings.work_week,
+        room=runtime.room,
     )

@@ -19,6 +19,7 @@ from bot.runtime import Runtime
 from bot.settings import Settings, SettingsError
 from jobs.agenda import Agendas
 from jobs.delivery import Delivery, due_messages, failed_messages
+from jobs.reminders.sweep import Reminders
 from jobs.telemetry import timed_sweep
 from jobs.tick import Sweep, run_sweeps
 from storage import crm_events
@@ -32,20 +33,25 @@ class BadInstant(ValueError):
 
 def sweeps(runtime: Runtime, delivery: Delivery) -> list[Sweep]:
     """Every sweep of one tick, in order: whatever enqueues messages first, delivery last."""
-    settings = runtime.settings
     crm = crm_from(runtime)
     return [
-        timed_sweep("reminders", reminders_from(settings, runtime.engine, runtime.directory).sweep),
+        timed_sweep("reminders", reminders_of(runtime).sweep),
         timed_sweep("agendas", agendas_from(runtime).sweep),
         *([timed_sweep("crm", crm.sweep)] if crm else []),
         timed_sweep("delivery", delivery.sweep),
     ]
 
 
+def reminders_of(runtime: Runtime) -> Reminders:
+    """Reminders with the runtime's directory (profiles refreshed) and room (DMs' size)."""
+    return reminders_from(runtime.settings, runtime.engine, runtime.directory, runtime.room)
+
+
 def agendas_from(runtime: Runtime) -> Agendas:
     """Weekly sync agendas, in `KAKEHASHI_LOCALE` unless a channel chose its language."""
     settings = runtime.settings
-    return Agendas(runtime.engine, settings.locale, settings.reminder_rules.silence_days)
+    days = settings.reminder_rules.silence_days
+    return Agendas(runtime.engine, settings.locale, days, room=runtime.room)
 
 
 def previews(runtime: Runtime) -> list[Sweep]:
@@ -56,7 +62,7 @@ def previews(runtime: Runtime) -> list[Sweep]:
             return [describe(row) for row in due_messages(session=session, now=now)]
 
     return [
-        reminders_from(runtime.settings, runtime.engine).preview,
+        reminders_of(runtime).preview,
         agendas_from(runtime).preview,
         outbox_preview,
     ]

@@ -8,14 +8,18 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
+from bot import blockkit
 from bot.settings import Settings
 from commands.context import Directory
-from commands.ui import Message
+from commands.ui import Message, Room
 from jobs.reminders.sweep import KIND, Reminders
 
 
 def reminders_from(
-    settings: Settings, engine: Engine, directory: Directory | None = None
+    settings: Settings,
+    engine: Engine,
+    directory: Directory | None = None,
+    room: Room = blockkit.ROOM,
 ) -> Reminders:
     return Reminders(
         engine=engine,
@@ -24,6 +28,7 @@ def reminders_from(
         work=settings.work_week,
         default_zone=settings.zone,
         default_locale=settings.locale,
+        room=room,
     )
 
 

@@ -333,13 +333,19 @@ def open_runtime(
     engine = make_engine(settings.database_url)
     upgrade(engine)
     clock = clock or SystemClock()
+    platform_directory = directory(engine)
     with session_scope(engine) as session:
-        people.seed_managers(session=session, user_ids=settings.managers, at=clock.now())
+        people.seed_managers(
+            session=session,
+            user_ids=settings.managers,
+            at=clock.now(),
+            platform=platform_directory.platform,
+        )
     return Runtime(
         settings=settings,
         engine=engine,
         registry=build_registry(),
         clock=clock,
-        directory=directory(engine),
+        directory=platform_directory,
         room=room,
     )

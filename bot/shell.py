@@ -24,7 +24,7 @@ from commands.addresses import Address, AddressKind, ChannelInfo, UserProfile
 from commands.context import FixedClock
 from commands.i18n import Translator
 from commands.markup import MENTION_CLOSE, MENTION_OPEN, as_text, mention
-from storage.people import Person
+from storage.people import Person, get_by_user_id
 
 _AT_NAME = re.compile(r"(?<![<\w])@([\w.\-]+)")
 
@@ -40,7 +40,7 @@ class ShellDirectory:
 
     def lookup(self, user_id: str) -> UserProfile | None:
         with Session(self.engine) as session:
-            person = session.exec(select(Person).where(Person.user_id == user_id)).first()
+            person = get_by_user_id(session=session, user_id=user_id, platform=self.platform)
         if person is None:
             return None
         return UserProfile(
@@ -319,7 +319,7 @@ class Shell:
     def t(self) -> Translator:
         """The catalog in the language of whoever the shell is acting as."""
         with Session(self.runtime.engine) as session:
-            person = session.exec(select(Person).where(Person.user_id == self.user_id)).first()
+            person = self._person(session, self.user_id)
         return self.runtime.translator_for(person or Person(user_id=self.user_id))
 
     def note(self, key: str, indent: str = "", **params: object) -> None:
@@ -369,8 +369,12 @@ class Shell:
 
     def _name(self, user_id: str) -> str:
         with Session(self.runtime.engine) as session:
-            person = session.exec(select(Person).where(Person.user_id == user_id)).first()
+            person = self._person(session, user_id)
         return person.name if person and person.name else user_id
+
+    def _person(self, session: Session, user_id: str) -> Person | None:
+        platform = self.runtime.directory.platform
+        return get_by_user_id(session=session, user_id=user_id, platform=platform)
 
     def _label(self, form: ui.Form, field_id: str) -> str:
         return next((self._text(f.label) for f in form.fields if f.id == field_id), field_id)

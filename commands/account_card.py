@@ -289,7 +289,7 @@ _PERSON_FIELDS = {"cs_owner_id", "sales_owner_id"}
 
 
 _USER_FIELDS = {"cs_owner", "sales_owner"}
-"""Audit fields that hold a Slack user ID."""
+"""Audit fields that hold a platform user id."""
 
 
 _HIDDEN_FIELDS = {"account_id", "message_id"}

@@ -22,7 +22,7 @@ from typing import Protocol, TextIO
 from babel.numbers import is_currency
 from sqlmodel import Session
 
-from commands.account_fields import parse_stage, parse_touch_model
+from commands.account_fields import is_email, parse_stage, parse_touch_model
 from commands.addresses import UserProfile
 from commands.amounts import AmountProblem, read_amount
 from commands.dates import DateProblem, read_date
@@ -55,7 +55,6 @@ EXPORT_COLUMNS = (
 
 NAME_LIMIT, EXTERNAL_ID_LIMIT = 200, 100
 
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 """Line breaks and tabs included: every column holds one value on one line."""
 
@@ -219,7 +218,7 @@ def parse_row(line: int, cells: dict[str, str] | None, owners: Owners) -> Row | 
         reasons.append(f"external_id is longer than {EXTERNAL_ID_LIMIT} characters")
     for column in ("sales_owner", "cs_owner"):
         owner = value.get(column) or None
-        if owner and not (owners.is_user_id(owner) or EMAIL.fullmatch(owner)):
+        if owner and not (owners.is_user_id(owner) or is_email(owner)):
             name = owners.name
             reasons.append(f"{column} “{show(owner)}” is neither a {name} user ID nor an email")
         setattr(row, column, owner)

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import insert, update
 from sqlmodel import Session, col
 
+from commands.account_fields import is_email
 from commands.accounts_csv import (
-    EMAIL,
     ImportReport,
     Owners,
     Row,
@@ -129,7 +129,7 @@ def _without_duplicates(rows: list[Row], errors: list[RowError]) -> list[Row]:
 def _resolve_owners(plan: _Plan, rows: list[Row]) -> None:
     cells = {getattr(row, c) for row in rows for c in OWNER_COLUMNS} - {None}
     user_ids = {c for c in cells if plan.who.is_user_id(c)}
-    emails = {c for c in cells if EMAIL.fullmatch(c)}
+    emails = {c for c in cells if is_email(c)}
     known = people_by_user_id(session=plan.session, user_ids=user_ids, platform=plan.who.platform)
     for user_id in user_ids:
         person = known.get(user_id)

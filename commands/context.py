@@ -14,6 +14,7 @@ from commands.i18n import Translator, translator_for
 from commands.reminders.rules import ReminderRules
 from commands.ui import Room
 from commands.worktime import WorkWeek
+from storage import people
 from storage.people import Person
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "SystemClock",
     "UserProfile",
     "apply_profile",
+    "remember",
 ]
 
 
@@ -54,6 +56,17 @@ def apply_profile(person: Person, profile: UserProfile) -> None:
     person.locale = profile.locale
     person.email = profile.email
     person.is_bot = profile.is_bot
+
+
+def remember(session: Session, platform: str, profile: UserProfile, now: datetime) -> Person:
+    """The person the platform just described (a picked CS owner, a team member, a deal's
+    owner): found or created on that platform, with the profile read now cached on their row."""
+    person = people.get_or_create(session=session, user_id=profile.user_id, platform=platform)
+    apply_profile(person, profile)
+    person.profile_fetched_at = now
+    session.add(person)
+    session.flush()
+    return person
 
 
 PROFILE_MAX_AGE = timedelta(days=1)

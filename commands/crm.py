@@ -43,7 +43,7 @@ def press_hand_off(ctx: Context, value: str) -> Outcome:
 
 
 def _lines(lines: list[str]) -> str:
-    """Whole lines, as many as the form's field holds (a longer prefill is refused by Slack)."""
+    """Whole lines, as many as the form's field holds (a longer prefill would not fit it)."""
     kept: list[str] = []
     for line in lines:
         if len("\n".join([*kept, line])) > TEXT_LIMIT:

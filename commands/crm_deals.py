@@ -8,7 +8,16 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+
+from commands.account_fields import is_email
 
 MAX_ITEMS = 50
 """Contacts, promises and products per deal, as the handoff form takes them."""
@@ -16,8 +25,16 @@ MAX_AMOUNT = Decimal("99999999999999")
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+def _email(value: str) -> str:
+    if not is_email(value):
+        raise ValueError("must be an e-mail address such as name@example.com")
+    return value
+
+
 Email = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.\S+$")
+    str, StringConstraints(strip_whitespace=True, max_length=320), AfterValidator(_email)
 ]
 Currency = Annotated[
     str, StringConstraints(strip_whitespace=True, to_upper=True, pattern="^[A-Z]{3}$")

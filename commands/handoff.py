@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 
 from commands import handoff_cards as cards
-from commands.context import Context, apply_profile
+from commands.context import Context, remember
 from commands.handoff_cards import HandoffAction, HandoffView, load_view
 from commands.handoff_form import (
     FORM_ID,
@@ -33,7 +33,7 @@ from commands.policy import Permission, may, refuse
 from commands.registry import CommandSpec
 from commands.text import Safe, is_help, mention
 from commands.ui import FieldKind, Form, FormField, FormValues, Message, Outcome, message_to_json
-from storage import accounts, handoffs, outbox, people
+from storage import accounts, handoffs, outbox
 from storage.handoffs import Handoff, HandoffMessage, MessageKind
 from storage.people import Person
 
@@ -86,11 +86,7 @@ def submit_handoff(ctx: Context, values: FormValues, metadata: str) -> Outcome:
     request = read_handoff_form(ctx, values)
     if not isinstance(request, HandoffRequest):
         return Outcome(errors=request)
-    cs_owner = people.get_or_create(
-        session=ctx.session, user_id=request.cs_owner.user_id, platform=ctx.directory.platform
-    )
-    apply_profile(cs_owner, request.cs_owner)
-    cs_owner.profile_fetched_at = ctx.now
+    cs_owner = remember(ctx.session, ctx.directory.platform, request.cs_owner, ctx.now)
     try:
         with ctx.session.begin_nested():
             handoff = handoffs.hand_off(
@@ -127,7 +123,9 @@ def press_accept(ctx: Context, value: str) -> Outcome:
     if not accepted:
         return _reply(_already_accepted(ctx, view))
     _announce_accepted(ctx, view)
-    updated = cards.card(ctx.translator_for(view.cs_owner), view, buttons=False, now=ctx.now)
+    updated = cards.card(
+        ctx.translator_for(view.cs_owner), view, buttons=False, now=ctx.now, room=ctx.room
+    )
     if where == cards.ON_CARD:
         return Outcome(replace_original=updated)
     _update_if_sent(ctx, f"{_key(handoff)}:dm", updated)
@@ -194,7 +192,7 @@ def submit_question(ctx: Context, values: FormValues, metadata: str) -> Outcome:
         f"{_key(handoff)}:question:{question.id}",
         "handoff.question",
         rep.user_id,
-        cards.question_dm(ctx.translator_for(rep), view, question),
+        cards.question_dm(ctx.translator_for(rep), view, question, ctx.room),
     )
     return _reply(ctx.t("handoff.ask.sent", number=view.number, rep=mention(rep.user_id)))
 
@@ -206,7 +204,7 @@ def press_reply(ctx: Context, value: str) -> Outcome:
     intro = ctx.t(
         "handoff.reply.intro",
         who=mention(_author(ctx, question).user_id),
-        question=cards.quote(question.text, 2000),
+        question=cards.quote(question.text, ctx.room.field, ctx.room.measure),
     )
     return Outcome(form=_text_form(ctx, ANSWER_FORM, "handoff.reply", intro, str(question.id)))
 
@@ -235,7 +233,7 @@ def submit_answer(ctx: Context, values: FormValues, metadata: str) -> Outcome:
         f"{_key(handoff)}:answer:{answer.id}",
         "handoff.answer",
         asker.user_id,
-        cards.answer_dm(ctx.translator_for(asker), view, question, answer),
+        cards.answer_dm(ctx.translator_for(asker), view, question, answer, ctx.room),
     )
     return _reply(ctx.t("handoff.reply.sent", who=mention(asker.user_id)))
 
@@ -276,7 +274,7 @@ def _announce_new(ctx: Context, view: HandoffView) -> None:
         f"{key}:dm",
         "handoff.dm",
         owner.user_id,
-        cards.card(ctx.translator_for(owner), view, buttons=True, now=ctx.now),
+        cards.card(ctx.translator_for(owner), view, buttons=True, now=ctx.now, room=ctx.room),
     )
     if ctx.handoff_channel:
         _send(
@@ -291,7 +289,7 @@ def _announce_new(ctx: Context, view: HandoffView) -> None:
         f"{key}:confirmation",
         "handoff.confirmation",
         rep.user_id,
-        cards.confirmation(ctx.translator_for(rep), view, now=ctx.now),
+        cards.confirmation(ctx.translator_for(rep), view, now=ctx.now, room=ctx.room),
     )
 
 
@@ -336,6 +334,7 @@ def _send(
         session=ctx.session,
         key=key,
         kind=kind,
+        platform=ctx.directory.platform,
         recipient=recipient,
         payload=message_to_json(message),
         at=ctx.now,

@@ -1,10 +1,10 @@
 """What people see of a handoff: the CS owner's card, the channel announcement, the sales rep's
 confirmation, and the question / answer DMs. Every text a person typed is escaped and clipped so
-each block stays within Slack's limits however long it is."""
+each block stays within the platform's room (`ui.Room`) however long it is."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -14,15 +14,23 @@ from sqlmodel import Session
 from commands.i18n import Translator
 from commands.markup import width
 from commands.text import Safe, escape, mention
-from commands.ui import Actions, Block, Button, Divider, Header, Message, Note, Section, Style
+from commands.ui import (
+    Actions,
+    Block,
+    Button,
+    Divider,
+    Header,
+    Message,
+    Note,
+    Room,
+    Section,
+    Style,
+)
 from storage import handoffs
 from storage.accounts import Account
 from storage.handoffs import Contact, Handoff, HandoffMessage, HandoffStatus, MessageKind
 from storage.people import Person
 from storage.promises import Promise
-
-SECTION_LIMIT = 3000
-FIELD_LIMIT = 2000
 
 
 class HandoffAction(StrEnum):
@@ -48,7 +56,7 @@ class HandoffView:
     promises: list[Promise]
     thread: list[HandoffMessage]
     authors: dict[int, str]
-    """Person id → Slack user ID of everyone in the thread."""
+    """Person id → the platform's user id of everyone in the thread."""
 
     @property
     def number(self) -> str:
@@ -80,12 +88,12 @@ def load_view(*, session: Session, handoff: Handoff) -> HandoffView:
 # ---- the card -------------------------------------------------------------------------------
 
 
-def card(t: Translator, view: HandoffView, *, buttons: bool, now: datetime) -> Message:
+def card(t: Translator, view: HandoffView, *, buttons: bool, now: datetime, room: Room) -> Message:
     """The handoff card, as the CS owner gets it (buttons while it is pending)."""
     blocks: list[Block] = [
         Header(t("handoff.card.header", account=view.account.name)),
         Section(who_to_whom(t, view, "handoff.card.intro")),
-        *details(t, view, today=now.astimezone(t.zone).date()),
+        *details(t, view, today=now.astimezone(t.zone).date(), room=room),
         Note(status(t, view)),
     ]
     if buttons and view.handoff.status == HandoffStatus.PENDING.value:
@@ -135,26 +143,25 @@ def status(t: Translator, view: HandoffView) -> Safe:
     )
 
 
-def details(t: Translator, view: HandoffView, *, today: date) -> list[Block]:
+def details(t: Translator, view: HandoffView, *, today: date, room: Room) -> list[Block]:
     """The facts: contract fields, goals, problems, contacts, promises, risks, questions."""
     handoff = view.handoff
-    blocks: list[Block] = [Section("", contract_fields(t, view.account, today=today))]
-    blocks += _text_section(t("handoff.section.goals"), handoff.goals)
-    blocks += _text_section(t("handoff.section.problems"), handoff.problems)
-    blocks += _list_section(
-        t, t("handoff.section.contacts"), [contact_line(t, c) for c in view.contacts]
-    )
-    blocks += _list_section(
-        t, t("handoff.section.promises"), [promise_line(t, p) for p in view.promises]
-    )
-    blocks += _text_section(t("handoff.section.risks"), handoff.risks)
+    fields = contract_fields(t, view.account, today=today, room=room)
+    blocks: list[Block] = [Section("", fields)]
+    blocks += _text_section(room, t("handoff.section.goals"), handoff.goals)
+    blocks += _text_section(room, t("handoff.section.problems"), handoff.problems)
+    contacts = [contact_line(t, c) for c in view.contacts]
+    blocks += _list_section(room, t, t("handoff.section.contacts"), contacts)
+    promises = [promise_line(t, p) for p in view.promises]
+    blocks += _list_section(room, t, t("handoff.section.promises"), promises)
+    blocks += _text_section(room, t("handoff.section.risks"), handoff.risks)
     if view.thread:
         lines = [thread_line(t, m, view.authors[m.author_id]) for m in view.thread]
-        blocks += [Divider(), *_list_section(t, t("handoff.section.thread"), lines)]
+        blocks += [Divider(), *_list_section(room, t, t("handoff.section.thread"), lines)]
     return blocks
 
 
-def contract_fields(t: Translator, account: Account, *, today: date) -> tuple[str, ...]:
+def contract_fields(t: Translator, account: Account, *, today: date, room: Room) -> tuple[str, ...]:
     renewal = account.renewal_date
     fields = [
         t("handoff.field.touch_model", value=t(f"handoff.touch.{account.touch_model}")),
@@ -169,7 +176,9 @@ def contract_fields(t: Translator, account: Account, *, today: date) -> tuple[st
         else t("handoff.field.renewal_unknown"),
     ]
     if account.plan:
-        fields.insert(1, t("handoff.field.plan", value=fit(account.plan, FIELD_LIMIT - 100)))
+        fields.insert(
+            1, t("handoff.field.plan", value=fit(account.plan, room.field - 100, room.measure))
+        )
     return tuple(fields)
 
 
@@ -218,7 +227,7 @@ def announcement(t: Translator, view: HandoffView) -> Message:
     return Message(text=text, blocks=(Section(text), Note(status(t, view))))
 
 
-def confirmation(t: Translator, view: HandoffView, *, now: datetime) -> Message:
+def confirmation(t: Translator, view: HandoffView, *, now: datetime, room: Room) -> Message:
     """To the sales rep: what was sent, and what happens next."""
     text = t(
         "handoff.confirm",
@@ -227,9 +236,8 @@ def confirmation(t: Translator, view: HandoffView, *, now: datetime) -> Message:
         number=view.number,
     )
     today = now.astimezone(t.zone).date()
-    return Message(
-        text=text, blocks=(Section(text), *details(t, view, today=today), Note(status(t, view)))
-    )
+    facts = details(t, view, today=today, room=room)
+    return Message(text=text, blocks=(Section(text), *facts, Note(status(t, view))))
 
 
 def accepted_notice(t: Translator, view: HandoffView) -> Message:
@@ -246,19 +254,14 @@ def accepted_notice(t: Translator, view: HandoffView) -> Message:
     )
 
 
-def question_dm(t: Translator, view: HandoffView, question: HandoffMessage) -> Message:
+def question_dm(t: Translator, view: HandoffView, question: HandoffMessage, room: Room) -> Message:
     """To the sales rep: the question, with **Reply**."""
-    head = t(
-        "handoff.question.dm",
-        who=mention(view.authors[question.author_id]),
-        account=view.account.name,
-        number=view.number,
-    )
+    head = _from_whom(t, view, "handoff.question.dm", question)
     return Message(
         text=head,
         blocks=(
             Section(head),
-            Section(quote(question.text)),
+            Section(quote(question.text, room.section, room.measure)),
             Actions(
                 (
                     Button(
@@ -275,76 +278,83 @@ def question_dm(t: Translator, view: HandoffView, question: HandoffMessage) -> M
 
 
 def answer_dm(
-    t: Translator, view: HandoffView, question: HandoffMessage, answer: HandoffMessage
+    t: Translator,
+    view: HandoffView,
+    question: HandoffMessage,
+    answer: HandoffMessage,
+    room: Room,
 ) -> Message:
     """To whoever asked: their question and the answer."""
-    head = t(
-        "handoff.answer.dm",
-        who=mention(view.authors[answer.author_id]),
-        account=view.account.name,
-        number=view.number,
-    )
+    head = _from_whom(t, view, "handoff.answer.dm", answer)
     return Message(
         text=head,
         blocks=(
             Section(head),
-            Section(quote(question.text, SECTION_LIMIT // 3)),
-            Section(fit(answer.text, SECTION_LIMIT)),
+            Section(quote(question.text, room.section // 3, room.measure)),
+            Section(fit(answer.text, room.section, room.measure)),
         ),
     )
+
+
+def _from_whom(t: Translator, view: HandoffView, key: str, message: HandoffMessage) -> Safe:
+    """`key` said of a message in the handoff's thread: who wrote it, about which account."""
+    who = mention(view.authors[message.author_id])
+    return t(key, who=who, account=view.account.name, number=view.number)
 
 
 # ---- fitting typed text into blocks ----------------------------------------------------------
 
 
-def fit(raw: str, limit: int) -> Safe:
-    """Escaped, and at most `limit` characters once rendered (`markup.width`), ending with …
-    when something was cut."""
+def fit(raw: str, limit: int, measure: Callable[[str], int] = width) -> Safe:
+    """Escaped, and at most `limit` characters once rendered (`measure`), ending with … when
+    something was cut."""
     markup = escape(raw)
-    if width(markup) <= limit:
+    if measure(markup) <= limit:
         return markup
     out: list[str] = []
     used = 0
     for char in raw:
         piece = escape(char)
-        if used + width(piece) > limit - 1:
+        if used + measure(piece) > limit - 1:
             break
         out.append(piece)
-        used += width(piece)
+        used += measure(piece)
     return Safe("".join(out) + "…")
 
 
-def quote(raw: str, limit: int = SECTION_LIMIT) -> Safe:
+def quote(raw: str, limit: int, measure: Callable[[str], int] = width) -> Safe:
     """A block quote of what someone wrote."""
-    body = fit(raw, limit - 2 * raw.count("\n") - 2)
+    body = fit(raw, limit - 2 * raw.count("\n") - 2, measure)
     return Safe("\n".join(">" + line for line in body.split("\n")))
 
 
-def fit_lines(t: Translator, lines: Sequence[str], limit: int) -> Safe:
+def fit_lines(t: Translator, lines: Sequence[str], room: Room, limit: int) -> Safe:
     """As many lines as fit, then "…and N more"."""
-    reserve = width(t("handoff.more", count=len(lines))) + 1
+    reserve = room.measure(t("handoff.more", count=len(lines))) + 1
     shown: list[str] = []
     used = 0
     for index, line in enumerate(lines):
         last = index == len(lines) - 1
-        if used + width(line) + 1 > limit - (0 if last else reserve):
+        if used + room.measure(line) + 1 > limit - (0 if last else reserve):
             shown.append(t("handoff.more", count=len(lines) - index))
             break
         shown.append(line)
-        used += width(line) + 1
+        used += room.measure(line) + 1
     return Safe("\n".join(shown))
 
 
-def _text_section(title: str, raw: str | None) -> list[Block]:
+def _text_section(room: Room, title: str, raw: str | None) -> list[Block]:
     if not raw:
         return []
-    return [Section(Safe(f"{title}\n") + fit(raw, SECTION_LIMIT - len(title) - 1))]
+    limit = room.section - room.measure(title) - 1
+    return [Section(Safe(f"{title}\n") + fit(raw, limit, room.measure))]
 
 
-def _list_section(t: Translator, title: str, lines: Sequence[str]) -> list[Block]:
+def _list_section(room: Room, t: Translator, title: str, lines: Sequence[str]) -> list[Block]:
     if not lines:
         return []
-    return [Section(Safe(f"{title}\n") + fit_lines(t, lines, SECTION_LIMIT - len(title) - 1))]
+    limit = room.section - room.measure(title) - 1
+    return [Section(Safe(f"{title}\n") + fit_lines(t, lines, room, limit))]
 
 
 def _date(t: Translator, value: date | None) -> Safe:

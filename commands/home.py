@@ -6,8 +6,8 @@
 - sales reps: their handoffs and the promises they made, with their status;
 - managers: the portfolio headline numbers, then their own items.
 Anyone sees every section that has something in it; a role's main sections show even when
-empty, saying so. The view stays within Slack's 100 blocks however much a person owns: each
-list is cut short with "and N more".
+empty, saying so. The view stays within the platform's room however much a person owns: each
+list is cut short with "and N more" (the adapter keeps to its own count of blocks).
 
 `changed_people` tells the adapter whose Home tab a request changed, so it can republish them.
 """
@@ -302,8 +302,8 @@ def changed_accounts(session: Session) -> frozenset[int]:
 
 
 def changed_people(session: Session) -> frozenset[str]:
-    """Slack user IDs whose Home tab shows something this unit of work changed: the people the
-    changed rows name, and the owners of the accounts they belong to."""
+    """User ids of the people whose Home tab shows something this unit of work changed: the
+    people the changed rows name, and the owners of the accounts they belong to."""
     people, accounts = _changes(session)
     if not people and not accounts:
         return frozenset()

@@ -36,7 +36,7 @@ ROOM_FOR_MORE = 240
 @dataclass(frozen=True)
 class PortfolioRequest:
     user_ids: tuple[str, ...] = ()
-    """Slack user IDs to narrow to; empty: the whole portfolio."""
+    """The platform's user ids to narrow to; empty: the whole portfolio."""
 
 
 def parse(text: str) -> PortfolioRequest | str:

@@ -87,6 +87,10 @@ class Room:
 
     section: int = 100_000
     """Rendered characters in one section."""
+    field: int = 100_000
+    """Rendered characters in one of a section's short fields."""
+    blocks: int = 1_000
+    """Blocks in one message."""
     measure: Callable[[str], int] = width
     """How long a piece of markup is once the adapter renders it."""
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Engine
@@ -26,7 +26,7 @@ from sqlmodel import Session
 
 from commands.agenda.shared import SharedReadings
 from commands.agenda.subscribe import channel_agenda
-from commands.ui import message_to_json
+from commands.ui import Room, message_to_json
 from storage import outbox
 from storage.agenda import subscriptions as stored
 from storage.agenda.subscriptions import WEEK, SyncSubscription
@@ -65,6 +65,8 @@ class Agendas:
     """`KAKEHASHI_LOCALE`: the language of channels that did not choose one."""
     silence_days: Mapping[str, int]
     """When an account counts as silent: the reminders' thresholds (`KAKEHASHI_REMIND_SILENCE`)."""
+    room: Room = field(default_factory=Room)
+    """How much a message holds on the platform the agendas are posted to (set by the wiring)."""
 
     def due(self, session: Session, now: datetime) -> list[tuple[SyncSubscription, datetime]]:
         found = []
@@ -117,12 +119,14 @@ class Agendas:
                     default_locale=self.default_locale,
                     silence_days=self.silence_days,
                     shared=shared,
+                    room=self.room,
                 )
                 outbox.enqueue(
                     session=session,
                     key=agenda_key(subscription, slot),
                     kind=KIND,
                     recipient=subscription.channel_id,
+                    platform=subscription.platform,
                     payload=message_to_json(message),
                     at=now,
                     not_before=slot,

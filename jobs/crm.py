@@ -10,7 +10,7 @@ or an event processed twice by two replicas, sends one DM.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
@@ -18,11 +18,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from commands.context import UserProfile, apply_profile
+from commands.context import UserProfile, remember
 from commands.crm import HAND_OFF
 from commands.crm_deals import WonDeal, read_won_deal, salesforce_deal
+from commands.handoff_cards import fit
 from commands.i18n import Translator, translator_for, zone_of
-from commands.ui import Actions, Button, Message, Note, Section, Style, message_to_json
+from commands.ui import Actions, Button, Message, Note, Room, Section, Style, message_to_json
 from commands.worktime import WorkCalendar, WorkWeek
 from jobs import telemetry
 from storage import crm_events, outbox, people
@@ -31,6 +32,7 @@ from storage.audit import record
 from storage.crm_events import CrmEvent, CrmSource, CrmStatus
 from storage.db import session_scope
 from storage.handoffs import Handoff
+from storage.people import Person
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,8 @@ class CrmEvents:
     locale: str
     zone: ZoneInfo
     work: WorkWeek
+    room: Room = field(default_factory=Room)
+    """How much a DM holds on the platform (set by the wiring): a long list of products is cut."""
 
     def sweep(self, now: datetime) -> list[str]:
         """Works on every due event, then tells managers of deals waiting too long."""
@@ -177,22 +181,19 @@ class CrmEvents:
             self._tell_managers(session, key, "owner_unknown", deal, now)
             event.escalated_at = now
             return "owner_unknown"
-        owner = people.get_or_create(
-            session=session, user_id=profile.user_id, platform=self.people.platform
-        )
-        apply_profile(owner, profile)
+        owner = remember(session, self.people.platform, profile, now)
         event.owner_user_id = owner.user_id
         t = translator_for(owner, self.locale, self.zone)
         if handed is not None:
             message = Message.plain(
                 t("crm.already", deal=deal.deal.name, account=account.name, number=f"H-{handed.id}")
             )
-            _send(session, f"{key}:already", owner.user_id, message, now)
+            _send(session, f"{key}:already", owner, message, now)
             return "already_handed_off"
         if account.sales_owner_id is None:
             account.sales_owner_id = owner.id
             session.add(account)
-        _send(session, f"{key}:offer", owner.user_id, offer(t, deal, event), now)
+        _send(session, f"{key}:offer", owner, offer(t, deal, event, self.room), now)
         return "offered"
 
     def _tell_managers(
@@ -206,9 +207,7 @@ class CrmEvents:
                 account=deal.account.name,
                 email=deal.deal.owner_email or "—",
             )
-            _send(
-                session, f"{key}:{why}:{manager.user_id}", manager.user_id, Message.plain(text), now
-            )
+            _send(session, f"{key}:{why}:{manager.user_id}", manager, Message.plain(text), now)
 
     def _escalate(self, now: datetime) -> list[str]:
         """Deals offered 2 working days ago and still not handed off: the managers are told."""
@@ -240,7 +239,7 @@ class CrmEvents:
         return self.work.calendar(zone_of(owner.tz if owner else None, self.zone))
 
 
-def offer(t: Translator, deal: WonDeal, event: CrmEvent) -> Message:
+def offer(t: Translator, deal: WonDeal, event: CrmEvent, room: Room) -> Message:
     """The DM to the deal owner: the deal in a few lines, and **Hand it off**."""
     facts = deal.deal
     lines = [t("crm.offer.title", deal=facts.name, account=deal.account.name)]
@@ -249,7 +248,9 @@ def offer(t: Translator, deal: WonDeal, event: CrmEvent) -> Message:
     if facts.close_date:
         lines.append(t("crm.offer.closed", date=t.date(facts.close_date)))
     if facts.products:
-        lines.append(t("crm.offer.products", products=", ".join(facts.products)))
+        left = room.section - room.measure("\n".join(lines)) - PRODUCTS_LINE
+        products = fit(", ".join(facts.products), left, room.measure)
+        lines.append(t("crm.offer.products", products=products))
     text = "\n".join(lines)
     return Message(
         text=t("crm.offer.summary", deal=facts.name, account=deal.account.name),
@@ -272,12 +273,17 @@ def offer(t: Translator, deal: WonDeal, event: CrmEvent) -> Message:
     )
 
 
-def _send(session: Session, key: str, user_id: str, message: Message, now: datetime) -> None:
+PRODUCTS_LINE = 100
+"""Room kept for the products line's own words, in any language."""
+
+
+def _send(session: Session, key: str, to: Person, message: Message, now: datetime) -> None:
     outbox.enqueue(
         session=session,
         key=key,
         kind="crm",
-        recipient=user_id,
+        platform=to.platform,
+        recipient=to.user_id,
         payload=message_to_json(message),
         at=now,
     )

@@ -28,7 +28,7 @@ from storage.db import DatabaseUnavailable, session_scope
 from storage.outbox import OutboxMessage, OutboxStatus
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 3.0, 5.0, 10.0, 30.0)
-"""Seconds; 3 s is Slack's limit for an acknowledgement."""
+"""Seconds; 3 s is how long Slack waits for an acknowledgement."""
 
 REQUESTS = Counter(
     "kakehashi_requests",

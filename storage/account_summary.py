@@ -147,7 +147,7 @@ def recent_changes(
     *, session: Session, account_id: int, limit: int
 ) -> tuple[list[tuple[AuditEntry, str | None]], int]:
     """Audit entries about the account, its promises and its handoffs, newest first, with the
-    Slack user ID of who made each change (None: the system, e.g. an import), and the total."""
+    platform user id of who made each change (None: the system, e.g. an import), and the total."""
     rows = session.exec(_changes_query(limit), params={"account_id": account_id}).all()
     total = rows[0][2] if rows else 0
     return [(e, who) for e, who, _ in rows], int(total)

@@ -4,6 +4,7 @@ delivery engine. The unique `key` is the message's identity: it is sent once."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -88,12 +89,25 @@ def enqueue(
 
 
 def enqueue_new(
-    *, session: Session, kind: str, messages: dict[str, tuple[str, dict[str, Any]]], at: datetime
+    *,
+    session: Session,
+    kind: str,
+    messages: dict[str, tuple[str, dict[str, Any]]],
+    at: datetime,
+    platforms: Mapping[str, str] | None = None,
 ) -> None:
-    """Adds messages whose keys are new by construction (key → recipient, payload), in one
-    statement; a key that exists already raises `IntegrityError`."""
+    """Adds messages whose keys are new by construction (key → recipient, payload; key →
+    platform in `platforms`, Slack when missing), in one statement; a key that exists already
+    raises `IntegrityError`."""
+    platform_of = platforms or {}
     rows = [
-        {"key": key, "kind": kind, "recipient": recipient, "payload": payload}
+        {
+            "key": key,
+            "kind": kind,
+            "platform": platform_of.get(key, "slack"),
+            "recipient": recipient,
+            "payload": payload,
+        }
         for key, (recipient, payload) in messages.items()
     ]
     if rows:

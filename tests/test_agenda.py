@@ -35,7 +35,7 @@ from sqlalchemy import event, insert
 from sqlmodel import Session, col, select
 
 from bot import blockkit
-from commands.agenda.compose import SECTION_LIMIT, AgendaScope, compose
+from commands.agenda.compose import AgendaScope, compose
 from commands.agenda.shared import SharedReadings
 from commands.i18n import Translator
 from commands.ui import Divider, Header, Message, Note, Section
@@ -246,7 +246,7 @@ def agenda(
     owners: tuple[int, ...] | None = None,
     team: tuple[str, ...] = (),
 ) -> Message:
-    scope = AgendaScope(end=END, silence_days=SILENCE, owners=owners, team=team)
+    scope = AgendaScope(end=END, silence_days=SILENCE, owners=owners, team=team, room=blockkit.ROOM)
     return compose(session, Translator(locale, TOKYO), scope)
 
 
@@ -485,7 +485,7 @@ def test_5000_accounts_and_20000_promises_stay_within_block_kit_limits(session: 
         assert block_errors(rendered) == []
         assert len(rendered) <= 50
         texts = sections(message)
-        assert all(len(text) <= SECTION_LIMIT for text in texts)
+        assert all(len(text) <= blockkit.SECTION_TEXT for text in texts)
         more = "more" if locale == "en" else "ほか"
         listed = texts[:4] + texts[5:7]  # every list except kept/broken (none this week)
         assert all(more in text.splitlines()[-1] for text in listed), [t[-80:] for t in listed]

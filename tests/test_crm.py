@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
+from bot import blockkit
 from bot.after_ack import AfterAck
 from bot.crm_http import add_crm_routes
 from bot.crm_jobs import crm_from
@@ -27,6 +28,10 @@ from bot.delivery import SlackTransport, slack_client
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.slack import MESSAGE_SHORTCUTS, build_app, web_app
+from commands import ui
+from commands.crm_deals import WonDeal, read_won_deal
+from commands.i18n import Translator
+from jobs.crm import offer
 from jobs.delivery import Delivery, unpaced
 from storage.accounts import Account
 from storage.audit import AuditEntry
@@ -406,6 +411,31 @@ async def test_a_deal_with_more_contacts_than_the_form_holds_prefills_whole_line
     lines = initial(view)["contacts"].splitlines()
     assert 10 < len(lines) < 50 and lines[-1].endswith("globex.example")
     assert server.slack.rejections == []
+
+
+async def test_a_deal_with_many_long_products_fits_its_dm_within_slacks_section(
+    server: CrmServer,
+) -> None:
+    products = [f"製品 {i} <&> " + "x" * 180 for i in range(50)]
+    body = deal_won_body()
+    body["deal"]["products"] = products
+    assert (await server.webhook(body)).status_code == 202
+    await server.sweep()
+    [dm] = dms(server.slack, "USALES")
+    first = dm["blocks"][0]["text"]["text"]
+    assert len(first) <= blockkit.SECTION_TEXT
+    products_line = first.splitlines()[-1]
+    assert products_line.startswith("Products: 製品 0 &lt;&amp;&gt; xxx")
+    assert products_line.endswith("…")
+    assert server.slack.rejections == []
+    crm = crm_from(server.runtime)
+    assert crm is not None and crm.room == blockkit.ROOM  # the job cuts, not Block Kit
+    event = CrmEvent(id=1, source="webhook", event_id="e", payload={}, received_at=NOW)
+    deal = read_won_deal(body)
+    assert isinstance(deal, WonDeal)
+    small = ui.Room(section=300, measure=blockkit.ROOM.measure)
+    section = offer(Translator("ja"), deal, event, small).blocks[0]
+    assert isinstance(section, ui.Section) and small.measure(section.text) <= 300
 
 
 async def test_a_deal_handed_off_in_time_is_not_reported(server: CrmServer) -> None:

@@ -41,6 +41,42 @@ def test_no_slack_id_shape_outside_the_adapters() -> None:
     assert found == [], "Slack id shapes in the core:\n" + "\n".join(found)
 
 
+SLACK_LIMITS = re.compile(
+    r"\b(?:SECTION|FIELD)_(?:LIMIT|TEXT)\b|\b(?:MESSAGE|HOME)_BLOCKS\b"  # Block Kit's names
+    r"|\b(?:50|100) blocks\b|Slack's (?:limits?\b|50|100|3000)|within Slack"  # said in words
+    r"|\b[23]_?000\b(?!,\s*\d)"  # a section's and a field's characters (not a year)
+)
+PRODUCT_LIMITS = re.compile(
+    r"^\s*(?:NAME_LIMIT, PLAN_LIMIT, TEXT_LIMIT|NOTE_LIMIT|max_length: int|KEYS_PER_QUERY) ="
+)
+"""What a person may type in a form (the adapter clips to its own inputs' size) and how many
+keys one query reads: product and database choices that happen to share Slack's numbers."""
+
+
+def test_no_slack_limit_outside_the_adapters() -> None:
+    """Platform limits live in the adapter (`ui.Room`): the core knows no section size, field
+    size or count of blocks of any platform."""
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in _core_files()
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if SLACK_LIMITS.search(line) and not PRODUCT_LIMITS.search(line)
+    ]
+    assert found == [], "Slack limits in the core:\n" + "\n".join(found)
+
+
+def test_the_limit_grep_finds_what_it_is_for() -> None:
+    """Each Slack limit the core once had is caught."""
+    for line in [
+        "SECTION_LIMIT = 3000",
+        "FIELD_LIMIT = 2000",
+        "Reminders in one DM (two blocks each, within Slack's 50).",
+        "stays within Slack's limits (about 20 blocks of 50)",
+        "question=cards.quote(question.text, 2000),",
+    ]:
+        assert SLACK_LIMITS.search(line) and not PRODUCT_LIMITS.search(line), line
+
+
 def test_the_grep_finds_what_it_is_for() -> None:
     """The pattern above is not vacuous: each sniff the core once had is caught."""
     assert not SLACK_ID_SHAPES.search('text.collate("C")')

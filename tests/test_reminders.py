@@ -5,6 +5,7 @@ the shell's clock."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
@@ -23,6 +24,7 @@ from bot.reminder_jobs import recompose
 from bot.runtime import Runtime
 from commands.context import FixedClock
 from commands.reminders.rules import ReminderRules
+from commands.ui import Room
 from commands.worktime import WorkWeek
 from jobs.delivery import Delivery, unpaced
 from jobs.reminders.snapshot import LATE_LIMIT, Recipient, Snapshot
@@ -524,6 +526,19 @@ def test_a_crowded_dm_stays_within_block_kit_limits_and_the_rest_follows(
     text = json.dumps(posted, ensure_ascii=False)
     assert "<!channel>" not in text and "<@U0001>" not in text and "\\u0007" not in text
     assert "&lt;!channel&gt; &lt;@U0001&gt; &amp;" in text
+
+
+def test_a_platform_whose_messages_hold_fewer_blocks_gets_fewer_reminders_a_dm(
+    engine: Engine,
+) -> None:
+    rep = person(engine, "UCS")
+    acme = account(engine, rep)
+    for n in range(7):
+        promise(engine, acme, rep, date(2026, 12, 1), text=f"Report {n}")
+    r = replace(sweeper(engine), room=Room(blocks=12))  # a header, a note, two blocks each
+    assert r.max_items == 5
+    assert len(sweep(r, "2026-12-01T09:05+09:00")["UCS"]) == 5
+    assert len(sweep(r, "2026-12-01T09:06+09:00")["UCS"]) == 2
 
 
 @pytest.mark.parametrize(

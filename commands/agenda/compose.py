@@ -1,16 +1,16 @@
 """The weekly Sales × CS sync agenda (PRODUCT §9) as one neutral message.
 
-Every section is one block of at most `SECTION_LIMIT` characters: it lists the first few items
-and ends with "and N more" when there are others, so however large the portfolio the message
-stays within Slack's limits (about 20 blocks of 50). People are mentioned from the data (Slack
-user IDs of owners), never from typed text; account names, promise texts and notes are clipped
+Every section is one block within the platform's room (`AgendaScope.room`): it lists the first
+few items and ends with "and N more" when there are others, so however large the portfolio the
+message stays within the platform's limits (about 20 blocks). People are mentioned from the data
+(the owners' user ids), never from typed text; account names, promise texts and notes are clipped
 before they are escaped, so no line can end inside an entity or a mention.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
@@ -19,9 +19,8 @@ from sqlmodel import Session
 
 from commands.agenda.shared import Reader, SharedReadings
 from commands.i18n import Translator
-from commands.markup import width
 from commands.text import Safe, clip, mention
-from commands.ui import Block, Divider, Header, Message, Note, Section
+from commands.ui import Block, Divider, Header, Message, Note, Room, Section
 from storage import metrics
 from storage.accounts import days_silent
 from storage.agenda import readings as stored
@@ -29,10 +28,6 @@ from storage.handoffs import HandoffStatus
 from storage.metrics import Amount, Listing
 
 _T = TypeVar("_T")
-
-SECTION_LIMIT = 3000
-"""Slack's limit on a section's text."""
-
 
 ITEMS = 10
 """Items listed per section before "and N more"."""
@@ -60,7 +55,9 @@ class AgendaScope:
     silence_days: Mapping[str, int]
     owners: tuple[int, ...] | None = None
     team: tuple[str, ...] = ()
-    """Slack user IDs of the team the agenda is narrowed to, for its heading."""
+    """User ids of the team the agenda is narrowed to, for its heading."""
+    room: Room = field(default_factory=Room)
+    """How much one section holds where the agenda is posted."""
 
     @property
     def since(self) -> datetime:
@@ -91,7 +88,7 @@ def compose(
         _waiting_handoffs(read, t, scope),
         _overdue_promises(read, t, scope, today),
         _due_promises(read, t, scope, today),
-        _closed_promises(t, closures.this_week),
+        _closed_promises(t, scope.room, closures.this_week),
         _renewals(read, t, scope, today),
         _silent_accounts(read, t, scope),
         _numbers(read, t, scope, closures),
@@ -129,7 +126,7 @@ def _new_handoffs(read: Reader, t: Translator, scope: AgendaScope) -> Safe:
             status=status,
         )
 
-    return _listing(t, "agenda.new_handoffs", listing, line)
+    return _listing(t, scope.room, "agenda.new_handoffs", listing, line)
 
 
 def _waiting_handoffs(read: Reader, t: Translator, scope: AgendaScope) -> Safe:
@@ -146,7 +143,7 @@ def _waiting_handoffs(read: Reader, t: Translator, scope: AgendaScope) -> Safe:
             days=_days(t, (scope.end - h.created_at).days),
         )
 
-    return _listing(t, "agenda.waiting_handoffs", listing, line)
+    return _listing(t, scope.room, "agenda.waiting_handoffs", listing, line)
 
 
 def _overdue_promises(read: Reader, t: Translator, scope: AgendaScope, today: date) -> Safe:
@@ -165,7 +162,7 @@ def _overdue_promises(read: Reader, t: Translator, scope: AgendaScope, today: da
             days=_days(t, (today - p.due_date).days),
         )
 
-    return _listing(t, "agenda.overdue_promises", listing, line)
+    return _listing(t, scope.room, "agenda.overdue_promises", listing, line)
 
 
 def _due_promises(read: Reader, t: Translator, scope: AgendaScope, today: date) -> Safe:
@@ -188,10 +185,10 @@ def _due_promises(read: Reader, t: Translator, scope: AgendaScope, today: date) 
             due=t.date(p.due_date),
         )
 
-    return _listing(t, "agenda.due_promises", listing, line, days=DUE_WITHIN_DAYS)
+    return _listing(t, scope.room, "agenda.due_promises", listing, line, days=DUE_WITHIN_DAYS)
 
 
-def _closed_promises(t: Translator, listing: Listing[stored.ClosedPromise]) -> Safe:
+def _closed_promises(t: Translator, room: Room, listing: Listing[stored.ClosedPromise]) -> Safe:
     def line(p: stored.ClosedPromise) -> Safe:
         note = t("agenda.promise.note", note=clip(p.note, NOTE_LIMIT)) if p.note else ""
         return t(
@@ -203,7 +200,7 @@ def _closed_promises(t: Translator, listing: Listing[stored.ClosedPromise]) -> S
             note=Safe(note),
         )
 
-    return _listing(t, "agenda.closed_promises", listing, line)
+    return _listing(t, room, "agenda.closed_promises", listing, line)
 
 
 def _renewals(read: Reader, t: Translator, scope: AgendaScope, today: date) -> Safe:
@@ -227,7 +224,7 @@ def _renewals(read: Reader, t: Translator, scope: AgendaScope, today: date) -> S
             owner=_owner(t, r.cs_owner),
         )
 
-    return _listing(t, "agenda.renewals", listing, line, days=RENEWAL_WITHIN_DAYS)
+    return _listing(t, scope.room, "agenda.renewals", listing, line, days=RENEWAL_WITHIN_DAYS)
 
 
 def _silent_accounts(read: Reader, t: Translator, scope: AgendaScope) -> Safe:
@@ -248,7 +245,7 @@ def _silent_accounts(read: Reader, t: Translator, scope: AgendaScope) -> Safe:
             owner=_owner(t, a.cs_owner),
         )
 
-    return _listing(t, "agenda.silent_accounts", listing, line)
+    return _listing(t, scope.room, "agenda.silent_accounts", listing, line)
 
 
 def _numbers(read: Reader, t: Translator, scope: AgendaScope, closures: stored.Closures) -> Safe:
@@ -267,7 +264,7 @@ def _numbers(read: Reader, t: Translator, scope: AgendaScope, closures: stored.C
         )
     )
     lines.append(_median_line(t, accepted, median))
-    return _fit(lines, [], 0, t)
+    return _fit(lines, [], 0, t, scope.room)
 
 
 def _stage_line(t: Translator, group: metrics.Group) -> Safe:
@@ -301,6 +298,7 @@ def _median_line(t: Translator, accepted: int, median: timedelta | None) -> Safe
 
 def _listing(
     t: Translator,
+    room: Room,
     key: str,
     listing: Listing[_T],
     line: Callable[[_T], Safe],
@@ -310,22 +308,23 @@ def _listing(
     title = t(f"{key}.title", **params)
     if listing.total == 0:
         return Safe(f"{title}\n{t(f'{key}.none', **params)}")
-    return _fit([title], [line(item) for item in listing.items], listing.total, t)
+    return _fit([title], [line(item) for item in listing.items], listing.total, t, room)
 
 
-def _fit(head: Sequence[str], lines: Sequence[str], total: int, t: Translator) -> Safe:
+def _fit(head: Sequence[str], lines: Sequence[str], total: int, t: Translator, room: Room) -> Safe:
     """The head, then as many lines as fit in one section with room for "and N more"."""
-    reserve = width(t("agenda.more", count=total)) + 1 if total else 0
+    measure = room.measure
+    reserve = measure(t("agenda.more", count=total)) + 1 if total else 0
     text = "\n".join(head)
-    size, shown = width(text), 0
+    size, shown = measure(text), 0
     for line in lines:
-        if size + 1 + width(line) + reserve > SECTION_LIMIT:
+        if size + 1 + measure(line) + reserve > room.section:
             break
         text += "\n" + line
-        size, shown = size + 1 + width(line), shown + 1
+        size, shown = size + 1 + measure(line), shown + 1
     if total > shown:
         text += "\n" + t("agenda.more", count=total - shown)
-    return Safe(text[:SECTION_LIMIT])
+    return Safe(text[: room.section])
 
 
 def _name(name: str) -> str:

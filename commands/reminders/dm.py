@@ -27,7 +27,7 @@ from storage import outbox
 from storage import reminders as stored
 from storage.accounts import Account, days_silent, silent_since
 from storage.handoffs import Handoff
-from storage.people import Person, user_ids
+from storage.people import Person, get_by_user_id, user_ids
 from storage.promises import Promise
 from storage.reminders import Reminder, ReminderItem, ReminderKind, ReminderStatus
 from storage.touches import Touch
@@ -129,13 +129,16 @@ def redraw(
         original = outbox.get_by_key(session=session, key=key)
         if key == except_key or original is None:
             continue
-        person = session.exec(select(Person).where(Person.user_id == original.recipient)).first()
+        person = get_by_user_id(
+            session=session, user_id=original.recipient, platform=original.platform
+        )
         if person is None:
             continue
         outbox.enqueue(
             session=session,
             key=f"{key}:handled:{min(changed)}",
             kind=UPDATE_KIND,
+            platform=original.platform,
             recipient=original.recipient,
             payload=message_to_json(compose(session, translator_of(person), key, now)),
             at=now,

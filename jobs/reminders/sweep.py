@@ -36,7 +36,7 @@ from commands.context import PROFILE_MAX_AGE, Directory, refresh_profile
 from commands.i18n import Translator, translator_for, zone_of
 from commands.reminders import dm
 from commands.reminders.rules import ReminderRules
-from commands.ui import Message, message_to_json
+from commands.ui import Message, Room, message_to_json
 from commands.worktime import WorkCalendar, WorkWeek
 from jobs.reminders.due import _ORDER, KINDS, Occurrence, currents
 from jobs.reminders.snapshot import LATE_LIMIT, Recipient, Snapshot
@@ -56,7 +56,8 @@ log = logging.getLogger(__name__)
 
 
 MAX_ITEMS = 20
-"""Reminders in one DM (two blocks each, within Slack's 50); the rest follow in the next sweep."""
+"""Most reminders in one DM (fewer when the platform's message holds fewer blocks: two each);
+the rest follow in the next sweep."""
 
 
 KIND = "reminder"
@@ -104,6 +105,13 @@ class Reminders:
     work: WorkWeek = field(default_factory=WorkWeek)
     default_zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     default_locale: str = "en"
+    room: Room = field(default_factory=Room)
+    """How much one message holds on the platform (set by the wiring): how many reminders fit."""
+
+    @property
+    def max_items(self) -> int:
+        """Reminders in one DM: a header and a note, then two blocks each."""
+        return max(1, min(MAX_ITEMS, (self.room.blocks - 2) // 2))
 
     def calendar(self, person: Person) -> WorkCalendar:
         return self.work.calendar(zone_of(person.tz, self.default_zone))
@@ -155,7 +163,8 @@ class Reminders:
         still: set[str] = set()
         batches = {i: Batch(r.person) for i, r in snap.recipients.items()}
         for kind in KINDS:
-            room = {i: MAX_ITEMS - len(b.new) for i, b in batches.items() if len(b.new) < MAX_ITEMS}
+            most = self.max_items
+            room = {i: most - len(b.new) for i, b in batches.items() if len(b.new) < most}
             if not room:
                 break
             candidates: dict[int, list[Occurrence]] = defaultdict(list)
@@ -240,12 +249,17 @@ class Reminders:
         """What `sweep` would write, writing nothing."""
         with Session(self.engine) as session:
             batches: list[Batch] = list(self.due(session, now, write=False))
-            wanted = {i.account_id for b in batches for i in _previewed_items(b) if i.account_id}
+            wanted = {
+                i.account_id
+                for b in batches
+                for i in _previewed_items(b, self.max_items)
+                if i.account_id
+            }
             query = select(Account.id, Account.name).where(col(Account.id).in_(wanted))
             names: dict[int | None, str] = {row[0]: row[1] for row in session.execute(query)}
             return [
                 f"{KIND} → {_who(b.person)}: "
-                + "; ".join(_previewed(i, names) for i in _previewed_items(b))
+                + "; ".join(_previewed(i, names) for i in _previewed_items(b, self.max_items))
                 for b in batches
             ]
 
@@ -262,16 +276,17 @@ class Reminders:
         """The DMs of these batches, with bulk inserts. A DM's payload is only its summary
         line: the delivery engine composes the DM from the data just before sending it
         (`fresh_message`)."""
-        chosen = [(batch, sorted(batch.new, key=_priority)[:MAX_ITEMS]) for batch in batches]
+        chosen = [(batch, sorted(batch.new, key=_priority)[: self.max_items]) for batch in batches]
         new_ids = iter(
             stored.insert(session=session, rows=[o.row(now) for _, n in chosen for o in n])
         )
         items: dict[str, list[int]] = {}
         messages: dict[str, tuple[str, dict[str, Any]]] = {}
+        platforms: dict[str, str] = {}
         for batch, new in chosen:
             ids = [next(new_ids) for _ in new]
             keys = [o.key for o in new]
-            for snoozed in batch.returning[: MAX_ITEMS - len(new)]:
+            for snoozed in batch.returning[: self.max_items - len(new)]:
                 assert snoozed.id is not None
                 if stored.claim_again(session=session, reminder_id=snoozed.id, now=now):
                     ids.append(snoozed.id)
@@ -282,9 +297,12 @@ class Reminders:
             items[key] = ids
             summary = self.translator(batch.person)("reminders.text", count=len(ids))
             messages[key] = batch.person.user_id, message_to_json(Message.plain(summary))
+            platforms[key] = batch.person.platform
             log.info("reminders for %s: %s", batch.person.user_id, ", ".join(keys))
         stored.add_items(session=session, items=items)
-        outbox.enqueue_new(session=session, kind=KIND, messages=messages, at=now)
+        outbox.enqueue_new(
+            session=session, kind=KIND, messages=messages, at=now, platforms=platforms
+        )
         self._supersede(session, [o for _, n in chosen for o in n], now)
 
     def _supersede(self, session: Session, sent: list[Occurrence], now: datetime) -> None:
@@ -359,9 +377,9 @@ def _priority(occurrence: Occurrence) -> tuple[int, date, str]:
     return _ORDER.index(occurrence.kind), occurrence.due_on or date.min, occurrence.key
 
 
-def _previewed_items(batch: Batch) -> list[Occurrence | Reminder]:
+def _previewed_items(batch: Batch, most: int) -> list[Occurrence | Reminder]:
     items: list[Occurrence | Reminder] = [*sorted(batch.new, key=_priority)]
-    return [*items, *batch.returning][:MAX_ITEMS]
+    return [*items, *batch.returning][:most]
 
 
 def _who(person: Person) -> str:

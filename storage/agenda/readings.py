@@ -45,7 +45,7 @@ class NewHandoff:
     accepted_at: datetime | None
     sales_rep: str
     cs_owner: str
-    """Slack user IDs."""
+    """The platform's user ids."""
 
     @property
     def rank(self) -> tuple[datetime, int]:
@@ -65,7 +65,7 @@ class ClosedPromise:
     at: datetime
     note: str | None
     owner: str | None
-    """Slack user ID of who keeps it."""
+    """The platform's user id of who keeps it."""
 
     @property
     def rank(self) -> tuple[bool, int, int]:

@@ -48,7 +48,7 @@ class DuePromise:
     text: str
     due_date: date
     owner: str | None
-    """Slack user ID of who keeps it."""
+    """The platform's user id of who keeps it."""
 
     @property
     def rank(self) -> tuple[date, int]:

@@ -33,7 +33,7 @@ class Renewal:
     name: str
     renewal_date: date
     cs_owner: str | None
-    """Slack user ID of the CS owner."""
+    """The platform's user id of the CS owner."""
     value: Amount | None
 
     @property
