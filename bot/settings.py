@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot import slack_ids
 from bot.redact import mask_credentials
+from bot.teams_text import is_teams_manager
 from commands.reminders.rules import DEFAULTS, ReminderRules, check_setting
 from commands.worktime import WorkWeek
 
@@ -317,7 +318,7 @@ class Settings(BaseSettings):
         if not isinstance(v, str):
             return v
         ids = tuple(part.strip() for part in v.split(",") if part.strip())
-        slack_ids.check_managers(ids)
+        slack_ids.check_managers(tuple(i for i in ids if not is_teams_manager(i)))
         return ids
 
     @field_validator(

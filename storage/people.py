@@ -113,10 +113,12 @@ def set_role(
     return True
 
 
-def seed_managers(*, session: Session, user_ids: tuple[str, ...], at: datetime) -> None:
+def seed_managers(
+    *, session: Session, user_ids: tuple[str, ...], at: datetime, platform: str = SLACK
+) -> None:
     """`KAKEHASHI_MANAGERS` names the first managers; later role changes are the managers' own."""
     for user_id in user_ids:
-        person = get_or_create(session=session, user_id=user_id)
+        person = get_or_create(session=session, user_id=user_id, platform=platform)
         if person.role is None:
             set_role(
                 session=session,

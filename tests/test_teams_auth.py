@@ -97,8 +97,9 @@ def test_a_signed_message_is_answered_with_help_through_the_connector(
     wait_for(lambda: len(teams.activities) > before, "the reply reached the connector")
     reply = teams.activities[before]
     assert reply["path"] == "/v3/conversations/a:personal-aiko/activities"
-    assert reply["textFormat"] == "plain"
-    assert "/promise" in reply["text"]
+    card = reply["attachments"][0]
+    assert card["contentType"] == "application/vnd.microsoft.card.adaptive"
+    assert "/promise" in json.dumps(card["content"], ensure_ascii=False)
     # The reply carried the token our client-credentials request got from the issuer.
     assert teams.token_requests[-1]["client_id"] == CLIENT_ID
     assert teams.token_requests[-1]["scope"] == "https://api.botframework.com/.default"

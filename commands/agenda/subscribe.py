@@ -317,6 +317,7 @@ def subscribe(ctx: Context, request: Weekly) -> Safe:
         actor=ctx.actor,
         at=ctx.now,
         platform=ctx.directory.platform,
+        delivery_ref=dict(info.delivery_ref) if info.delivery_ref else None,
     )
     return describe(ctx, subscription, "sync.subscribed")
 
