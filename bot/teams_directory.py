@@ -16,8 +16,8 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col, select
 
 from bot.teams_text import ENTRA_ID
 from commands.addresses import Address, AddressKind, ChannelInfo, UserProfile
@@ -76,6 +76,22 @@ class TeamsDirectory:
             found = session.exec(query).first()
             return dict(found.delivery_ref) if found and found.delivery_ref else None
 
+    def keep(self, channel_id: str) -> None:
+        """The channel's sync subscription posts through the reference seen last."""
+        reference = self._channels.get(channel_id)
+        if reference is None:
+            return
+        with Session(self.engine) as session:
+            session.execute(
+                update(SyncSubscription)
+                .where(
+                    col(SyncSubscription.platform) == PLATFORM,
+                    col(SyncSubscription.channel_id) == channel_id,
+                )
+                .values(delivery_ref=reference)
+            )
+            session.commit()
+
     def lookup(self, user_id: str) -> UserProfile | None:
         if ENTRA_ID.fullmatch(user_id) is None:
             return None
@@ -117,7 +133,7 @@ class TeamsDirectory:
         reference = self.reference(channel_id)
         if reference is None:
             return None
-        return ChannelInfo(channel_id, is_member=True, delivery_ref=reference)
+        return ChannelInfo(channel_id, is_member=True)
 
     def kind(self, platform_id: str) -> AddressKind | None:
         if ENTRA_ID.fullmatch(platform_id):

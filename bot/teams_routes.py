@@ -18,7 +18,7 @@ from typing import Any
 from bot import teams
 from bot.runtime import Runtime
 from bot.teams_directory import TeamsDirectory
-from bot.teams_people import reference_of, remember_sender
+from bot.teams_people import channel_of, reference_of, remember_sender
 from storage.db import DatabaseUnavailable
 
 with warnings.catch_warnings():
@@ -33,10 +33,20 @@ INSTALLS = frozenset({"installationUpdate", "conversationUpdate"})
 
 
 def handle(runtime: Runtime, activity: dict[str, Any], bot_id: str) -> teams.TeamsAnswer | None:
-    """The handler of `bot.teams` for the activity; None for activities Kakehashi ignores."""
+    """The handler of `bot.teams` for the activity; None for activities Kakehashi ignores. A
+    channel's reference is kept for its agenda after every activity there (`sync` included)."""
     directory = runtime.directory
-    if isinstance(directory, TeamsDirectory):
-        directory.seen(reference_of(activity))
+    if not isinstance(directory, TeamsDirectory):
+        return dispatch(runtime, activity, bot_id)
+    directory.seen(reference_of(activity))
+    answer = dispatch(runtime, activity, bot_id)
+    channel = channel_of(activity)
+    if channel and not directory.is_direct(channel):
+        directory.keep(channel)
+    return answer
+
+
+def dispatch(runtime: Runtime, activity: dict[str, Any], bot_id: str) -> teams.TeamsAnswer | None:
     kind, name = activity.get("type"), activity.get("name")
     if kind == "message":
         return teams.on_message(runtime, activity, bot_id)

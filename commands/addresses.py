@@ -57,8 +57,6 @@ class ChannelInfo:
     is_member: bool
     """The bot is in the channel, so it can post there."""
     is_archived: bool = False
-    delivery_ref: Mapping[str, Any] | None = None
-    """What the platform needs to post there (a Teams conversation reference)."""
 
 
 class Directory(Protocol):

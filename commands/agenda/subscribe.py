@@ -317,7 +317,6 @@ def subscribe(ctx: Context, request: Weekly) -> Safe:
         actor=ctx.actor,
         at=ctx.now,
         platform=ctx.directory.platform,
-        delivery_ref=dict(info.delivery_ref) if info.delivery_ref else None,
     )
     return describe(ctx, subscription, "sync.subscribed")
 

@@ -127,7 +127,6 @@ def subscribe(
     actor: Any,
     at: datetime,
     platform: str = "slack",
-    delivery_ref: dict[str, Any] | None = None,
 ) -> SyncSubscription:
     """Sets the channel's schedule (replacing any earlier one), audited. The new schedule takes
     effect now: a slot already past this week is not posted, the next one is."""
@@ -163,8 +162,6 @@ def subscribe(
         subscription.starts_at = at
         subscription.updated_at = at
         action = "change"
-    if delivery_ref is not None:  # where it is posted, as the platform last said
-        subscription.delivery_ref = delivery_ref
     session.add(subscription)
     session.flush()
     record(
