@@ -93,14 +93,18 @@ class TeamsDirectory:
             session.commit()
 
     def lookup(self, user_id: str) -> UserProfile | None:
-        if ENTRA_ID.fullmatch(user_id) is None:
-            return None
+        person = self._person(user_id)
+        if person is not None and person.name:
+            return UserProfile(user_id, person.name, person.tz, person.locale, None, False)
+        return self._from_roster(user_id) if ENTRA_ID.fullmatch(user_id) else None
+
+    def _person(self, user_id: str) -> Person | None:
         with Session(self.engine) as session:
             query = select(Person).where(Person.platform == PLATFORM, Person.user_id == user_id)
             person = session.exec(query).first()
-            if person is not None and person.name:
-                return UserProfile(user_id, person.name, person.tz, person.locale, None, False)
-        return self._from_roster(user_id)
+            if person is not None:
+                session.expunge(person)
+            return person
 
     def _from_roster(self, user_id: str) -> UserProfile | None:
         reference = answering.get()
@@ -136,7 +140,9 @@ class TeamsDirectory:
         return ChannelInfo(channel_id, is_member=True)
 
     def kind(self, platform_id: str) -> AddressKind | None:
-        if ENTRA_ID.fullmatch(platform_id):
+        """A person: an Entra object id, or a Teams person who wrote to the bot (the Agents
+        Playground's ids are not GUIDs)."""
+        if ENTRA_ID.fullmatch(platform_id) or self._person(platform_id) is not None:
             return AddressKind.PERSON
         if is_conversation(platform_id):
             return AddressKind.CHANNEL
@@ -151,8 +157,6 @@ class TeamsDirectory:
 
     def open_direct(self, user_id: str) -> Address:
         """The person's personal chat, through their stored reference when there is one."""
-        with Session(self.engine) as session:
-            query = select(Person).where(Person.platform == PLATFORM, Person.user_id == user_id)
-            person = session.exec(query).first()
-            ref = dict(person.delivery_ref) if person and person.delivery_ref else None
+        person = self._person(user_id)
+        ref = dict(person.delivery_ref) if person and person.delivery_ref else None
         return Address(PLATFORM, AddressKind.PERSON, user_id, ref)

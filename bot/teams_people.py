@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from bot import adaptivecards as cards
 from bot.runtime import Runtime
-from bot.teams_text import ENTRA_ID, Names, locale_of, person_key, zone_of
+from bot.teams_text import Names, locale_of, person_key, zone_of
 from commands.i18n import Translator
 from storage import people
 from storage.people import Person
@@ -93,15 +93,15 @@ def more_line(t: Translator) -> cards.More:
 
 
 def names_for(runtime: Runtime) -> Names:
-    """A mention token's key → (Entra object id, name), for the people Teams knows."""
+    """A mention token's key → (Entra object id, name), for the Teams people Kakehashi knows
+    (their key is the `aadObjectId` Teams gave)."""
     found: dict[str, tuple[str, str] | None] = {}
 
     def lookup(key: str) -> tuple[str, str] | None:
         if key not in found:
             with runtime.session() as session:
                 person = teams_person(session, key)
-                known = person is not None and ENTRA_ID.fullmatch(key) is not None
-                found[key] = (key, person.name or key) if known and person else None
+                found[key] = (key, person.name or key) if person is not None else None
         return found[key]
 
     return lookup
