@@ -15,15 +15,24 @@ import warnings
 from datetime import datetime
 from typing import Any
 
+import httpx
+
 from bot import teams
 from bot.runtime import Runtime
 from bot.teams_directory import TeamsDirectory
-from bot.teams_people import channel_of, reference_of, remember_sender
+from bot.teams_people import (
+    channel_of,
+    reference_of,
+    remember_sender,
+    teams_person,
+    user_id_of,
+)
 from storage.db import DatabaseUnavailable
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from microsoft_teams.api.activities import Activity as ActivityBase
+    from microsoft_teams.api.models.account import ConversationAccount
     from microsoft_teams.apps.app import App
     from microsoft_teams.apps.routing.activity_context import ActivityContext
 
@@ -72,7 +81,7 @@ def activity_handler(runtime: Runtime) -> Any:
         answer = await asyncio.to_thread(handle, runtime, raw, bot_id)
         if answer is None:
             return None
-        await send_answer(ctx, raw, answer)
+        await send_answer(ctx, raw, answer, runtime)
         if answer.request_id is not None:
             await asyncio.to_thread(runtime.answered, answer.request_id)
         return answer.invoke
@@ -81,7 +90,10 @@ def activity_handler(runtime: Runtime) -> Any:
 
 
 async def send_answer(
-    ctx: ActivityContext[ActivityBase], activity: dict[str, Any], answer: teams.TeamsAnswer
+    ctx: ActivityContext[ActivityBase],
+    activity: dict[str, Any],
+    answer: teams.TeamsAnswer,
+    runtime: Runtime,
 ) -> None:
     """The card redrawn for everyone, then each private message."""
     if answer.update is not None and activity.get("replyToId"):
@@ -89,7 +101,39 @@ async def send_answer(
         update.id = str(activity["replyToId"])
         await ctx.send(update)
     for send in answer.sends:
-        await ctx.send(teams.to_sdk(send))
+        try:
+            await ctx.send(teams.to_sdk(send))
+        except httpx.HTTPStatusError as exc:
+            if send.audience is not teams.Audience.TARGETED or exc.response.status_code >= 500:
+                raise  # the request stays unanswered and is answered again later
+            await _to_personal_chat(ctx, runtime, activity, send)
+
+
+async def _to_personal_chat(
+    ctx: ActivityContext[ActivityBase], runtime: Runtime, activity: dict[str, Any], send: teams.Send
+) -> None:
+    """A targeted message Teams refused: the person's personal chat instead, never the channel."""
+    log.info("targeted message refused; sending it to the personal chat")
+    reference = await asyncio.to_thread(personal_reference, runtime, activity)
+    if reference is None:
+        raise LookupError("no personal chat with the person to answer in")
+    personal = teams.Send(send.activity, teams.Audience.CONVERSATION)
+    conversation = ctx.conversation_ref.model_copy(
+        update={
+            "conversation": ConversationAccount.model_validate(reference["conversation"]),
+            "service_url": reference.get("serviceUrl") or ctx.conversation_ref.service_url,
+        }
+    )
+    await ctx.send(teams.to_sdk(personal), conversation)
+
+
+def personal_reference(runtime: Runtime, activity: dict[str, Any]) -> dict[str, Any] | None:
+    """The sender's stored personal-chat reference, if they have one."""
+    with runtime.session() as session:
+        person = teams_person(session, user_id_of(activity), runtime.directory.platform)
+        reference = dict(person.delivery_ref or {}) if person else {}
+    personal = (reference.get("conversation") or {}).get("conversationType") == "personal"
+    return reference if personal else None
 
 
 async def answer_again(app: App, runtime: Runtime, request_id: int) -> None:

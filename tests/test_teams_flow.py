@@ -16,11 +16,12 @@ from sqlmodel import Session, select
 
 from storage.agenda.subscriptions import SyncSubscription
 from storage.handoffs import Handoff
-from tests.fake_teams import CLIENT_ID, TENANT_ID, FakeTeams, start_fake_teams
+from tests.conftest import run_kakehashi
+from tests.fake_teams import CLIENT_ID, TENANT_ID, Failure, FakeTeams, start_fake_teams
 from tests.handoff_data import form_values, outbox_rows
 from tests.test_teams_auth import Running, wait_for
 
-SALES, CS, BOSS = (str(uuid.UUID(int=n)) for n in (0x5A1E5, 0xC5, 0xB055))
+SALES, CS, BOSS, OTHER = (str(uuid.UUID(int=n)) for n in (0x5A1E5, 0xC5, 0xB055, 0x07E4))
 BOT = f"28:{CLIENT_ID}"
 CHANNEL = "19:deals@thread.tacv2"
 JSON = dict[str, Any]
@@ -41,6 +42,9 @@ def served(teams: FakeTeams, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "DATABASE_URL": f"sqlite:///{cwd / 'k.db'}",
         "KAKEHASHI_MANAGERS": f"aad:{BOSS}",
     }
+    (cwd / "accounts.csv").write_text("name,stage\nACME Corp,active\n")
+    imported = run_kakehashi("import", "accounts", "accounts.csv", env=env, cwd=cwd)
+    assert imported.returncode == 0, imported.stderr
     running = Running(env, cwd)
     yield running
     running.stop()
@@ -119,6 +123,13 @@ def test_a_handoff_through_the_dialog_to_the_cs_owner_who_accepts(
 
     good = {**form_values(cs_owner=CS), **again["actions"][0]["data"]}
     assert press(served, teams, SALES, "task/submit", {"data": good}) == {}
+
+    # Another person submits a handoff of the same account: refused, as on Slack.
+    theirs = press(served, teams, OTHER, "task/submit", {"data": good})
+    refusal = theirs["task"]["value"]
+    assert "already has a pending handoff" in refusal and "@person-00c5" in refusal
+    with Session(engine) as session:
+        assert len(session.exec(select(Handoff)).all()) == 1
     dms = [row for row in outbox_rows(engine).values() if row.recipient == CS]
     assert dms and dms[0].platform == "teams"
     buttons = [
@@ -139,11 +150,10 @@ def test_a_handoff_through_the_dialog_to_the_cs_owner_who_accepts(
 
 
 def test_a_promise_and_account(served: Running, teams: FakeTeams) -> None:
-    say(served, teams, SALES, "handoff Umbrella")  # the account exists only after a handoff
-    made = say(served, teams, SALES, "promise Initech: Security review by 2026-12-10")
-    assert "Security review" in shown(made)
-    listed = say(served, teams, SALES, "account Initech")
-    assert "Initech" in shown(listed)
+    made = say(served, teams, SALES, "promise ACME: Security review by 2026-12-10")
+    assert "Recorded **P-" in shown(made) and "Security review" in shown(made)
+    listed = say(served, teams, SALES, "account ACME")
+    assert "ACME Corp" in shown(listed) and "Security review" in shown(listed)
 
 
 def test_portfolio_is_for_managers_named_by_entra_id(served: Running, teams: FakeTeams) -> None:
@@ -195,3 +205,20 @@ def test_in_a_channel_sync_subscribes_and_answers_stay_private(
     assert subscription.delivery_ref is not None
     assert subscription.delivery_ref["conversation"]["id"] == CHANNEL
     assert subscription.delivery_ref["serviceUrl"] == teams.url
+
+
+def test_a_refused_targeted_message_goes_to_the_personal_chat_never_the_channel(
+    served: Running, teams: FakeTeams
+) -> None:
+    say(served, teams, OTHER, "help")  # their personal chat, now known
+    teams.fail_next(Failure(403, "Forbidden"))
+    mention = {"type": "mention", "mentioned": {"id": BOT}, "text": "<at>Kakehashi</at>"}
+    before = len(teams.activities)
+    post(
+        served,
+        teams,
+        activity(teams, OTHER, channel=True, text="<at>Kakehashi</at> help", entities=[mention]),
+    )
+    wait_for(lambda: len(teams.activities) > before, "the answer in the personal chat")
+    (sent,) = teams.activities[before:]
+    assert sent["path"] == f"/v3/conversations/a:personal-{OTHER}/activities"
