@@ -5,8 +5,10 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -222,3 +224,29 @@ def test_a_refused_targeted_message_goes_to_the_personal_chat_never_the_channel(
     wait_for(lambda: len(teams.activities) > before, "the answer in the personal chat")
     (sent,) = teams.activities[before:]
     assert sent["path"] == f"/v3/conversations/a:personal-{OTHER}/activities"
+
+
+def test_an_answer_that_did_not_land_is_sent_at_the_next_start_once(
+    teams: FakeTeams, tmp_path: Path
+) -> None:
+    env = {**teams.settings(), "DATABASE_URL": f"sqlite:///{tmp_path / 'k.db'}"}
+    first = Running(env, tmp_path)
+    try:
+        teams.fail_next(Failure(500, "ServiceError"))
+        failed = first.post(activity(teams, CS, text="help"), f"Bearer {teams.token()}")
+        assert failed.status_code == 500  # Teams is told: nothing was sent
+    finally:
+        first.stop()
+    path = f"/v3/conversations/a:personal-{CS}/activities"
+    before = [a for a in teams.activities if a["path"] == path]
+    second = Running(env, tmp_path)
+    try:
+        wait_for(
+            lambda: len([a for a in teams.activities if a["path"] == path]) > len(before),
+            "sent again",
+        )
+        time.sleep(1.5)  # and nothing more
+        again = [a for a in teams.activities if a["path"] == path][len(before) :]
+        assert len(again) == 1 and "Kakehashi commands" in shown(again)
+    finally:
+        second.stop()
