@@ -66,17 +66,25 @@ def remember(
     session: Session, platform_user_id: str, reference: dict[str, Any], platform: str = TEAMS
 ) -> None:
     """Keeps the person's conversation reference (`Person.delivery_ref`) for the outbox: a
-    personal chat's replaces the one kept; others keep the personal one already there.
+    personal chat's replaces the one kept; a channel's keeps the personal chat already known,
+    or names none (`id` None: the outbox opens one with the person), never the channel itself.
     """
     person = teams_person(session, platform_user_id, platform)
     if person is None:
         return
-    kept = dict(person.delivery_ref or {})
-    personal = reference.get("conversation", {}).get("conversationType") == "personal"
-    if personal or "conversation" not in kept:
-        person.delivery_ref = reference
-    else:  # a channel's conversation is not where the person's reminders go
-        person.delivery_ref = {**reference, "conversation": kept["conversation"]}
+    kept = dict(person.delivery_ref or {}).get("conversation") or {}
+    conversation = reference.get("conversation") or {}
+    if conversation.get("conversationType") != "personal":
+        conversation = (
+            kept
+            if kept.get("conversationType") == "personal"
+            else {
+                "id": None,
+                "conversationType": None,
+                "tenantId": conversation.get("tenantId"),
+            }
+        )
+    person.delivery_ref = {**reference, "conversation": conversation}
     session.add(person)
 
 

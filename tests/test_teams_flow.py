@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Engine, create_engine
 from sqlmodel import Session, select
 
+from storage import people
 from storage.agenda.subscriptions import SyncSubscription
 from storage.handoffs import Handoff
 from tests.conftest import run_kakehashi
@@ -250,3 +251,22 @@ def test_an_answer_that_did_not_land_is_sent_at_the_next_start_once(
         assert len(again) == 1 and "Kakehashi commands" in shown(again)
     finally:
         second.stop()
+
+
+def test_a_person_met_in_a_channel_is_never_reached_there_privately(
+    served: Running, teams: FakeTeams, engine: Engine
+) -> None:
+    newcomer = str(uuid.UUID(int=0x4E3))
+    mention = {"type": "mention", "mentioned": {"id": BOT}, "text": "<at>Kakehashi</at>"}
+    text = "<at>Kakehashi</at> help"
+    say(served, teams, newcomer, text, channel=True, entities=[mention])
+    with Session(engine) as session:
+        person = people.get_by_user_id(session=session, user_id=newcomer, platform="teams")
+        assert person is not None and person.delivery_ref is not None
+        assert person.delivery_ref["conversation"]["id"] is None  # not the channel
+        assert person.delivery_ref["user"]["aadObjectId"] == newcomer
+    say(served, teams, newcomer, "help")
+    with Session(engine) as session:
+        person = people.get_by_user_id(session=session, user_id=newcomer, platform="teams")
+        assert person is not None and person.delivery_ref is not None
+        assert person.delivery_ref["conversation"]["id"] == f"a:personal-{newcomer}"
