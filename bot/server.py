@@ -28,13 +28,13 @@ from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings, SettingsError
 from bot.slack import SlackDirectory, build_app, web_app
 from bot.slack_answers import SETTLE, keep_answering
-
-if TYPE_CHECKING:
-    from bot.teams_transport import TeamsTokens as Tokens
 from jobs import telemetry
 from jobs.delivery import Delivery, expire_claims
 from jobs.scheduler import start_scheduler
 from jobs.tick import run_sweeps
+
+if TYPE_CHECKING:  # the Teams SDK is imported only by a process that serves Teams
+    from bot.teams_transport import TeamsTokens as Tokens
 
 log = logging.getLogger(__name__)
 
