@@ -37,6 +37,8 @@ with warnings.catch_warnings():
     from microsoft_teams.apps.routing.activity_context import ActivityContext
 
 log = logging.getLogger(__name__)
+# Targeted messages are a preview of the SDK, chosen knowingly: its warning at each send is noise.
+warnings.filterwarnings("ignore", message=r".*(create|update)_targeted is in preview")
 
 INSTALLS = frozenset({"installationUpdate", "conversationUpdate"})
 

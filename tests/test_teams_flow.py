@@ -202,6 +202,7 @@ def test_in_a_channel_sync_subscribes_and_answers_stay_private(
     for reply in sent:
         assert reply["recipient"]["id"] == f"29:{BOSS}"  # targeted: only the person sees it
         assert reply["path"].endswith("/activities?isTargetedActivity=true")
+    assert "Warning" not in served.log.read_text()  # the preview's warning silenced knowingly
     with Session(engine) as session:
         (subscription,) = session.exec(select(SyncSubscription)).all()
     assert subscription.platform == "teams" and subscription.channel_id == CHANNEL
