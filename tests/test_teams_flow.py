@@ -271,3 +271,20 @@ def test_a_person_met_in_a_channel_is_never_reached_there_privately(
         person = people.get_by_user_id(session=session, user_id=newcomer, platform="teams")
         assert person is not None and person.delivery_ref is not None
         assert person.delivery_ref["conversation"]["id"] == f"a:personal-{newcomer}"
+
+
+def test_a_manager_sets_a_role_by_mentioning_the_person(
+    served: Running, teams: FakeTeams, engine: Engine
+) -> None:
+    newcomer = str(uuid.UUID(int=0x5E7))
+    say(served, teams, newcomer, "help")  # known to Kakehashi by their Entra object id
+    mention = {
+        "type": "mention",
+        "mentioned": {"id": f"29:{newcomer}", "aadObjectId": newcomer, "name": "Sato"},
+        "text": "<at>Sato</at>",
+    }
+    done = say(served, teams, BOSS, "kakehashi role <at>Sato</at> cs", entities=[mention])
+    assert "<at>person-05e7</at>" in shown(done)  # the person named, as a Teams mention
+    with Session(engine) as session:
+        person = people.get_by_user_id(session=session, user_id=newcomer, platform="teams")
+        assert person is not None and person.role == "cs"
