@@ -53,7 +53,8 @@ def is_teams_manager(entry: str) -> bool:
 
 def managers_by_platform(managers: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     """`KAKEHASHI_MANAGERS` split: Slack user ids, and Teams people's Entra object ids."""
-    teams = tuple(m[len(TEAMS_MANAGER) :] for m in managers if is_teams_manager(m))
+    # Teams sends Entra object ids in lower case; an administrator may paste them in upper.
+    teams = tuple(m[len(TEAMS_MANAGER) :].lower() for m in managers if is_teams_manager(m))
     return {"slack": tuple(m for m in managers if not is_teams_manager(m)), "teams": teams}
 
 

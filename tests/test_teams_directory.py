@@ -74,7 +74,9 @@ def test_without_a_conversation_or_a_token_no_roster_is_asked(engine: Engine) ->
 
 def test_aad_managers_are_seeded_as_teams_people(database_url: str) -> None:
     settings = load_settings(
-        _env_file=None, DATABASE_URL=database_url, KAKEHASHI_MANAGERS=f"U0123ABCD, aad:{AIKO}"
+        _env_file=None,
+        DATABASE_URL=database_url,
+        KAKEHASHI_MANAGERS=f"U0123ABCD, AAD:{AIKO.upper()}",
     )
     runtime = open_runtime(settings, lambda engine: TeamsDirectory(engine))
     with runtime.session() as session:
