@@ -41,6 +41,8 @@ CARD_BYTES = 28_000
 """Budget of a serialized card: Teams' limit for a channel post (a message may be ~100 KB)."""
 TEXT = 5000
 """Characters of one text block; more is cut with an ellipsis."""
+ROOM = ui.Room(section=TEXT)
+"""What one section may hold on Teams (`Runtime.room` of the Teams runtime)."""
 REFRESH = "teams.home.refresh"
 """The welcome card's Refresh button (the adapter's own, not a command's)."""
 PEOPLE = "graph.microsoft.com/users"

@@ -21,6 +21,7 @@ from sqlmodel import Session
 from bot import blockkit
 from bot.reminder_jobs import reminders_from
 from bot.settings import Settings
+from bot.teams_text import managers_by_platform
 from commands import home, policy
 from commands.context import Clock, Context, Directory, SystemClock, refresh_profile
 from commands.i18n import Translator, translator_for, warm_catalogs
@@ -184,6 +185,13 @@ class Runtime:
             return request, answer_from_json(answer, request_id)
         return request, self.run_acknowledged(request_id)
 
+    def platform_of(self, request_id: int) -> str:
+        """Which adapter answers an acknowledged request (Teams' carry their reference)."""
+        with self.session() as session:
+            row = acknowledged.get(session=session, request_id=request_id)
+            teams = row is not None and isinstance(row.request.get("teams"), dict)
+        return "teams" if teams else "slack"
+
     def answered(self, request_id: int) -> None:
         with self.session() as session:
             acknowledged.answered(session=session, request_id=request_id, at=self.clock.now())
@@ -335,12 +343,12 @@ def open_runtime(
     clock = clock or SystemClock()
     platform_directory = directory(engine)
     with session_scope(engine) as session:
-        people.seed_managers(
-            session=session,
-            user_ids=settings.managers,
-            at=clock.now(),
-            platform=platform_directory.platform,
-        )
+        # `aad:` names a Teams person; the others are people of this runtime's platform.
+        others = platform_directory.platform if platform_directory.platform != "teams" else "slack"
+        for platform, user_ids in managers_by_platform(settings.managers, others).items():
+            people.seed_managers(
+                session=session, user_ids=user_ids, at=clock.now(), platform=platform
+            )
     return Runtime(
         settings=settings,
         engine=engine,

@@ -7,8 +7,12 @@ import errno
 import logging
 import signal
 import socket
-from datetime import timedelta
+from collections.abc import Coroutine
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
+from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_sdk import WebClient
@@ -24,11 +28,13 @@ from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings, SettingsError
 from bot.slack import SlackDirectory, build_app, web_app
 from bot.slack_answers import SETTLE, keep_answering
-from commands.addresses import Address, AddressKind, ChannelInfo, Directory, UserProfile
 from jobs import telemetry
 from jobs.delivery import Delivery, expire_claims
 from jobs.scheduler import start_scheduler
 from jobs.tick import run_sweeps
+
+if TYPE_CHECKING:  # the Teams SDK is imported only by a process that serves Teams
+    from bot.teams_transport import TeamsTokens as Tokens
 
 log = logging.getLogger(__name__)
 
@@ -78,38 +84,29 @@ def check_slack_settings(settings: Settings) -> None:
         )
 
 
-class NoDirectory:
-    """The directory of a process without Slack: profiles come from the activities."""
-
-    platform = "teams"
-
-    def lookup(self, user_id: str) -> UserProfile | None:
-        return None
-
-    def by_email(self, email: str) -> UserProfile | None:
-        return None
-
-    def channel(self, channel_id: str) -> ChannelInfo | None:
-        return None
-
-    def kind(self, platform_id: str) -> AddressKind | None:
-        return None
-
-    def is_direct(self, channel_id: str) -> bool:
-        return False
-
-    def open_direct(self, user_id: str) -> Address:
-        return Address(self.platform, AddressKind.PERSON, user_id)
-
-
-def build_runtime(settings: Settings) -> Runtime:
+def build_runtime(settings: Settings, tokens: Tokens | None = None) -> Runtime:
+    """The process's first runtime: Slack's when Slack is served, else Teams'."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    directory: Directory = (
-        SlackDirectory(WebClient(token=token, base_url=settings.slack_api_url))
-        if token
-        else NoDirectory()
-    )
-    return open_runtime(settings, lambda _engine: directory)
+    if token:
+        directory = SlackDirectory(WebClient(token=token, base_url=settings.slack_api_url))
+        return open_runtime(settings, lambda _engine: directory)
+    from bot.adaptivecards import ROOM
+    from bot.teams_directory import TeamsDirectory
+
+    get = tokens.get if tokens is not None else None
+    return open_runtime(settings, lambda engine: TeamsDirectory(engine, get), room=ROOM)
+
+
+def teams_runtime(main: Runtime, tokens: Tokens | None) -> Runtime:
+    """Teams' runtime: the same engine, commands and clock, Teams' directory and room."""
+    from bot.adaptivecards import ROOM
+    from bot.teams_directory import TeamsDirectory
+
+    if main.directory.platform == "teams":
+        return main
+    get = tokens.get if tokens is not None else None
+    directory = TeamsDirectory(main.engine, get)
+    return replace(main, directory=directory, room=ROOM, on_outbox=main.on_outbox)
 
 
 def start_delivery(settings: Settings, runtime: Runtime) -> Delivery:
@@ -141,7 +138,8 @@ async def serve(
     reach = Reach.OK
     if settings.slack_enabled:
         reach = await check_at_start(client, app_token)  # a rejected token stops here
-    runtime = await asyncio.to_thread(build_runtime, settings)
+    tokens = teams_tokens(settings)
+    runtime = await asyncio.to_thread(build_runtime, settings, tokens)
     telemetry.record_build()
     slack = SlackHealth(client, reach=reach, interval=slack_check_seconds)
     after_ack = AfterAck()
@@ -152,10 +150,8 @@ async def serve(
         slack if settings.slack_enabled else None,
         limits,
     )
-    if settings.teams_enabled:  # the SDK is imported only by a process that serves Teams
-        from bot.teams_app import add_teams_routes, answer_help
-
-        await add_teams_routes(settings, server, answer_help(runtime))
+    on_teams = teams_runtime(runtime, tokens) if settings.teams_enabled else None
+    teams_app = await serve_teams(settings, server, on_teams, tokens)
     add_crm_routes(server, settings=settings, engine=runtime.engine, clock=runtime.clock)
     runner = app_runner(server, limits)
     await runner.setup()
@@ -173,6 +169,8 @@ async def serve(
         slack.watch()
     # Teams deliveries go through bot.teams_transport once conversations are stored (issue 17).
     delivery = await asyncio.to_thread(start_delivery, settings, runtime)
+    if on_teams is not None:
+        on_teams.on_outbox = runtime.on_outbox
     ticks = sweeps(runtime, delivery)
     scheduler = start_scheduler(
         lambda: run_sweeps(ticks, runtime.clock.now()), seconds=settings.tick_seconds
@@ -183,14 +181,18 @@ async def serve(
         port,
         "HTTP mode" if socket_mode is None else "Socket Mode, health check only on HTTP",
     )
-    answering = asyncio.get_running_loop().create_task(
-        keep_answering(runtime, after_ack, client, every=settings.tick_seconds, since=since)
-    )
+    answering = [
+        asyncio.get_running_loop().create_task(loop)
+        for loop in answering_loops(
+            settings, runtime, on_teams, teams_app, after_ack, client, since
+        )
+    ]
     try:
         await _until_stopped()
     finally:
         log.info("stopping: no new requests; finishing those acknowledged")
-        answering.cancel()
+        for loop in answering:
+            loop.cancel()
         slack.stop()
         if socket_mode is not None:
             await socket_mode.close_async()  # type: ignore[no-untyped-call]
@@ -204,6 +206,52 @@ async def serve(
         scheduler.shutdown(wait=False)
         after_ack.shutdown()
         runtime.engine.dispose()
+
+
+def teams_tokens(settings: Settings) -> Tokens | None:
+    """The bot's Bot Connector token, when Teams is served with an app registration."""
+    if not (settings.teams_enabled and settings.teams_client_id):
+        return None
+    from bot.teams_transport import TeamsTokens
+
+    return TeamsTokens.from_settings(settings)
+
+
+async def serve_teams(
+    settings: Settings, server: web.Application, runtime: Runtime | None, tokens: Tokens | None
+) -> Any:
+    """`/api/messages` with the Teams handlers; the SDK is imported only when Teams is served."""
+    if runtime is None:
+        return None
+    from bot.teams_app import add_teams_routes
+    from bot.teams_routes import activity_handler
+
+    return await add_teams_routes(settings, server, activity_handler(runtime), tokens)
+
+
+def answering_loops(
+    settings: Settings,
+    runtime: Runtime,
+    on_teams: Runtime | None,
+    teams_app: Any,
+    after_ack: AfterAck,
+    client: AsyncWebClient,
+    since: datetime,
+) -> list[Coroutine[Any, Any, None]]:
+    """What takes acknowledged requests up again: Slack's loop and Teams' loop, each its own."""
+    every = settings.tick_seconds
+    loops: list[Coroutine[Any, Any, None]] = []
+    if settings.slack_enabled:
+        loops.append(keep_answering(runtime, after_ack, client, every=every, since=since))
+    if on_teams is not None and teams_app is not None:
+        from bot import teams_routes
+
+        loops.append(
+            teams_routes.keep_answering(
+                teams_app, on_teams, every=every, since=since, settle=SETTLE
+            )
+        )
+    return loops
 
 
 def connect_socket_mode(

@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot import slack_ids
+from bot import slack_ids, teams_text
 from bot.redact import mask_credentials
 from commands.reminders.rules import DEFAULTS, ReminderRules, check_setting
 from commands.worktime import WorkWeek
@@ -317,7 +317,7 @@ class Settings(BaseSettings):
         if not isinstance(v, str):
             return v
         ids = tuple(part.strip() for part in v.split(",") if part.strip())
-        slack_ids.check_managers(ids)
+        slack_ids.check_managers(tuple(i for i in ids if not teams_text.is_teams_manager(i)))
         return ids
 
     @field_validator(

@@ -136,6 +136,8 @@ async def finish_acknowledged(
     for request_id in await work.run(runtime.unanswered, received_before):
         if request_id in work.answering:
             continue
+        if await work.run(runtime.platform_of, request_id) != "slack":
+            continue  # Teams answers its own (bot.teams_routes)
         try:
             await _take_up_again(runtime, work, client, request_id)
         except DatabaseUnavailable:

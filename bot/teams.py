@@ -23,6 +23,7 @@ answers through the stored conversation reference (no invoke to answer any more)
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -44,6 +45,7 @@ from bot.teams_people import (
     translator,
 )
 from bot.teams_text import plain_text, read_message
+from commands.markup import MENTIONED, escape
 from commands.text import clip
 from commands.ui import Form, Message, Outcome
 from storage.db import DatabaseUnavailable
@@ -197,7 +199,7 @@ def on_card_action(runtime: Runtime, activity: dict[str, Any]) -> TeamsAnswer:
         if not _personal(activity) and activity.get("replyToId"):
             answer.update = _send(activity, redrawn, private=False).activity
     else:
-        reply = plain_text(outcome.reply.text) if outcome.reply else ""
+        reply = _plain(runtime, outcome.reply.text) if outcome.reply else ""
         answer.invoke = _message_response(reply)
     answer.request_id = outcome.request_id
     return answer
@@ -216,7 +218,7 @@ def on_task_fetch(runtime: Runtime, activity: dict[str, Any]) -> TeamsAnswer:
     if outcome is None:
         return TeamsAnswer(invoke=_task_message(translator(runtime, user_id)("teams.not_ours")))
     if outcome.form is None:
-        text = plain_text(outcome.reply.text) if outcome.reply else ""
+        text = _plain(runtime, outcome.reply.text) if outcome.reply else ""
         return TeamsAnswer(invoke=_task_message(text))
     card = cards.dialog(
         outcome.form, names_for(runtime), channel_id=channel_of(activity), opener=opener
@@ -259,9 +261,9 @@ def on_task_submit(runtime: Runtime, activity: dict[str, Any]) -> TeamsAnswer:
         form = shown.form if shown and shown.form else None
         if form is None or form.callback_id != callback_id:
             return TeamsAnswer(
-                invoke=_task_message(plain_text(next(iter(outcome.errors.values()))))
+                invoke=_task_message(_plain(runtime, next(iter(outcome.errors.values()))))
             )
-        errors = {k: plain_text(v) for k, v in outcome.errors.items()}
+        errors = {k: _plain(runtime, v) for k, v in outcome.errors.items()}
         card = cards.dialog(
             form, names, channel_id=channel, values=values, errors=errors, opener=opener
         )
@@ -334,6 +336,17 @@ def _send(activity: dict[str, Any], card: dict[str, Any], *, private: bool) -> S
     if not private or _personal(activity):
         return Send(message, Audience.CONVERSATION)
     return Send(message, Audience.TARGETED, recipient=dict(activity.get("from") or {}))
+
+
+def _plain(runtime: Runtime, text: str) -> str:
+    """Markup shown as typed, a mention as the person's name (`@name`) where Teams knows them."""
+    names = names_for(runtime)
+
+    def named(match: re.Match[str]) -> str:
+        found = names(match[1])
+        return "@" + escape(found[1]) if found else match[0]
+
+    return plain_text(MENTIONED.sub(named, text))
 
 
 def _personal(activity: dict[str, Any]) -> bool:

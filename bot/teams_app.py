@@ -2,25 +2,23 @@
 (PRODUCT §13), with our settings passed in and the SDK's environment side effects kept out.
 
 The SDK validates every request's Bot Framework token (signature, issuer, audience = the client
-id, expiry, service URL) before any handler runs. Handlers are one seam, `Handle`: the Teams
-adapter (`bot.teams`) fills it; `answer_help` is the minimal one used until then.
+id, expiry, service URL) before any handler runs. Every activity goes to one seam, `Handle`
+(`bot.teams_routes.activity_handler`); what it returns is the invoke's answer.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from aiohttp import web
 
-from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.teams_transport import TeamsTokens
-from commands.ui import Header, Message, Note, Section
 
 SDK_ENVIRONMENT = (
     "CLIENT_ID",
@@ -64,14 +62,15 @@ def without_sdk_environment() -> Iterator[None]:
 with kept_environ(), warnings.catch_warnings():
     # Its preview HTML widgets warn at import; Kakehashi does not use them.
     warnings.simplefilter("ignore")
-    from microsoft_teams.api.activities.message import MessageActivity, MessageActivityInput
+    from microsoft_teams.api.activities import Activity as ActivityBase
     from microsoft_teams.api.auth.cloud_environment import PUBLIC, CloudEnvironment, with_overrides
     from microsoft_teams.apps.app import App
     from microsoft_teams.apps.http.adapter import HttpMethod, HttpRequest, HttpRouteHandler
     from microsoft_teams.apps.routing.activity_context import ActivityContext
 
-Handle = Callable[[MessageActivity, ActivityContext[MessageActivity]], Awaitable[None]]
-"""What the Teams adapter does with a message activity whose token was valid."""
+Handle = Callable[[ActivityContext[ActivityBase]], Awaitable[Any]]
+"""What the Teams adapter does with an activity whose token was valid; returns the invoke's
+answer (None for other activities)."""
 
 
 class AiohttpAdapter:
@@ -158,47 +157,15 @@ def build_teams_app(
             dangerously_allow_unauthenticated_requests=settings.teams_anonymous,
         )
 
-    @app.on_message
-    async def on_message(ctx: ActivityContext[MessageActivity]) -> None:
-        await handle(ctx.activity, ctx)
-
+    app.on_activity(handle)
     return app
 
 
-async def add_teams_routes(settings: Settings, server: web.Application, handle: Handle) -> App:
+async def add_teams_routes(
+    settings: Settings, server: web.Application, handle: Handle, tokens: TeamsTokens | None
+) -> App:
     """`POST /api/messages` on `server`, ready before the runner starts."""
-    tokens = TeamsTokens.from_settings(settings) if settings.teams_client_id else None
     app = build_teams_app(settings, server, handle, tokens)
     with without_sdk_environment():
         await app.initialize()
     return app
-
-
-# ---- the minimal handler, until bot.teams fills the seam -----------------------------------
-
-HELP_WORDS = frozenset({"", "help", "?", "ヘルプ", "/help"})
-
-
-def answer_help(runtime: Runtime) -> Handle:
-    """Answers every message with `/kakehashi help`, run by the neutral runtime, as plain text
-    (typed text is never markup)."""
-
-    async def handle(activity: MessageActivity, ctx: ActivityContext[MessageActivity]) -> None:
-        user = activity.from_.aad_object_id or activity.from_.id
-        outcome = await asyncio.to_thread(runtime.run_command, user, "kakehashi", "help")
-        if outcome.reply is not None:
-            reply = MessageActivityInput(text=plain_text(outcome.reply))
-            await ctx.send(reply.with_text_format("plain"))
-
-    return handle
-
-
-def plain_text(message: Message) -> str:
-    """A neutral message as plain text, block by block."""
-    lines: list[str] = []
-    for block in message.blocks:
-        if isinstance(block, Header | Note):
-            lines.append(block.text)
-        elif isinstance(block, Section):
-            lines.extend((block.text, *block.fields))
-    return "\n".join(lines) or message.text

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from bot import adaptivecards as cards
 from bot.runtime import Runtime
-from bot.teams_text import ENTRA_ID, Names, locale_of, person_key, zone_of
+from bot.teams_text import Names, locale_of, person_key, zone_of
 from commands.i18n import Translator
+from storage import people
 from storage.people import Person
 
 
@@ -41,13 +42,13 @@ def remember_sender(runtime: Runtime, activity: dict[str, Any]) -> str:
     user_id = user_id_of(activity)
     sender = activity.get("from") or {}
     with runtime.session() as session:
-        person = teams_person(session, user_id) or runtime.person(session, user_id)
+        person = runtime.person(session, user_id)  # on the runtime's platform: Teams
         person.name = str(sender.get("name") or person.name or "")[:200]
         person.locale = locale_of(activity, person.locale or runtime.settings.locale)
         person.tz = zone_of(activity) or person.tz
         person.profile_fetched_at = runtime.clock.now()
         session.add(person)
-        remember(session, user_id, reference_of(activity))
+        remember(session, user_id, reference_of(activity), runtime.directory.platform)
     return user_id
 
 
@@ -55,36 +56,41 @@ TEAMS = "teams"
 """The platform of Teams people (`people.platform`, from the `ids` branch)."""
 
 
-def teams_person(session: Session, user_id: str) -> Person | None:
-    """A Teams person's row. TODO(lead): `people.get_by_user_id(..., platform=TEAMS)` once the
-    `ids` branch is merged (until then rows have no platform); the Teams Runtime's directory
-    must say `platform = "teams"` so that `Runtime.person` creates Teams rows."""
-    query = select(Person).where(Person.user_id == user_id)
-    platform = getattr(Person, "platform", None)
-    if platform is not None:
-        query = query.where(platform == TEAMS)
-    return session.exec(query).first()
+def teams_person(session: Session, user_id: str, platform: str = TEAMS) -> Person | None:
+    """A Teams person's row (the Teams runtime's directory says `platform = "teams"`, so
+    `Runtime.person` creates Teams rows)."""
+    return people.get_by_user_id(session=session, user_id=user_id, platform=platform)
 
 
-def remember(session: Session, platform_user_id: str, reference: dict[str, Any]) -> None:
+def remember(
+    session: Session, platform_user_id: str, reference: dict[str, Any], platform: str = TEAMS
+) -> None:
     """Keeps the person's conversation reference (`Person.delivery_ref`) for the outbox: a
-    personal chat's replaces the one kept; others keep the personal one already there.
-    TODO(lead): `people.delivery_ref` comes with the `ids` migration; without it, nothing."""
-    person = teams_person(session, platform_user_id)
-    if person is None or not hasattr(person, "delivery_ref"):
+    personal chat's replaces the one kept; a channel's keeps the personal chat already known,
+    or names none (`id` None: the outbox opens one with the person), never the channel itself.
+    """
+    person = teams_person(session, platform_user_id, platform)
+    if person is None:
         return
-    kept = dict(getattr(person, "delivery_ref", None) or {})
-    personal = reference.get("conversation", {}).get("conversationType") == "personal"
-    if personal or "conversation" not in kept:
-        person.delivery_ref = reference
-    else:  # a channel's conversation is not where the person's reminders go
-        person.delivery_ref = {**reference, "conversation": kept["conversation"]}
+    kept = dict(person.delivery_ref or {}).get("conversation") or {}
+    conversation = reference.get("conversation") or {}
+    if conversation.get("conversationType") != "personal":
+        conversation = (
+            kept
+            if kept.get("conversationType") == "personal"
+            else {
+                "id": None,
+                "conversationType": None,
+                "tenantId": conversation.get("tenantId"),
+            }
+        )
+    person.delivery_ref = {**reference, "conversation": conversation}
     session.add(person)
 
 
 def translator(runtime: Runtime, user_id: str) -> Translator:
     with runtime.session() as session:
-        person = teams_person(session, user_id)
+        person = teams_person(session, user_id, runtime.directory.platform)
         if person is None:
             return Translator(runtime.settings.locale)
         return runtime.translator_for(person)
@@ -95,15 +101,15 @@ def more_line(t: Translator) -> cards.More:
 
 
 def names_for(runtime: Runtime) -> Names:
-    """A mention token's key → (Entra object id, name), for the people Teams knows."""
+    """A mention token's key → (Entra object id, name), for the Teams people Kakehashi knows
+    (their key is the `aadObjectId` Teams gave)."""
     found: dict[str, tuple[str, str] | None] = {}
 
     def lookup(key: str) -> tuple[str, str] | None:
         if key not in found:
             with runtime.session() as session:
                 person = teams_person(session, key)
-                known = person is not None and ENTRA_ID.fullmatch(key) is not None
-                found[key] = (key, person.name or key) if known and person else None
+                found[key] = (key, person.name or key) if person is not None else None
         return found[key]
 
     return lookup

@@ -38,6 +38,29 @@ def mention_token(key: str) -> str:
 
 ENTRA_ID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 """A Teams person's key (their Entra object id); other keys are not Teams people."""
+TEAMS_MANAGER = "aad:"
+"""How `KAKEHASHI_MANAGERS` names a Teams person: `aad:<Entra object id>`."""
+
+
+def is_teams_manager(entry: str) -> bool:
+    """An `aad:` entry of `KAKEHASHI_MANAGERS`; a malformed one is refused with an example."""
+    if not entry.lower().startswith(TEAMS_MANAGER):
+        return False
+    if ENTRA_ID.fullmatch(entry[len(TEAMS_MANAGER) :]) is None:
+        raise ValueError(f'must be aad:<Entra object id, a GUID> on Teams, got "{entry}"')
+    return True
+
+
+def managers_by_platform(
+    managers: tuple[str, ...], others: str = "slack"
+) -> dict[str, tuple[str, ...]]:
+    """`KAKEHASHI_MANAGERS` split: Teams people's Entra object ids, and the user ids of the
+    `others` platform (Slack's, unless a test platform says otherwise)."""
+    # Teams sends Entra object ids in lower case; an administrator may paste them in upper.
+    teams = tuple(m[len(TEAMS_MANAGER) :].lower() for m in managers if is_teams_manager(m))
+    return {others: tuple(m for m in managers if not is_teams_manager(m)), "teams": teams}
+
+
 MENTION_TOKEN = re.compile(r"<@([^>|\s]+)(?:\|[^>]*)?>")
 """A mention token in the shared markup, whatever platform's key it carries."""
 

@@ -116,8 +116,7 @@ def set_role(
 def seed_managers(
     *, session: Session, user_ids: tuple[str, ...], at: datetime, platform: str = SLACK
 ) -> None:
-    """`KAKEHASHI_MANAGERS` names the first managers (people of `platform`); later role changes
-    are the managers' own."""
+    """`KAKEHASHI_MANAGERS` names the first managers; later role changes are the managers' own."""
     for user_id in user_ids:
         person = get_or_create(session=session, user_id=user_id, platform=platform)
         if person.role is None:

@@ -136,7 +136,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         teams = self.server.teams
         body = self._body()
-        if self.path.endswith("/oauth2/v2.0/token"):
+        path = self.path.split("?")[0]  # targeted messages: `?isTargetedActivity=true`
+        if path.endswith("/oauth2/v2.0/token"):
             with teams.lock:
                 teams.token_requests.append(body)
             self._send(
@@ -147,12 +148,12 @@ class _Handler(BaseHTTPRequestHandler):
                     "token_type": "Bearer",
                 },
             )
-        elif self.path.endswith("/v3/conversations"):
+        elif path.endswith("/v3/conversations"):
             conversation = {"id": f"a:chat-{len(teams.conversations) + 1}", "request": body}
             with teams.lock:
                 teams.conversations.append(conversation)
             self._send(201, {"id": conversation["id"]})
-        elif self.path.endswith("/activities") or "/activities/" in self.path:
+        elif path.endswith("/activities") or "/activities/" in path:
             if self.server.teams.failures and self.server.teams.failures[0].late:
                 self._record_then_answer_late(body)
             elif not self._failed():

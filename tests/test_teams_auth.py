@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -97,8 +98,9 @@ def test_a_signed_message_is_answered_with_help_through_the_connector(
     wait_for(lambda: len(teams.activities) > before, "the reply reached the connector")
     reply = teams.activities[before]
     assert reply["path"] == "/v3/conversations/a:personal-aiko/activities"
-    assert reply["textFormat"] == "plain"
-    assert "/promise" in reply["text"]
+    card = reply["attachments"][0]
+    assert card["contentType"] == "application/vnd.microsoft.card.adaptive"
+    assert "/promise" in json.dumps(card["content"], ensure_ascii=False)
     # The reply carried the token our client-credentials request got from the issuer.
     assert teams.token_requests[-1]["client_id"] == CLIENT_ID
     assert teams.token_requests[-1]["scope"] == "https://api.botframework.com/.default"
@@ -245,7 +247,8 @@ def test_slack_and_teams_are_served_by_one_process(
     running = Running(env, tmp_path)
     try:
         before = len(teams.activities)
-        answer = running.post(message_activity(teams, "help"), f"Bearer {teams.token()}")
+        typed = message_activity(teams, "help")
+        answer = running.post(typed, f"Bearer {teams.token()}")
         assert answer.status_code == 200
         wait_for(lambda: len(teams.activities) > before, "the Teams reply")
         body = slash_command_body(
@@ -261,8 +264,16 @@ def test_slack_and_teams_are_served_by_one_process(
         unsigned = httpx.post(f"{running.url}/slack/events", content=body, timeout=10)
         assert unsigned.status_code == 401
         assert httpx.get(f"{running.url}/healthz").json()["ok"] is True
+        # One runtime per platform: each person is a row of their own platform.
+        wait_for(lambda: ("slack", "UCS") in _people(tmp_path), "the Slack person")
+        assert ("teams", typed["from"]["aadObjectId"]) in _people(tmp_path)
     finally:
         running.stop()
+
+
+def _people(folder: Path) -> set[tuple[str, str]]:
+    with sqlite3.connect(folder / "k.db") as db:
+        return {(p, u) for p, u in db.execute("SELECT platform, user_id FROM people")}
 
 
 def test_anonymous_teams_listens_on_this_machine_only_and_needs_no_token(
