@@ -339,7 +339,6 @@ def _send(
         payload=message_to_json(message),
         at=ctx.now,
         update_of=update_of,
-        platform=ctx.directory.platform,  # the people and channel of the actor's platform
     )
 
 

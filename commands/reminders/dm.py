@@ -143,7 +143,6 @@ def redraw(
             payload=message_to_json(compose(session, translator_of(person), key, now)),
             at=now,
             update_of=key,
-            platform=original.platform,
         )
 
 
