@@ -1,5 +1,5 @@
 """A second chat platform, in process and for tests only: ids that look nothing like Slack's
-(people `aad:<guid>`, channels `19:…@thread.tacv2`, direct chats `a:…`), its own directory, its
+(people `entra:<guid>`, channels `19:…@thread.tacv2`, direct chats `a:…`), its own directory, its
 own text (BBCode-like: `[b]…[/b]`, HTML entities, `[at]name[/at]`), a small room, and an outbox
 transport that records what it posts and refuses what would not fit. If the core needed to know
 Slack to run on it, the story test (tests/test_second_platform.py) would fail."""
@@ -39,7 +39,7 @@ class LoomDirectory:
 
     def add_person(self, user_id: str, name: str, tz: str, locale: str) -> str:
         self.people[user_id] = UserProfile(user_id, name, tz, locale, None, is_bot=False)
-        self.chats["a:1" + user_id.removeprefix("aad:").replace("-", "")[:20]] = user_id
+        self.chats["a:1" + user_id.removeprefix("entra:").replace("-", "")[:20]] = user_id
         return user_id
 
     def add_channel(self, channel_id: str, *, member: bool = True) -> str:

@@ -29,9 +29,9 @@ from tests.conftest import make_settings
 from tests.handoff_data import form_values
 from tests.second_platform import PLATFORM, LoomDirectory, LoomTransport, Posted
 
-MIKA = "aad:6f1c0d2e-4b8a-4f7c-9e3d-2a1b0c9d8e7f"
-KENJI = "aad:0b7e4c1a-93d2-4e55-8f01-6c2d9a7b3e10"
-AIKO = "aad:c4a9e2f7-1d3b-4a6c-b8e0-57f2d1c6a9b4"
+MIKA = "entra:6f1c0d2e-4b8a-4f7c-9e3d-2a1b0c9d8e7f"
+KENJI = "entra:0b7e4c1a-93d2-4e55-8f01-6c2d9a7b3e10"
+AIKO = "entra:c4a9e2f7-1d3b-4a6c-b8e0-57f2d1c6a9b4"
 HANDOFFS = "19:9f3c2a7e41d04b6f8e2d1c0b7a6f5e4d@thread.tacv2"
 SALES_FLOOR = "19:4a1be6d2c3f94e0a9b8c7d6e5f4a3b2c@thread.tacv2"
 TYPED = "*not bold* <!channel> [b]x[/b] & ＡＣＭＥ 🎉"
@@ -136,7 +136,7 @@ def test_a_customers_story_runs_on_a_platform_that_is_not_slack(
     card_text = "\n".join(card.texts)
     assert "[at]kenji[/at]" in card_text and "[at]aiko[/at]" in card_text
     assert "*not bold* &lt;!channel&gt; &#91;b&#93;x&#91;/b&#93; &amp; ＡＣＭＥ 🎉" in card_text
-    assert "<@" not in card_text and "aad:" not in card_text
+    assert "<@" not in card_text and "entra:" not in card_text
     assert "競合が多い。…" in card_text  # clipped to the platform's room (else it is refused)
     assert "[at]kenji[/at]" in transport.text(HANDOFFS)  # the channel's announcement
     assert transport.text(chat(loom, KENJI))  # kenji's confirmation
@@ -195,6 +195,6 @@ def test_a_customers_story_runs_on_a_platform_that_is_not_slack(
     assert agenda.key == f"agenda:{SALES_FLOOR}:2026-12-07"
     agenda_text = "\n".join(agenda.texts)
     assert "SSO guide · [at]aiko[/at] · due Nov 25, 2026 (12 days overdue)" in agenda_text
-    assert "[at]aiko[/at]" in agenda_text and "aad:" not in agenda_text
+    assert "[at]aiko[/at]" in agenda_text and "entra:" not in agenda_text
     with Session(engine) as session:
         assert failed_messages(session=session) == []
