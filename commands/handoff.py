@@ -340,6 +340,7 @@ def _send(
         payload=message_to_json(message),
         at=ctx.now,
         update_of=update_of,
+        platform=ctx.directory.platform,
     )
 
 

@@ -123,6 +123,7 @@ class Agendas:
                     key=agenda_key(subscription, slot),
                     kind=KIND,
                     recipient=subscription.channel_id,
+                    platform=subscription.platform,
                     payload=message_to_json(message),
                     at=now,
                     not_before=slot,

@@ -4,6 +4,7 @@ delivery engine. The unique `key` is the message's identity: it is sent once."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -88,12 +89,24 @@ def enqueue(
 
 
 def enqueue_new(
-    *, session: Session, kind: str, messages: dict[str, tuple[str, dict[str, Any]]], at: datetime
+    *,
+    session: Session,
+    kind: str,
+    messages: dict[str, tuple[str, dict[str, Any]]],
+    at: datetime,
+    platforms: Mapping[str, str] | None = None,
 ) -> None:
     """Adds messages whose keys are new by construction (key → recipient, payload), in one
-    statement; a key that exists already raises `IntegrityError`."""
+    statement; a key that exists already raises `IntegrityError`. `platforms` gives a key's
+    platform when it is not Slack."""
     rows = [
-        {"key": key, "kind": kind, "recipient": recipient, "payload": payload}
+        {
+            "key": key,
+            "kind": kind,
+            "recipient": recipient,
+            "payload": payload,
+            "platform": (platforms or {}).get(key, "slack"),
+        }
         for key, (recipient, payload) in messages.items()
     ]
     if rows:

@@ -129,7 +129,11 @@ def redraw(
         original = outbox.get_by_key(session=session, key=key)
         if key == except_key or original is None:
             continue
-        person = session.exec(select(Person).where(Person.user_id == original.recipient)).first()
+        person = session.exec(
+            select(Person).where(
+                Person.platform == original.platform, Person.user_id == original.recipient
+            )
+        ).first()
         if person is None:
             continue
         outbox.enqueue(
@@ -140,6 +144,7 @@ def redraw(
             payload=message_to_json(compose(session, translator_of(person), key, now)),
             at=now,
             update_of=key,
+            platform=original.platform,
         )
 
 

@@ -99,6 +99,11 @@ class Delivery:
     """Per kind: (key, message as written, now) → the message as it should be sent now, or
     None when it is no longer worth sending; for messages built from data that may change while
     they wait, such as reminders."""
+    platform: str | None = None
+    """Only this platform's rows are claimed (None: every row, as when one platform is served)."""
+    on_failed: Callable[[Claim, str], None] | None = None
+    """Told of a row that failed for good, with the reason (a manager is told of an unreachable
+    person)."""
     holder: str = field(default_factory=lambda: this_process())
     """Who claims: written with each claim, so a claim of a process that is gone is known."""
     _state: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -191,6 +196,7 @@ class Delivery:
             holder=self.holder,
             limit=limit,
             among=among,
+            platform=self.platform,
         )
 
     def _holds(self, claim: Claim) -> bool:
@@ -247,6 +253,8 @@ class Delivery:
                 "delivery of %s to %s failed for good: %s", claim.key, claim.recipient, error.reason
             )
             self._finish(claim, status=OutboxStatus.FAILED, last_error=error.reason)
+            if self.on_failed is not None:
+                self.on_failed(claim, error.reason)
         return None
 
     def _post(self, claim: Claim, due: datetime) -> str | None:

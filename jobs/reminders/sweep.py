@@ -217,6 +217,8 @@ class Reminders:
             return
         with session_scope(self.engine) as session:
             for person in session.exec(stale_recipients(now - PROFILE_MAX_AGE)).all():
+                if person.platform != self.directory.platform:
+                    continue  # another platform's people: their profiles come from there
                 refresh_profile(person, self.directory, now)
                 session.add(person)
 
@@ -268,6 +270,7 @@ class Reminders:
         )
         items: dict[str, list[int]] = {}
         messages: dict[str, tuple[str, dict[str, Any]]] = {}
+        platforms: dict[str, str] = {}
         for batch, new in chosen:
             ids = [next(new_ids) for _ in new]
             keys = [o.key for o in new]
@@ -282,9 +285,12 @@ class Reminders:
             items[key] = ids
             summary = self.translator(batch.person)("reminders.text", count=len(ids))
             messages[key] = batch.person.user_id, message_to_json(Message.plain(summary))
+            platforms[key] = batch.person.platform
             log.info("reminders for %s: %s", batch.person.user_id, ", ".join(keys))
         stored.add_items(session=session, items=items)
-        outbox.enqueue_new(session=session, kind=KIND, messages=messages, at=now)
+        outbox.enqueue_new(
+            session=session, kind=KIND, messages=messages, at=now, platforms=platforms
+        )
         self._supersede(session, [o for _, n in chosen for o in n], now)
 
     def _supersede(self, session: Session, sent: list[Occurrence], now: datetime) -> None:
