@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Engine, Select, func, or_, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from commands.context import Clock
@@ -220,21 +221,21 @@ def _ranked(
         )
         .label("turn")
     )
-    due_rows = select(
+    due_rows = sa_select(
         col(OutboxMessage.id).label("id"),
         col(OutboxMessage.not_before).label("not_before"),
         turn,
     ).where(
-        OutboxMessage.status == OutboxStatus.PENDING.value,
+        col(OutboxMessage.status) == OutboxStatus.PENDING.value,
         col(OutboxMessage.not_before) <= due,
         free,
     )
     if among is not None:
         due_rows = due_rows.where(col(OutboxMessage.id).in_(among))
     if platform is not None:
-        due_rows = due_rows.where(OutboxMessage.platform == platform)
+        due_rows = due_rows.where(col(OutboxMessage.platform) == platform)
     queue = due_rows.subquery()
-    return select(queue.c.id).order_by(queue.c.turn, queue.c.not_before, queue.c.id).limit(limit)
+    return sa_select(queue.c.id).order_by(queue.c.turn, queue.c.not_before, queue.c.id).limit(limit)
 
 
 def renew_lease(engine: Engine, claim: Claim, until: datetime) -> bool:

@@ -101,7 +101,7 @@ class Delivery:
     they wait, such as reminders."""
     platform: str | None = None
     """Only this platform's rows are claimed (None: every row, as when one platform is served)."""
-    on_failed: Callable[[Claim, str], None] | None = None
+    on_failed: Callable[[Claim, PermanentError], None] | None = None
     """Told of a row that failed for good, with the reason (a manager is told of an unreachable
     person)."""
     holder: str = field(default_factory=lambda: this_process())
@@ -254,7 +254,7 @@ class Delivery:
             )
             self._finish(claim, status=OutboxStatus.FAILED, last_error=error.reason)
             if self.on_failed is not None:
-                self.on_failed(claim, error.reason)
+                self.on_failed(claim, error)
         return None
 
     def _post(self, claim: Claim, due: datetime) -> str | None:
