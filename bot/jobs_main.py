@@ -64,7 +64,8 @@ def previews(runtime: Runtime) -> list[Sweep]:
 
 
 def describe(row: OutboxMessage) -> str:
-    what = f"{row.kind} {row.key} → {row.recipient}"
+    where = row.recipient if row.platform == "slack" else f"{row.platform}:{row.recipient}"
+    what = f"{row.kind} {row.key} → {where}"
     return f"{what} (update of {row.update_of})" if row.update_of else what
 
 
