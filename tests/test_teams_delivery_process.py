@@ -277,3 +277,29 @@ def test_kakehashi_run_through_throttling_errors_and_a_sigkill_sends_each_messag
     failed = run_kakehashi("jobs", "failed", env=env(teams, database_url), cwd=tmp_path)
     assert failed.stdout.count(f"→ teams:{absent}: not reachable on Teams") == 4
     engine.dispose()
+
+
+def test_an_update_after_a_restart_is_put_in_place_where_the_dm_landed(
+    engine: Engine, teams: FakeTeams, database_url: str, tmp_path: Path
+) -> None:
+    _, aad = teams_person(engine, teams)
+    with session_scope(engine) as session:
+        for key, text, update_of in (("dm", "Accept?", None), ("dm:accepted", "Accepted", "dm")):
+            enqueue(
+                session=session,
+                key=key,
+                kind="handoff.dm",
+                recipient=aad,
+                payload=message_to_json(Message.plain(text)),
+                at=NOW,
+                update_of=update_of,
+                platform="teams",
+                not_before=NOW + timedelta(minutes=5 if update_of else 0),
+            )
+    run_due(teams, database_url, tmp_path, "2026-11-23T10:01+09:00")
+    [dm] = teams.activities
+    assert teams.updates == []
+    run_due(teams, database_url, tmp_path, "2026-11-23T10:06+09:00")  # a new process
+    [update] = teams.updates
+    assert update["path"] == f"/v3/conversations/a:personal-{aad}/activities/{dm['id']}"
+    assert "Accepted" in card_text(update) and len(teams.activities) == 1
