@@ -303,3 +303,18 @@ def test_an_update_after_a_restart_is_put_in_place_where_the_dm_landed(
     [update] = teams.updates
     assert update["path"] == f"/v3/conversations/a:personal-{aad}/activities/{dm['id']}"
     assert "Accepted" in card_text(update) and len(teams.activities) == 1
+
+
+def test_check_asks_the_issuer_for_a_token_and_says_when_it_cannot(
+    database_url: str, teams: FakeTeams, tmp_path: Path
+) -> None:
+    done = run_kakehashi("check", env=env(teams, database_url), cwd=tmp_path)
+    assert "ok   teams credentials: accepted" in done.stdout, done.stdout + done.stderr
+    assert "skip slack: SLACK_BOT_TOKEN is not set" in done.stdout
+    assert teams.token_requests[-1]["client_id"] == teams.settings()["TEAMS_CLIENT_ID"]
+
+    away = {**env(teams, database_url), "TEAMS_LOGIN_URL": f"http://127.0.0.1:{free_port()}"}
+    done = run_kakehashi("check", env=away, cwd=tmp_path)
+    assert done.returncode == 1
+    assert "FAIL teams credentials: Teams sign-in: ConnectError" in done.stdout
+    assert teams.settings()["TEAMS_CLIENT_SECRET"] not in done.stdout + done.stderr
