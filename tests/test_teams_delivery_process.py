@@ -26,7 +26,8 @@ from storage.agenda.subscriptions import SyncSubscription
 from storage.db import make_engine, session_scope
 from storage.outbox import OutboxMessage, OutboxStatus, enqueue
 from storage.people import Person, Role
-from tests.conftest import NOW, clean_environ, free_port, run_kakehashi
+from testkit.fake_slack import FakeSlack
+from tests.conftest import NOW, SECRET, TOKEN, clean_environ, free_port, run_kakehashi
 from tests.fake_teams import TENANT_ID, Failure, FakeTeams, start_fake_teams
 from tests.test_reminders import account, promise
 
@@ -318,3 +319,33 @@ def test_check_asks_the_issuer_for_a_token_and_says_when_it_cannot(
     assert done.returncode == 1
     assert "FAIL teams credentials: Teams sign-in: ConnectError" in done.stdout
     assert teams.settings()["TEAMS_CLIENT_SECRET"] not in done.stdout + done.stderr
+
+
+def test_slack_and_teams_in_one_process_each_send_their_own_rows(
+    engine: Engine, teams: FakeTeams, slack: FakeSlack, database_url: str, tmp_path: Path
+) -> None:
+    _, aad = teams_person(engine, teams)
+    with session_scope(engine) as session:
+        for key, recipient, platform in (("to-slack", "UCS", "slack"), ("to-teams", aad, "teams")):
+            enqueue(
+                session=session,
+                key=key,
+                kind="test",
+                recipient=recipient,
+                payload=message_to_json(Message.plain(key)),
+                at=NOW,
+                platform=platform,
+            )
+    both = {
+        **env(teams, database_url),
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": slack.api_url,
+    }
+    done = run_kakehashi(
+        "jobs", "run-due", "--at", "2026-11-23T10:05+09:00", env=both, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert [m["text"] for m in slack.calls_to("chat.postMessage")] == ["to-slack"]
+    assert list(posted(teams)) == ["to-teams"]
+    assert {r.status for r in outbox(engine).values()} == {"sent"}
