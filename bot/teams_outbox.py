@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
@@ -38,10 +39,10 @@ def reference_from(stored: dict[str, Any] | None, *, person: bool) -> Conversati
     """A stored reference (`bot.teams_people.reference_of`) as the transport needs it. A
     person is reached in their personal chat: one kept from another conversation (a channel)
     only gives their id, and the transport creates the chat."""
-    if not stored or not stored.get("serviceUrl"):
+    if not isinstance(stored, dict) or not isinstance(stored.get("serviceUrl"), str):
         return None
-    conversation = stored.get("conversation") or {}
-    user = stored.get("user") or {}
+    conversation = _dict(stored.get("conversation"))
+    user = _dict(stored.get("user"))
     personal = conversation.get("conversationType") == "personal"
     conversation_id = conversation.get("id") if (personal or not person) else None
     user_id = user.get("id") or user.get("aadObjectId")
@@ -53,6 +54,10 @@ def reference_from(stored: dict[str, Any] | None, *, person: bool) -> Conversati
         conversation_id=str(conversation_id).split(";")[0] if conversation_id else None,
         user_id=str(user_id) if user_id else None,
     )
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def references(engine: Engine) -> Callable[[str], ConversationRef | None]:
@@ -134,15 +139,22 @@ def tell_managers(
                 return  # a channel: `jobs failed` lists it
             for manager in managers(session=session):
                 if manager.id != person.id:
-                    _tell(session, manager, person, settings, clock)
+                    t = translator_for(manager, settings.locale, settings.zone)
+                    _tell(session, manager, person, t, clock.now(), due=claim.not_before)
 
     return failed
 
 
 def _tell(
-    session: Session, manager: Person, person: Person, settings: Settings, clock: Clock
+    session: Session,
+    manager: Person,
+    person: Person,
+    t: Translator,
+    now: datetime,
+    *,
+    due: datetime,
 ) -> None:
-    t = translator_for(manager, settings.locale, settings.zone)
+    """The manager's message, due when the failed DM was (a sweep at that time sends it)."""
     text = t("delivery.unreachable.teams", name=person.name or person.user_id)
     added = outbox.enqueue(
         session=session,
@@ -150,7 +162,8 @@ def _tell(
         kind="unreachable",
         recipient=manager.user_id,
         payload=message_to_json(Message.plain(text)),
-        at=clock.now(),
+        at=now,
+        not_before=due,
         platform=manager.platform,
     )
     if added:

@@ -5,6 +5,7 @@ once. People and conversation references are seeded as the Teams handlers store 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -19,7 +20,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bot.teams_transport import MAY_HAVE_LANDED, SENDING
+from bot.teams_outbox import reference_from
+from bot.teams_transport import MAY_HAVE_LANDED, SENDING, ConversationRef
 from commands.ui import Message, message_to_json
 from storage.accounts import TouchModel
 from storage.agenda.subscriptions import SyncSubscription
@@ -349,3 +351,57 @@ def test_slack_and_teams_in_one_process_each_send_their_own_rows(
     assert [m["text"] for m in slack.calls_to("chat.postMessage")] == ["to-slack"]
     assert list(posted(teams)) == ["to-teams"]
     assert {r.status for r in outbox(engine).values()} == {"sent"}
+
+
+def test_a_403_not_installed_fails_with_the_reason_and_a_slack_manager_is_told_once(
+    engine: Engine, teams: FakeTeams, slack: FakeSlack, database_url: str, tmp_path: Path
+) -> None:
+    with session_scope(engine) as session:
+        session.add(Person(user_id="UMANAGER", role=Role.MANAGER.value, locale="ja-JP"))
+    _, aad = teams_person(engine, teams)
+    enqueue_reminders(engine, [aad], each=2)
+    teams.fail_next(*(Failure(403, "BotNotInConversationRoster") for _ in range(2)))
+    both = {
+        **env(teams, database_url),
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": slack.api_url,
+    }
+    for when in ("2026-11-23T10:05+09:00", "2026-11-23T10:10+09:00"):
+        done = run_kakehashi("jobs", "run-due", "--at", when, env=both, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+
+    rows = outbox(engine)
+    assert [rows[f"reminder:{aad}:{n}"].status for n in range(2)] == ["failed", "failed"]
+    assert "403 BotNotInConversationRoster: the app is not installed" in str(
+        rows[f"reminder:{aad}:0"].last_error
+    )
+    [told] = slack.calls_to("chat.postMessage")  # once, on Slack, in Japanese
+    assert "Teams でリマインダーを送れませんでした" in json.dumps(told, ensure_ascii=False)
+    assert teams.activities == []
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        None,
+        {},
+        {"serviceUrl": None, "conversation": {"id": "a:1", "conversationType": "personal"}},
+        {"serviceUrl": "https://smba.test", "conversation": {"conversationType": "channel"}},
+        {"serviceUrl": "https://smba.test", "conversation": "not a dict", "user": ["x"]},
+    ],
+)
+def test_a_missing_or_malformed_reference_reaches_no_one(stored: dict[str, Any] | None) -> None:
+    assert reference_from(stored, person=True) is None
+
+
+def test_a_person_met_only_in_a_channel_is_reached_by_a_new_personal_chat() -> None:
+    stored = {
+        "serviceUrl": "https://smba.test/",
+        "conversation": {"id": "19:c;messageid=1", "conversationType": "channel", "tenantId": "t"},
+        "user": {"id": "29:abc", "aadObjectId": "guid"},
+    }
+    person = reference_from(stored, person=True)
+    channel = reference_from(stored, person=False)
+    assert person == ConversationRef("https://smba.test", "t", None, "29:abc")
+    assert channel is not None and channel.conversation_id == "19:c"
