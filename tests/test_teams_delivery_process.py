@@ -20,8 +20,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bot.teams_outbox import reference_from
-from bot.teams_transport import MAY_HAVE_LANDED, SENDING, ConversationRef
+from bot.teams_transport import MAY_HAVE_LANDED, SENDING
 from commands.ui import Message, message_to_json
 from storage.accounts import TouchModel
 from storage.agenda.subscriptions import SyncSubscription
@@ -379,29 +378,3 @@ def test_a_403_not_installed_fails_with_the_reason_and_a_slack_manager_is_told_o
     [told] = slack.calls_to("chat.postMessage")  # once, on Slack, in Japanese
     assert "Teams でリマインダーを送れませんでした" in json.dumps(told, ensure_ascii=False)
     assert teams.activities == []
-
-
-@pytest.mark.parametrize(
-    "stored",
-    [
-        None,
-        {},
-        {"serviceUrl": None, "conversation": {"id": "a:1", "conversationType": "personal"}},
-        {"serviceUrl": "https://smba.test", "conversation": {"conversationType": "channel"}},
-        {"serviceUrl": "https://smba.test", "conversation": "not a dict", "user": ["x"]},
-    ],
-)
-def test_a_missing_or_malformed_reference_reaches_no_one(stored: dict[str, Any] | None) -> None:
-    assert reference_from(stored, person=True) is None
-
-
-def test_a_person_met_only_in_a_channel_is_reached_by_a_new_personal_chat() -> None:
-    stored = {
-        "serviceUrl": "https://smba.test/",
-        "conversation": {"id": "19:c;messageid=1", "conversationType": "channel", "tenantId": "t"},
-        "user": {"id": "29:abc", "aadObjectId": "guid"},
-    }
-    person = reference_from(stored, person=True)
-    channel = reference_from(stored, person=False)
-    assert person == ConversationRef("https://smba.test", "t", None, "29:abc")
-    assert channel is not None and channel.conversation_id == "19:c"
