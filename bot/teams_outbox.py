@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 from sqlmodel import Session, select
@@ -39,7 +40,7 @@ def reference_from(stored: dict[str, Any] | None, *, person: bool) -> Conversati
     """A stored reference (`bot.teams_people.reference_of`) as the transport needs it. A
     person is reached in their personal chat: one kept from another conversation (a channel)
     only gives their id, and the transport creates the chat."""
-    if not isinstance(stored, dict) or not isinstance(stored.get("serviceUrl"), str):
+    if not isinstance(stored, dict) or not _trusted(stored.get("serviceUrl")):
         return None
     conversation = _dict(stored.get("conversation"))
     user = _dict(stored.get("user"))
@@ -56,34 +57,43 @@ def reference_from(stored: dict[str, Any] | None, *, person: bool) -> Conversati
     )
 
 
+def _trusted(url: object) -> bool:
+    """The bot's token goes to this URL: https, or http on this machine (tests, Playground)."""
+    if not isinstance(url, str):
+        return False
+    parts = urlsplit(url)
+    local = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+    return (parts.scheme == "https" or local) and bool(parts.hostname)
+
+
 def _dict(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
 def references(engine: Engine) -> Callable[[str], ConversationRef | None]:
-    """A Teams recipient (a person's key, or a channel's id) → where to reach them; None when
-    nothing was stored (the app is not installed for them)."""
+    """A Teams recipient (a person's key, a channel's id, or a conversation a message landed
+    in) → where to reach them; None when nothing was stored (the app is not installed)."""
 
     def find(recipient: str) -> ConversationRef | None:
         with Session(engine) as session:
-            person = get_by_user_id(session=session, user_id=recipient, platform=TEAMS)
-            if person is not None:
-                return reference_from(person.delivery_ref, person=True)
-            channel = session.exec(
-                select(SyncSubscription).where(
-                    SyncSubscription.platform == TEAMS, SyncSubscription.channel_id == recipient
-                )
-            ).first()
-            if channel is not None:
-                return reference_from(channel.delivery_ref, person=False)
-            return _landed_in(session, recipient, find)
+            return _stored(session, recipient) or _landed_in(session, recipient)
 
     return find
 
 
-def _landed_in(
-    session: Session, conversation: str, find: Callable[[str], ConversationRef | None]
-) -> ConversationRef | None:
+def _stored(session: Session, recipient: str) -> ConversationRef | None:
+    person = get_by_user_id(session=session, user_id=recipient, platform=TEAMS)
+    if person is not None:
+        return reference_from(person.delivery_ref, person=True)
+    channel = session.exec(
+        select(SyncSubscription).where(
+            SyncSubscription.platform == TEAMS, SyncSubscription.channel_id == recipient
+        )
+    ).first()
+    return reference_from(channel.delivery_ref, person=False) if channel is not None else None
+
+
+def _landed_in(session: Session, conversation: str) -> ConversationRef | None:
     """A conversation a message landed in (an update in place after a restart): reached
     where its recipient is, in that conversation."""
     sent = session.exec(
@@ -91,7 +101,7 @@ def _landed_in(
             OutboxMessage.platform == TEAMS, OutboxMessage.channel == conversation
         )
     ).first()
-    ref = find(sent) if sent is not None and sent != conversation else None
+    ref = _stored(session, sent) if sent is not None else None
     return replace(ref, conversation_id=conversation) if ref is not None else None
 
 

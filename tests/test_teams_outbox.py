@@ -19,6 +19,9 @@ from bot.teams_transport import ConversationRef
         {"serviceUrl": None, "conversation": {"id": "a:1", "conversationType": "personal"}},
         {"serviceUrl": "https://smba.test", "conversation": {"conversationType": "channel"}},
         {"serviceUrl": "https://smba.test", "conversation": "not a dict", "user": ["x"]},
+        {"serviceUrl": "http://smba.evil.test", "user": {"id": "29:x"}},  # the token in clear
+        {"serviceUrl": "file:///etc/passwd", "user": {"id": "29:x"}},
+        {"serviceUrl": ["https://smba.test"], "user": {"id": "29:x"}},
     ],
 )
 def test_a_missing_or_malformed_reference_reaches_no_one(stored: dict[str, Any] | None) -> None:
