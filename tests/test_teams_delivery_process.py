@@ -162,6 +162,16 @@ def test_a_weekly_agenda_goes_to_its_teams_channel_once(
         )
 
     assert run_due(teams, database_url, tmp_path, "2026-11-30T08:59+09:00") == ""
+    preview = run_kakehashi(
+        "jobs",
+        "preview",
+        "--at",
+        "2026-11-30T09:00+09:00",
+        env=env(teams, database_url),
+        cwd=tmp_path,
+    )
+    assert f"agenda → {channel} (week ending 2026-11-30T09:00+09:00)" in preview.stdout
+    assert teams.activities == []  # a preview sends nothing
     out = run_due(teams, database_url, tmp_path, "2026-11-30T09:00+09:00")
     assert f"agenda:{channel}" in out or "agenda" in out
     [agenda] = teams.activities
