@@ -187,12 +187,12 @@ class CrmEvents:
             message = Message.plain(
                 t("crm.already", deal=deal.deal.name, account=account.name, number=f"H-{handed.id}")
             )
-            _send(session, f"{key}:already", owner.user_id, message, now)
+            _send(session, f"{key}:already", owner, message, now)
             return "already_handed_off"
         if account.sales_owner_id is None:
             account.sales_owner_id = owner.id
             session.add(account)
-        _send(session, f"{key}:offer", owner.user_id, offer(t, deal, event), now)
+        _send(session, f"{key}:offer", owner, offer(t, deal, event), now)
         return "offered"
 
     def _tell_managers(
@@ -206,9 +206,7 @@ class CrmEvents:
                 account=deal.account.name,
                 email=deal.deal.owner_email or "—",
             )
-            _send(
-                session, f"{key}:{why}:{manager.user_id}", manager.user_id, Message.plain(text), now
-            )
+            _send(session, f"{key}:{why}:{manager.user_id}", manager, Message.plain(text), now)
 
     def _escalate(self, now: datetime) -> list[str]:
         """Deals offered 2 working days ago and still not handed off: the managers are told."""
@@ -272,14 +270,15 @@ def offer(t: Translator, deal: WonDeal, event: CrmEvent) -> Message:
     )
 
 
-def _send(session: Session, key: str, user_id: str, message: Message, now: datetime) -> None:
+def _send(session: Session, key: str, to: people.Person, message: Message, now: datetime) -> None:
     outbox.enqueue(
         session=session,
         key=key,
         kind="crm",
-        recipient=user_id,
+        recipient=to.user_id,
         payload=message_to_json(message),
         at=now,
+        platform=to.platform,
     )
 
 
