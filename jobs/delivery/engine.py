@@ -21,7 +21,8 @@ Teams). How each message is sent once:
   archived, …) marks it failed with the reason, for `kakehashi jobs failed`. The sweep takes
   its retries again as soon as their backoff ends, ahead of the rest of a backlog.
 
-How fast: one sender thread per process, messages one at a time, in order, paced by a `Pacer`
+How fast: one sender thread per process and platform, messages one at a time, recipients taking
+turns (each one's n-th message after everyone's (n-1)-th, `claims.claim_due`), paced by a `Pacer`
 shared with the transport: about one post per second per channel (the engine waits for it), and
 `per_second` Web API calls across the workspace, every call the transport makes (posts, and
 `find_sent`'s look-ups, which Slack counts alike) taking a turn from a token bucket. The
