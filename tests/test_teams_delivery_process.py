@@ -33,6 +33,8 @@ from tests.fake_teams import TENANT_ID, Failure, FakeTeams, start_fake_teams
 from tests.test_reminders import account, promise
 
 ROOT = Path(__file__).parent.parent
+EACH = 8
+"""Reminders per person in the SIGKILL test: enough that the kill lands mid-queue."""
 
 
 @pytest.fixture
@@ -243,7 +245,7 @@ def test_kakehashi_run_through_throttling_errors_and_a_sigkill_sends_each_messag
     _, manager = teams_person(engine, teams, role=Role.MANAGER)
     people = [teams_person(engine, teams)[1] for _ in range(15)]
     _, absent = teams_person(engine, teams, reachable=False)
-    enqueue_reminders(engine, [*people, absent], each=4)
+    enqueue_reminders(engine, [*people, absent], each=EACH)
     teams.fail_next(
         Failure(429, "Throttled", "1"), Failure(500), Failure(503), Failure(429, "Throttled", "1")
     )
@@ -287,7 +289,7 @@ def test_kakehashi_run_through_throttling_errors_and_a_sigkill_sends_each_messag
     assert "could not send reminders" in card_text(notice)
 
     failed = run_kakehashi("jobs", "failed", env=env(teams, database_url), cwd=tmp_path)
-    assert failed.stdout.count(f"→ teams:{absent}: not reachable on Teams") == 4
+    assert failed.stdout.count(f"→ teams:{absent}: not reachable on Teams") == EACH
     engine.dispose()
 
 
