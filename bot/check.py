@@ -201,9 +201,23 @@ def _unreachable(settings: Settings, exc: Exception) -> Result:
 # ---- Microsoft Teams -----------------------------------------------------------------------
 
 
-def teams(_settings: Settings) -> Iterator[Result]:
-    """Microsoft Teams is not supported yet: its Entra credentials will be checked here."""
-    yield Result("teams", None, "not supported yet")
+def teams(settings: Settings) -> Iterator[Result]:
+    """The bot's Entra credentials, by asking for a Bot Connector token as delivery does."""
+    if not settings.teams_enabled:
+        yield Result("teams", None, "TEAMS_CLIENT_ID is not set")
+        return
+    if settings.teams_client_secret is None:
+        yield Result("teams", None, "TEAMS_ANONYMOUS: the Agents Playground only, no delivery")
+        return
+    from bot.teams_transport import TeamsTokens
+    from jobs.delivery import TransientError
+
+    try:
+        TeamsTokens.from_settings(settings).get()
+    except TransientError as exc:
+        yield Result("teams credentials", False, exc.reason)
+        return
+    yield Result("teams credentials", True, "accepted: a Bot Connector token was issued")
 
 
 PLATFORMS: list[Callable[[Settings], Iterator[Result]]] = [slack, teams]

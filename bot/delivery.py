@@ -207,6 +207,7 @@ def slack_delivery(settings: Settings, engine: Engine, *, clock: Clock | None = 
         clock=clock or SystemClock(),
         pacer=pacer,
         recompose=recompose(settings, engine),
+        platform="slack",
     )
 
 

@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from bot.crm_jobs import crm_from
-from bot.delivery import slack_delivery
 from bot.health import Reach, probe_client, rejected, try_call_now
 from bot.reminder_jobs import reminders_from
 from bot.runtime import Runtime
+from bot.senders import platform_deliveries
 from bot.settings import Settings, SettingsError
 from jobs.agenda import Agendas
 from jobs.delivery import Delivery, due_messages, failed_messages
@@ -31,14 +31,15 @@ class BadInstant(ValueError):
     """`--at` is not an ISO-8601 date and time."""
 
 
-def sweeps(runtime: Runtime, delivery: Delivery) -> list[Sweep]:
-    """Every sweep of one tick, in order: whatever enqueues messages first, delivery last."""
+def sweeps(runtime: Runtime, *deliveries: Delivery) -> list[Sweep]:
+    """Every sweep of one tick, in order: whatever enqueues messages first, delivery last (one
+    sweep per platform's engine)."""
     crm = crm_from(runtime)
     return [
         timed_sweep("reminders", reminders_of(runtime).sweep),
         timed_sweep("agendas", agendas_from(runtime).sweep),
         *([timed_sweep("crm", crm.sweep)] if crm else []),
-        timed_sweep("delivery", delivery.sweep),
+        *(timed_sweep("delivery", delivery.sweep) for delivery in deliveries),
     ]
 
 
@@ -69,7 +70,8 @@ def previews(runtime: Runtime) -> list[Sweep]:
 
 
 def describe(row: OutboxMessage) -> str:
-    what = f"{row.kind} {row.key} → {row.recipient}"
+    where = row.recipient if row.platform == "slack" else f"{row.platform}:{row.recipient}"
+    what = f"{row.kind} {row.key} → {where}"
     return f"{what} (update of {row.update_of})" if row.update_of else what
 
 
@@ -89,9 +91,13 @@ def parse_instant(text: str | None, settings: Settings) -> datetime | None:
 
 
 def run_due(
-    runtime: Runtime, delivery: Delivery, at: datetime | None, out: TextIO | None = None
+    runtime: Runtime,
+    delivery: Delivery | list[Delivery],
+    at: datetime | None,
+    out: TextIO | None = None,
 ) -> int:
-    for line in run_sweeps(sweeps(runtime, delivery), at or runtime.clock.now()):
+    deliveries = delivery if isinstance(delivery, list) else [delivery]
+    for line in run_sweeps(sweeps(runtime, *deliveries), at or runtime.clock.now()):
         print(line, file=out or sys.stdout)
     return 0
 
@@ -134,15 +140,18 @@ def jobs_command(command: str, settings: Settings, at_text: str | None) -> int:
     from bot.server import build_runtime
 
     at = parse_instant(at_text, settings)
-    if command == "run-due" and settings.slack_bot_token is None:
-        raise SettingsError("SLACK_BOT_TOKEN is required by `kakehashi jobs run-due`")
+    if command == "run-due" and not (settings.slack_enabled or settings.teams_enabled):
+        raise SettingsError(
+            "SLACK_BOT_TOKEN or Teams (TEAMS_CLIENT_ID, TEAMS_CLIENT_SECRET, TEAMS_TENANT_ID) "
+            "is required by `kakehashi jobs run-due`"
+        )
     runtime = build_runtime(settings)
     try:
         if command == "preview":
             return preview(runtime, at)
-        if not slack_reachable(settings, runtime, at):
+        if settings.slack_enabled and not slack_reachable(settings, runtime, at):
             return 1
-        return run_due(runtime, slack_delivery(settings, runtime.engine), at)
+        return run_due(runtime, platform_deliveries(settings, runtime.engine), at)
     finally:
         runtime.engine.dispose()
 

@@ -21,10 +21,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.after_ack import AfterAck
 from bot.connections import DEFAULT_LIMITS, CappedSite, ConnectionLimits, app_runner
 from bot.crm_http import add_crm_routes
-from bot.delivery import deliver_in_background, slack_delivery
 from bot.health import CHECK_SECONDS, Reach, SlackHealth, check_at_start, quiet_logger
 from bot.jobs_main import sweeps
 from bot.runtime import Runtime, open_runtime
+from bot.senders import kick_all, platform_deliveries
 from bot.settings import Settings, SettingsError
 from bot.slack import SlackDirectory, build_app, web_app
 from bot.slack_answers import SETTLE, keep_answering
@@ -109,15 +109,15 @@ def teams_runtime(main: Runtime, tokens: Tokens | None) -> Runtime:
     return replace(main, directory=directory, room=ROOM, on_outbox=main.on_outbox)
 
 
-def start_delivery(settings: Settings, runtime: Runtime) -> Delivery:
-    """The delivery engine, kicked after every request that wrote to the outbox and once now
-    (for what was owed while the process was down)."""
-    delivery = slack_delivery(settings, runtime.engine)
+def start_delivery(settings: Settings, runtime: Runtime) -> list[Delivery]:
+    """The delivery engines (Slack's, Teams', or both), kicked after every request that wrote
+    to the outbox and once now (for what was owed while the process was down)."""
+    deliveries = platform_deliveries(settings, runtime.engine)
     if runtime.engine.dialect.name == "sqlite":  # one process sends: its old claims are dead
-        expire_claims(engine=runtime.engine, now=delivery.clock.now())
-    runtime.on_outbox = deliver_in_background(delivery, runtime.clock)
+        expire_claims(engine=runtime.engine, now=runtime.clock.now())
+    runtime.on_outbox = kick_all(deliveries, runtime.clock)
     runtime.on_outbox()
-    return delivery
+    return deliveries
 
 
 async def serve(
@@ -167,11 +167,10 @@ async def serve(
     socket_mode = connect_socket_mode(app, app_token, slack) if app and app_token else None
     if settings.slack_enabled:
         slack.watch()
-    # Teams deliveries go through bot.teams_transport once conversations are stored (issue 17).
-    delivery = await asyncio.to_thread(start_delivery, settings, runtime)
+    deliveries = await asyncio.to_thread(start_delivery, settings, runtime)
     if on_teams is not None:
         on_teams.on_outbox = runtime.on_outbox
-    ticks = sweeps(runtime, delivery)
+    ticks = sweeps(runtime, *deliveries)
     scheduler = start_scheduler(
         lambda: run_sweeps(ticks, runtime.clock.now()), seconds=settings.tick_seconds
     )
@@ -202,7 +201,8 @@ async def serve(
                 "stopped before every acknowledged request was answered; the next start will"
                 " answer the rest"
             )
-        delivery.stop()
+        for delivery in deliveries:
+            delivery.stop()
         scheduler.shutdown(wait=False)
         after_ack.shutdown()
         runtime.engine.dispose()

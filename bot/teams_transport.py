@@ -120,6 +120,10 @@ class TeamsTokens:
         return str(body["access_token"]), self._clock() + max(expires - TOKEN_MARGIN, 30.0)
 
 
+class Unreachable(PermanentError):
+    """Teams cannot reach the person: the app is not installed for them, or they blocked it."""
+
+
 @dataclass(frozen=True)
 class ConversationRef:
     """Where to reach a person or a channel on Teams (kept from their activities)."""
@@ -251,7 +255,7 @@ class TeamsTransport:
     def _reference(self, recipient: str) -> ConversationRef:
         ref = self.references(recipient)
         if ref is None:
-            raise PermanentError(
+            raise Unreachable(
                 "not reachable on Teams: the app is not installed for them (no conversation yet)"
             )
         return ref
@@ -319,7 +323,7 @@ def _answer(response: httpx.Response) -> Any:
         return_after = _retry_after(response)
         raise TransientError(reason, retry_after=return_after, may_have_landed=False)
     if status == 403 and code in ("BotNotInConversationRoster", "ConversationBlockedByUser"):
-        reason += ": the app is not installed for this person, or they blocked it"
+        raise Unreachable(f"{reason}: the app is not installed for this person, or they blocked it")
     raise PermanentError(reason)
 
 

@@ -282,10 +282,10 @@ def _send(session: Session, key: str, to: Person, message: Message, now: datetim
         session=session,
         key=key,
         kind="crm",
-        platform=to.platform,
         recipient=to.user_id,
         payload=message_to_json(message),
         at=now,
+        platform=to.platform,
     )
 
 

@@ -191,5 +191,6 @@ def test_run_due_needs_the_bot_token(
     monkeypatch.delenv("SLACK_BOT_TOKEN")
     assert main(["jobs", "run-due"]) == 2
     assert capsys.readouterr().err == (
-        "kakehashi: SLACK_BOT_TOKEN is required by `kakehashi jobs run-due`\n"
+        "kakehashi: SLACK_BOT_TOKEN or Teams (TEAMS_CLIENT_ID, TEAMS_CLIENT_SECRET, "
+        "TEAMS_TENANT_ID) is required by `kakehashi jobs run-due`\n"
     )

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, or_, update
+from sqlalchemy import ColumnElement, Engine, Select, func, or_, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from commands.context import Clock
@@ -172,29 +173,22 @@ def claim_due(
     holder: str,
     limit: int,
     among: list[int] | None = None,
+    platform: str | None = None,
 ) -> list[Claim]:
-    """Claims up to `limit` rows due by `due` whose lease ran out by `wall`, the oldest first,
-    in one transaction: each by a compare-and-set of its lease, so a row is never handed to two
-    senders."""
-
+    """Claims up to `limit` rows due by `due` whose lease ran out by `wall` (only `platform`'s
+    when given), in one transaction: each by a compare-and-set of its lease, so a row is never
+    handed to two senders. Recipients take turns: everyone's oldest row first, then everyone's
+    second, so that one person's backlog does not hold up the others."""
     free = or_(col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) < wall)
-    query = (
-        select(OutboxMessage)
-        .where(
-            OutboxMessage.status == OutboxStatus.PENDING.value,
-            col(OutboxMessage.not_before) <= due,
-            free,
-        )
-        .order_by(col(OutboxMessage.not_before), col(OutboxMessage.id))
-        .limit(limit)
-    )
-    if among is not None:
-        query = query.where(col(OutboxMessage.id).in_(among))
-    if engine.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
     claims: list[Claim] = []
     with session_scope(engine) as session:
-        for row in session.exec(query).all():
+        ranked = list(session.execute(_ranked(due, free, limit, among, platform)).scalars())
+        query = select(OutboxMessage).where(col(OutboxMessage.id).in_(ranked))
+        if engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        order = {row_id: i for i, row_id in enumerate(ranked)}
+        rows = sorted(session.exec(query).all(), key=lambda row: order[row.id or 0])
+        for row in rows:
             claim = _claim_of(row, until)  # before the update refreshes `row`
             taken = session.execute(
                 update(OutboxMessage)
@@ -208,6 +202,40 @@ def claim_due(
             if taken.rowcount == 1:  # type: ignore[attr-defined]
                 claims.append(claim)
     return claims
+
+
+def _ranked(
+    due: datetime,
+    free: ColumnElement[bool],
+    limit: int,
+    among: list[int] | None,
+    platform: str | None,
+) -> Select[tuple[int]]:
+    """Ids of the free due rows to claim, each recipient's n-th row after everyone's
+    (n-1)-th, the oldest first within a round."""
+    turn = (
+        func.row_number()
+        .over(
+            partition_by=col(OutboxMessage.recipient),
+            order_by=(col(OutboxMessage.not_before), col(OutboxMessage.id)),
+        )
+        .label("turn")
+    )
+    due_rows = sa_select(
+        col(OutboxMessage.id).label("id"),
+        col(OutboxMessage.not_before).label("not_before"),
+        turn,
+    ).where(
+        col(OutboxMessage.status) == OutboxStatus.PENDING.value,
+        col(OutboxMessage.not_before) <= due,
+        free,
+    )
+    if among is not None:
+        due_rows = due_rows.where(col(OutboxMessage.id).in_(among))
+    if platform is not None:
+        due_rows = due_rows.where(col(OutboxMessage.platform) == platform)
+    queue = due_rows.subquery()
+    return sa_select(queue.c.id).order_by(queue.c.turn, queue.c.not_before, queue.c.id).limit(limit)
 
 
 def renew_lease(engine: Engine, claim: Claim, until: datetime) -> bool:

@@ -21,7 +21,8 @@ Teams). How each message is sent once:
   archived, …) marks it failed with the reason, for `kakehashi jobs failed`. The sweep takes
   its retries again as soon as their backoff ends, ahead of the rest of a backlog.
 
-How fast: one sender thread per process, messages one at a time, in order, paced by a `Pacer`
+How fast: one sender thread per process and platform, messages one at a time, recipients taking
+turns (each one's n-th message after everyone's (n-1)-th, `claims.claim_due`), paced by a `Pacer`
 shared with the transport: about one post per second per channel (the engine waits for it), and
 `per_second` Web API calls across the workspace, every call the transport makes (posts, and
 `find_sent`'s look-ups, which Slack counts alike) taking a turn from a token bucket. The
@@ -99,6 +100,11 @@ class Delivery:
     """Per kind: (key, message as written, now) → the message as it should be sent now, or
     None when it is no longer worth sending; for messages built from data that may change while
     they wait, such as reminders."""
+    platform: str | None = None
+    """Only this platform's rows are claimed (None: every row, as when one platform is served)."""
+    on_failed: Callable[[Claim, PermanentError], None] | None = None
+    """Told of a row that failed for good, with the reason (a manager is told of an unreachable
+    person)."""
     holder: str = field(default_factory=lambda: this_process())
     """Who claims: written with each claim, so a claim of a process that is gone is known."""
     _state: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -191,6 +197,7 @@ class Delivery:
             holder=self.holder,
             limit=limit,
             among=among,
+            platform=self.platform,
         )
 
     def _holds(self, claim: Claim) -> bool:
@@ -247,6 +254,8 @@ class Delivery:
                 "delivery of %s to %s failed for good: %s", claim.key, claim.recipient, error.reason
             )
             self._finish(claim, status=OutboxStatus.FAILED, last_error=error.reason)
+            if self.on_failed is not None:
+                self.on_failed(claim, error)
         return None
 
     def _post(self, claim: Claim, due: datetime) -> str | None:

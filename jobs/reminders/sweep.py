@@ -226,6 +226,8 @@ class Reminders:
             return
         with session_scope(self.engine) as session:
             for person in session.exec(stale_recipients(now - PROFILE_MAX_AGE)).all():
+                if person.platform != self.directory.platform:
+                    continue  # another platform's people: their profiles come from there
                 refresh_profile(person, self.directory, now)
                 session.add(person)
 
