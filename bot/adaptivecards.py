@@ -31,7 +31,9 @@ from microsoft_teams.cards.core import (
     TextInput,
 )
 
-from bot.teams_text import Names, Rendered, plain_text, to_markdown
+from bot.teams_markup import Names, Rendered
+from bot.teams_markup import as_plain as plain_text
+from bot.teams_markup import render as to_markdown
 from commands import ui
 from commands.text import clip
 

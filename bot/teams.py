@@ -36,6 +36,7 @@ from microsoft_teams.common.experimental import ExperimentalWarning
 
 from bot import adaptivecards as cards
 from bot.runtime import Runtime
+from bot.teams_markup import as_plain as plain_text
 from bot.teams_people import (
     channel_of,
     more_line,
@@ -44,7 +45,7 @@ from bot.teams_people import (
     remember_sender,
     translator,
 )
-from bot.teams_text import plain_text, read_message
+from bot.teams_text import read_message
 from commands.markup import MENTIONED, escape
 from commands.text import clip
 from commands.ui import Form, Message, Outcome

@@ -1,14 +1,31 @@
-"""The neutral markup (`commands.markup`, from the `markup` branch) as Teams markdown: typed
-characters escaped so they show as typed, `*b*` bold, mentions as `<at>Name</at>` with their
-entities, bot-built links as `[label](url)`. `bot.teams_text.to_markdown` uses it once
-`commands.markup` is there."""
+"""The neutral markup (`commands.markup`) as Teams markdown: typed characters escaped so they
+show as typed, `*b*` bold, mentions as `<at>Name</at>` with their entities, bot-built links as
+`[label](url)`."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from bot.teams_text import WORD_JOINER, Names, Rendered
 from commands import markup
+
+WORD_JOINER = "\u2060"
+"""Put after a typed `<`, so that `<at>` or HTML typed by a person is shown as typed and never
+read as a tag or a mention by Teams."""
+
+Names = Callable[[str], tuple[str, str] | None]
+"""A person key → (Entra object id, display name), for mentions; None when unknown."""
+
+
+@dataclass
+class Rendered:
+    """Teams markdown, and the mentions it carries (`msteams.entities`)."""
+
+    text: str
+    mentions: list[tuple[str, str]]
+    """(Entra object id, display name) per `<at>` in the text."""
+
 
 LITERAL: dict[str, str] = {c: "\\" + c for c in markup.SIGNIFICANT} | {
     "<": "<" + WORD_JOINER,  # never a tag, never `<at>`
@@ -26,11 +43,6 @@ def _own(text: str) -> str:
     """The bot's own text: `*b*` is Markdown's `**b**`; a line needs a blank line to break."""
     text = _LINE_START.sub(lambda m: f"{m[1]}\\{m[2]}", _BOLD.sub(r"**\1**", text))
     return text.replace("\n", "\n\n")
-
-
-def token(user_id: str) -> str:
-    """The neutral mention token of a person."""
-    return str(markup.mention(user_id))
 
 
 def as_plain(text: str) -> str:

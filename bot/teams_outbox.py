@@ -16,7 +16,9 @@ from sqlmodel import Session, select
 
 from bot import adaptivecards as cards
 from bot.settings import Settings
-from bot.teams_text import ENTRA_ID, Names, plain_text
+from bot.teams_markup import Names
+from bot.teams_markup import as_plain as plain_text
+from bot.teams_text import ENTRA_ID
 from bot.teams_transport import ConversationRef, Unreachable, teams_delivery
 from commands.context import Clock, SystemClock
 from commands.i18n import Translator, translator_for

@@ -9,7 +9,8 @@ from sqlmodel import Session
 
 from bot import adaptivecards as cards
 from bot.runtime import Runtime
-from bot.teams_text import Names, locale_of, person_key, zone_of
+from bot.teams_markup import Names
+from bot.teams_text import locale_of, zone_of
 from commands.i18n import Translator
 from storage import people
 from storage.people import Person
@@ -17,7 +18,7 @@ from storage.people import Person
 
 def user_id_of(activity: dict[str, Any]) -> str:
     sender = activity.get("from") or {}
-    return person_key(str(sender.get("aadObjectId") or sender.get("id") or ""))
+    return str(sender.get("aadObjectId") or sender.get("id") or "")
 
 
 def channel_of(activity: dict[str, Any]) -> str | None:

@@ -9,31 +9,15 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from commands.i18n import LOCALES
+from commands.markup import mention
 from commands.text import fold, is_help, strip_control
 
 # ---- who is who ---------------------------------------------------------------------------
-
-
-def person_key(aad_object_id: str) -> str:
-    """The people row key of a Teams user. TODO(lead): switch to the `ids` branch's platform
-    identity once merged (its key shape for Entra object ids)."""
-    return aad_object_id
-
-
-def mention_token(key: str) -> str:
-    """The neutral mention token for a person: `commands.markup.mention` once the `markup`
-    branch is merged, else today's `<@KEY>`. TODO(lead): keep only the first after the merge."""
-    try:
-        from bot.teams_markup import token
-    except ImportError:
-        return f"<@{key}>"
-    return token(key)
 
 
 ENTRA_ID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
@@ -59,10 +43,6 @@ def managers_by_platform(
     # Teams sends Entra object ids in lower case; an administrator may paste them in upper.
     teams = tuple(m[len(TEAMS_MANAGER) :].lower() for m in managers if is_teams_manager(m))
     return {others: tuple(m for m in managers if not is_teams_manager(m)), "teams": teams}
-
-
-MENTION_TOKEN = re.compile(r"<@([^>|\s]+)(?:\|[^>]*)?>")
-"""A mention token in the shared markup, whatever platform's key it carries."""
 
 
 # ---- incoming -----------------------------------------------------------------------------
@@ -121,7 +101,7 @@ def _mentions(activity: dict[str, Any], bot_id: str) -> dict[str, str]:
         if who.get("id") == bot_id:
             found[name] = ""
         elif aad := who.get("aadObjectId"):
-            found[name] = mention_token(person_key(str(aad)))
+            found[name] = mention(str(aad))
     return found
 
 
@@ -151,105 +131,3 @@ def _client_info(activity: dict[str, Any]) -> dict[str, Any]:
         if isinstance(entity, dict) and entity.get("type") == "clientInfo":
             return entity
     return {}
-
-
-# ---- outgoing -----------------------------------------------------------------------------
-
-_EMPHASIS = re.compile(r"(?<![*\w])\*([^*\n]+)\*(?![*\w])|(?<![`\w])`([^`\n]+)`(?![`\w])")
-_SPECIAL = re.compile(r"([\\*_\[\]`~|])")
-_LINE_START = re.compile(r"^(\s*)([#>+\-]|\d+\.)", re.MULTILINE)
-_BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
-_OPEN_TAG = re.compile(r"<(?=[A-Za-z/!?])")
-WORD_JOINER = "\u2060"
-"""Put after a typed `<` before a letter, so that `<at>` or HTML typed by a person is shown as
-typed and never read as a tag or a mention by Teams."""
-
-Names = Callable[[str], tuple[str, str] | None]
-"""A person key → (Entra object id, display name), for mentions; None when unknown."""
-
-
-@dataclass
-class Rendered:
-    """Teams markdown, and the mentions it carries (`msteams.entities`)."""
-
-    text: str
-    mentions: list[tuple[str, str]]
-    """(Entra object id, display name) per `<at>` in the text."""
-
-
-def shown_as_typed(value: str) -> str:
-    """Text that Teams shows exactly as it is: markdown and tags neutralised."""
-    value = _BIDI.sub("", strip_control(value))
-    value = _SPECIAL.sub(r"\\\1", value)
-    value = _LINE_START.sub(lambda m: f"{m[1]}\\{m[2]}", value)
-    return _OPEN_TAG.sub("<" + WORD_JOINER, value)
-
-
-def to_markdown(markup: str, names: Names) -> Rendered:
-    """The shared markup → Teams markdown, mentions → `<at>` with their entities; what people
-    typed shown as typed. The one function to switch: `bot.teams_markup` renders the `markup`
-    branch's spec once `commands.markup` exists. TODO(lead): after that merge, keep only
-    `bot.teams_markup.render` and delete `_legacy` and its helpers."""
-    try:
-        from bot.teams_markup import render
-    except ImportError:
-        return _legacy(markup, names)
-    return render(markup, names)
-
-
-def plain_text(markup: str) -> str:
-    """Markup for places Teams shows as typed (titles, labels, buttons, dialog messages): no
-    emphasis marks, typed characters as typed, a mention as `@id`. Switches with `to_markdown`."""
-    try:
-        from bot.teams_markup import as_plain
-    except ImportError:
-        return _unescape(_LEGACY_EMPHASIS.sub(lambda m: m[1] or m[2], markup))
-    return as_plain(markup)
-
-
-_LEGACY_EMPHASIS = re.compile(r"\*([^*\n]+)\*|`([^`\n]+)`")
-
-
-def _unescape(markup: str) -> str:
-    return markup.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
-def _legacy(markup: str, names: Names) -> Rendered:
-    """Today's `commands.text` markup: Slack's escapes and `<@id>` mentions."""
-    mentions: list[tuple[str, str]] = []
-    out: list[str] = []
-    pos = 0
-    for m in MENTION_TOKEN.finditer(markup):
-        out.append(_emphasis(markup[pos : m.start()]))
-        out.append(_mention(m[1], names, mentions))
-        pos = m.end()
-    out.append(_emphasis(markup[pos:]))
-    # Markdown needs a blank line for a line break.
-    return Rendered(text="\n\n".join("".join(out).split("\n")), mentions=mentions)
-
-
-def _emphasis(markup: str) -> str:
-    out: list[str] = []
-    pos = 0
-    for m in _EMPHASIS.finditer(markup):
-        out.append(shown_as_typed(_unescape(markup[pos : m.start()])))
-        inner = shown_as_typed(_unescape(m[1] or m[2]))
-        out.append(f"**{inner}**" if m[1] else f"`{_code(m[2])}`")
-        pos = m.end()
-    out.append(shown_as_typed(_unescape(markup[pos:])))
-    return "".join(out)
-
-
-def _code(markup: str) -> str:
-    """Inside a code span markdown escapes show as backslashes: only tags are neutralised."""
-    return _OPEN_TAG.sub("<" + WORD_JOINER, _BIDI.sub("", _unescape(markup)))
-
-
-def _mention(key: str, names: Names, mentions: list[tuple[str, str]]) -> str:
-    found = names(key)
-    if found is None:
-        return shown_as_typed("@" + key)
-    aad, name = found
-    shown = shown_as_typed(name) or aad
-    mentions.append((aad, shown))
-    return f"<at>{shown}</at>"

@@ -11,7 +11,8 @@ import pytest
 from microsoft_teams.cards.core import AdaptiveCard
 
 from bot import adaptivecards as cards
-from bot.teams_text import WORD_JOINER, to_markdown
+from bot.teams_markup import WORD_JOINER
+from bot.teams_markup import render as to_markdown
 from commands import ui
 from commands.i18n import Translator
 from commands.text import escape

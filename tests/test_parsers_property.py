@@ -38,7 +38,7 @@ PARSERS: list[tuple[str, str, dict[str, Any]]] = [
     ("commands.handoff", "parse_args", {}),
     ("commands.portfolio", "parse", {}),
     ("commands.agenda.subscribe", "parse", {}),
-    ("commands.agenda.subscribe", "parse_weekly", {}),
+    ("commands.agenda.words", "parse_weekly", {}),
     ("commands.agenda.subscribe", "parse_time", {}),
 ]
 

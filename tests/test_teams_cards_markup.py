@@ -1,16 +1,12 @@
-"""The neutral markup of the `markup` branch as Teams markdown (runs once `commands.markup` is
-merged in; until then `bot.teams_text` renders today's markup, tested in test_adaptivecards)."""
+"""The neutral markup as Teams markdown: typed text shown as typed, mentions as `<at>`."""
 
 from __future__ import annotations
 
 import pytest
 
-markup = pytest.importorskip("commands.markup")
-
-from bot import adaptivecards as cards  # noqa: E402
-from bot.teams_markup import render  # noqa: E402
-from bot.teams_text import WORD_JOINER  # noqa: E402
-from commands import ui  # noqa: E402
+from bot import adaptivecards as cards
+from bot.teams_markup import WORD_JOINER, render
+from commands import markup, ui
 
 AIKO = "0f6a3b2c-1111-4222-8333-944445555666"
 

@@ -19,8 +19,9 @@ from sqlmodel import select
 from bot import teams
 from bot.runtime import Runtime
 from bot.teams import Audience
-from bot.teams_text import mention_token, read_message
+from bot.teams_text import read_message
 from commands.context import FixedClock
+from commands.markup import mention as mention_token
 from storage import people
 from storage.handoffs import Handoff
 from tests.handoff_data import form_values, outbox_rows

@@ -36,7 +36,9 @@ async def test_rejected_requests_are_one_bounded_line_without_their_body(
     lines = [r.getMessage() for r in caplog.records]
     assert not any("forged" in line or "xxxx" in line for line in lines)
     rejections = [line for line in lines if "rejected" in line]
-    assert len(rejections) == 1  # 30 in a burst: one line, the rest counted into the next
+    assert len(rejections) == 1, (
+        rejections
+    )  # 30 in a burst: one line, the rest counted into the next
     assert len(rejections[0]) < 200 and "\n" not in rejections[0]
 
 
