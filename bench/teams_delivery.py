@@ -28,7 +28,7 @@ from commands.ui import Message, message_to_json
 from storage.db import make_engine, session_scope, upgrade
 from storage.outbox import OutboxStatus, enqueue_new
 from storage.people import Person
-from tests.fake_teams import TENANT_ID, FakeTeams, start_fake_teams
+from testkit.fake_teams import TENANT_ID, FakeTeams, start_fake_teams
 
 EACH, TENANT_RATE = 10, 50
 

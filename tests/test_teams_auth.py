@@ -18,9 +18,9 @@ import jwt
 import pytest
 
 from testkit.fake_slack import FakeSlack
+from testkit.fake_teams import CLIENT_ID, FakeTeams, message_activity, rsa_key, start_fake_teams
 from testkit.signing import signed_headers, slash_command_body
 from tests.conftest import SECRET, TOKEN, clean_environ, free_port, run_kakehashi
-from tests.fake_teams import CLIENT_ID, FakeTeams, message_activity, rsa_key, start_fake_teams
 
 
 class Running:

@@ -25,8 +25,8 @@ from commands.ui import Message, Section, message_to_json
 from jobs.delivery import Delivery, Pacer
 from storage.db import session_scope
 from storage.outbox import OutboxMessage, OutboxStatus, enqueue
+from testkit.fake_teams import TENANT_ID, Failure, FakeTeams, start_fake_teams
 from tests.conftest import NOW, make_settings
-from tests.fake_teams import TENANT_ID, Failure, FakeTeams, start_fake_teams
 
 
 class FakeTime:

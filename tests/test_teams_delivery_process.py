@@ -28,8 +28,8 @@ from storage.db import make_engine, session_scope
 from storage.outbox import OutboxMessage, OutboxStatus, enqueue
 from storage.people import Person, Role
 from testkit.fake_slack import FakeSlack
+from testkit.fake_teams import TENANT_ID, Failure, FakeTeams, start_fake_teams
 from tests.conftest import NOW, SECRET, TOKEN, clean_environ, free_port, run_kakehashi
-from tests.fake_teams import TENANT_ID, Failure, FakeTeams, start_fake_teams
 from tests.test_reminders import account, promise
 
 ROOT = Path(__file__).parent.parent

@@ -16,7 +16,7 @@ from bot.teams_directory import TeamsDirectory
 from commands.addresses import AddressKind
 from storage import people
 from storage.people import Role
-from tests.fake_teams import FakeTeams, start_fake_teams
+from testkit.fake_teams import FakeTeams, start_fake_teams
 
 AIKO = "0f6a3b2c-1111-4222-8333-944445555666"
 NEW = "0f6a3b2c-1111-4222-8333-944445555777"

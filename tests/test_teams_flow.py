@@ -19,8 +19,8 @@ from sqlmodel import Session, select
 from storage import people
 from storage.agenda.subscriptions import SyncSubscription
 from storage.handoffs import Handoff
+from testkit.fake_teams import CLIENT_ID, TENANT_ID, Failure, FakeTeams, start_fake_teams
 from tests.conftest import run_kakehashi
-from tests.fake_teams import CLIENT_ID, TENANT_ID, Failure, FakeTeams, start_fake_teams
 from tests.handoff_data import form_values, outbox_rows
 from tests.test_teams_auth import Running, wait_for
 

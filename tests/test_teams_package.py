@@ -14,8 +14,8 @@ from typing import Any
 import jsonschema
 import pytest
 
+from testkit.fake_teams import CLIENT_ID, CLIENT_SECRET, TENANT_ID
 from tests.conftest import run_kakehashi
-from tests.fake_teams import CLIENT_ID, CLIENT_SECRET, TENANT_ID
 
 HERE = Path(__file__).parent
 TEAMS = {

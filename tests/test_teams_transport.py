@@ -9,7 +9,7 @@ import pytest
 from bot.teams_transport import ConversationRef, Limits, TeamsTokens, TeamsTransport
 from commands.ui import Message
 from jobs.delivery import PermanentError, TransientError
-from tests.fake_teams import (
+from testkit.fake_teams import (
     CLIENT_ID,
     CLIENT_SECRET,
     TENANT_ID,
