@@ -371,15 +371,8 @@ _ENV_NAMES = {
 }
 
 
-_NUMBER_ERRORS = (
-    "int_parsing",
-    "int_from_float",
-    "float_parsing",
-    "greater_than",
-    "greater_than_equal",
-    "less_than_equal",
-    "finite_number",
-)
+_NUMBER_ERRORS = ("int_", "float_", "greater_than", "less_than", "finite_number")
+"""The beginnings of pydantic's error types for a number that does not read or is out of range."""
 _RANGES = {
     "PORT": "from 1 to 65535",
     "KAKEHASHI_TICK_SECONDS": "from 1 to 3600",
@@ -400,6 +393,6 @@ def _one_line(exc: ValidationError) -> str:
     where = str(error["loc"][0]) if error["loc"] else "settings"
     name = _ENV_NAMES.get(where, where)
     message = str(error["msg"]).removeprefix("Value error, ")
-    if error["type"] in _NUMBER_ERRORS:
+    if str(error["type"]).startswith(_NUMBER_ERRORS):
         message = f'must be a number {_RANGES.get(str(name), "")}, got "{error.get("input")}"'
     return mask_credentials(f"{name} {message}" if error["loc"] else message)
