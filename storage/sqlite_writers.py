@@ -4,14 +4,15 @@ SQLite lets one transaction write at a time. A writer that finds the database lo
 tries again, longer each time (up to 100 ms), so under a steady stream of small writes (requests
 written down before their acknowledgement, cards, delivery, a sweep) a waiter keeps missing its
 turn: benchmark 1 saw a request's write wait 0.5 to 2.4 s (bench/RESULTS.md). Here the first
-statement that writes in a transaction first takes a process-wide lock, given back when the
-transaction ends, so a waiting writer is woken as soon as the one before it is done. Other
+statement that writes in a transaction first takes a process-wide lock, given back once the
+transaction has ended, so a waiting writer is woken as soon as the one before it is done. Other
 processes (`kakehashi jobs`, the shell) still meet SQLite's own waiting.
 """
 
 from __future__ import annotations
 
 import re
+import sqlite3
 import threading
 from typing import Any
 
@@ -21,28 +22,54 @@ WAIT_SECONDS = 30.0
 """As long as SQLite's own `busy_timeout`; after it the statement goes ahead and SQLite decides."""
 
 _WRITES = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
-_HOLDS = "kakehashi.holds_write_turn"
+
+
+class TurnTaking(sqlite3.Connection):
+    """A connection that holds its engine's write turn from its first write to the end of the
+    transaction (commit, rollback or close)."""
+
+    turn: threading.Lock
+    holds_turn = False
+
+    def take_turn(self) -> None:
+        if not self.holds_turn:
+            self.holds_turn = self.turn.acquire(timeout=WAIT_SECONDS)
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._give_turn()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._give_turn()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._give_turn()
+
+    def _give_turn(self) -> None:
+        if self.holds_turn:
+            self.holds_turn = False
+            self.turn.release()
+
+
+def turn_taking() -> type[TurnTaking]:
+    """The connection class (sqlite3's `factory`) of one engine: its connections share a turn."""
+    return type("EngineConnection", (TurnTaking,), {"turn": threading.Lock()})
 
 
 def take_turns(engine: Engine) -> None:
-    """Makes the writers of `engine` (a SQLite engine) take turns through one lock."""
-    turn = threading.Lock()
+    """A statement that begins a write transaction on `engine` first waits for the turn."""
 
     def before(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         raw = conn.connection.dbapi_connection
-        if conn.info.get(_HOLDS) or raw.in_transaction or not _WRITES.match(statement):
-            return  # already writing, or the statement does not begin a write transaction
-        conn.info[_HOLDS] = turn.acquire(timeout=WAIT_SECONDS)
-
-    def done(conn: Any) -> None:
-        if conn.info.pop(_HOLDS, False):
-            turn.release()
-
-    def returned(_raw: Any, record: Any, *_args: Any) -> None:
-        if record.info.pop(_HOLDS, False):  # a connection given back in a transaction
-            turn.release()
+        if isinstance(raw, TurnTaking) and not raw.in_transaction and _WRITES.match(statement):
+            raw.take_turn()
 
     event.listen(engine, "before_cursor_execute", before)
-    event.listen(engine, "commit", done)
-    event.listen(engine, "rollback", done)
-    event.listen(engine.pool, "checkin", returned)
