@@ -7,7 +7,6 @@ import errno
 import logging
 import signal
 import socket
-import sys
 from datetime import timedelta
 
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -34,10 +33,6 @@ from jobs.tick import run_sweeps
 log = logging.getLogger(__name__)
 
 ZERO = timedelta()
-SWITCH_SECONDS = 0.001
-"""How long a thread keeps the interpreter when others wait for it (Python's default is 5 ms):
-the sweeps compute in the same process as the requests, and a request's many short steps each
-waited up to that long behind them (bench/RESULTS.md, benchmark 1)."""
 DRAIN_SECONDS = 20.0
 """On SIGTERM, how long the work of acknowledged requests may take to finish before the process
 exits anyway (what is left is taken up again at the next start)."""
@@ -137,7 +132,6 @@ async def serve(
     slack_check_seconds: float = CHECK_SECONDS,
 ) -> None:
     check_slack_settings(settings)
-    sys.setswitchinterval(SWITCH_SECONDS)
     if settings.teams_anonymous:  # unauthenticated Teams: this machine only
         host = "127.0.0.1"
     check_port(host, port)  # before the migrations and Slack: a taken port is one line
