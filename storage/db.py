@@ -16,6 +16,8 @@ from sqlalchemy import Engine, Select, event, insert, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, create_engine
 
+from storage.sqlite_writers import take_turns, turn_taking
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 # One key for every replica: PostgreSQL serialises concurrent `kakehashi run` start-ups on it.
 _MIGRATION_LOCK = 727_001
@@ -60,10 +62,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 def _dialect_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
-        )
+        # Writers in this process take turns on a lock of ours (`storage.sqlite_writers`).
+        connect_args = {"check_same_thread": False, "timeout": 30, "factory": turn_taking()}
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        take_turns(engine)
         return engine
     # Every statement planned for its own values: after five runs psycopg would prepare it on
     # the server, and PostgreSQL may then keep one generic plan for every value; for questions

@@ -448,6 +448,40 @@ def test_a_sweep_that_loses_one_dm_to_another_still_writes_the_others(engine: En
         assert len(session.exec(select(OutboxMessage)).all()) == 2
 
 
+def test_a_sweep_writes_its_dms_a_few_at_a_time_each_whole(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("jobs.reminders.sweep.WRITE_BATCH", 2)
+    monkeypatch.setattr("jobs.reminders.sweep.WRITE_PAUSE", 0.0)
+    reps = {f"UCS{i}": person(engine, f"UCS{i}") for i in range(5)}
+    due = {
+        user: promise(engine, account(engine, rep, name=f"Acme {user}"), rep, date(2026, 11, 30))
+        for user, rep in reps.items()
+    }
+    now = at("2026-11-30T09:05+09:00")
+    other = sweeper(engine)
+    with Session(engine) as session:
+        (to_c,) = [x for x in other.due(session, now, write=False) if x.person.user_id == "UCS2"]
+    other._send(to_c, now)  # another process wrote one of the DMs first
+    parts: list[list[str]] = []
+    write = Reminders._write
+
+    def noted(self: Reminders, session: Session, batches: list[Any], when: datetime) -> None:
+        parts.append([b.person.user_id for b in batches])
+        write(self, session, batches, when)
+
+    monkeypatch.setattr(Reminders, "_write", noted)
+    written = sweep(sweeper(engine), "2026-11-30T09:05+09:00")
+    assert written == {
+        user: [f"promise:{due[user]}:2026-11-30:due"] for user in reps if user != "UCS2"
+    }
+    assert [len(part) for part in parts] == [2, 2]  # the DM written already is not again
+    assert sorted(user for part in parts for user in part) == ["UCS0", "UCS1", "UCS3", "UCS4"]
+    with Session(engine) as session:
+        assert len(session.exec(select(OutboxMessage)).all()) == 5
+        assert len(session.exec(select(Reminder)).all()) == 5
+
+
 def test_a_snoozed_reminder_returns_however_late_its_occurrence_is_by_then(
     engine: Engine,
 ) -> None:

@@ -11,15 +11,16 @@ A sweep at `now`, for the people whose working window is open:
    a stable key, see `storage.reminders`): the kinds are derived in the order a DM ranks them,
    each only for the people whose DM still has room, and keys are checked most pressing first;
    then adds back snoozed reminders whose time has come, if they are still due;
-4. writes one DM per recipient to the outbox, all in one transaction (each DM in one of its own
-   when another sweep wrote some first), as its reminders and a summary line; the delivery
-   engine composes the DM from the data just before sending it (`fresh_message`), so an item
-   whose data changed in between (a kept promise, a new touch) is not sent.
+4. writes one DM per recipient to the outbox, `WRITE_BATCH` DMs a transaction (each DM in one
+   of its own when another sweep wrote some first), as its reminders and a summary line; the
+   delivery engine composes the DM from the data just before sending it (`fresh_message`), so an
+   item whose data changed in between (a kept promise, a new touch) is not sent.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -58,6 +59,15 @@ log = logging.getLogger(__name__)
 MAX_ITEMS = 20
 """Most reminders in one DM (fewer when the platform's message holds fewer blocks: two each);
 the rest follow in the next sweep."""
+
+
+WRITE_BATCH = 10
+"""DMs written per transaction. While one is open every other writer waits (on SQLite the whole
+database: a request being written down before its acknowledgement, a card, delivery); all 267
+DMs of a full sweep in one held the lock 0.3–0.7 s (bench/RESULTS.md, benchmark 1)."""
+WRITE_PAUSE = 0.02
+"""Seconds between two of those transactions: SQLite's waiting writers poll for the lock every
+few milliseconds, and would miss it if the next transaction began at once."""
 
 
 KIND = "reminder"
@@ -239,12 +249,16 @@ class Reminders:
         self.refresh_profiles(now)
         with session_scope(self.engine) as session:
             batches = self.due(session, now, write=True)
-        try:
-            with session_scope(self.engine) as session:  # one commit (a disk flush) for all
-                self._write(session, batches, now)
-        except IntegrityError:  # another sweep wrote some first: each DM on its own then
-            for batch in batches:
-                self._send(batch, now)
+        for start in range(0, len(batches), WRITE_BATCH):
+            if start:
+                time.sleep(WRITE_PAUSE)
+            part = batches[start : start + WRITE_BATCH]
+            try:
+                with session_scope(self.engine) as session:
+                    self._write(session, part, now)
+            except IntegrityError:  # another sweep wrote some first: each DM on its own then
+                for batch in part:
+                    self._send(batch, now)
         return []
 
     def preview(self, now: datetime) -> list[str]:
