@@ -282,5 +282,5 @@ KINDS: list[Callable[[Snapshot], Iterator[Occurrence]]] = [
     checkin_currents,
     silent_currents,
 ]
-"""The families of reminders, in the order `_priority` ranks what they yield: a person whose
+"""The families of reminders, in the order `sweep.priority` ranks what they yield: a person whose
 DM is full after one is not asked about the next."""

@@ -40,13 +40,11 @@ from commands.reminders.rules import ReminderRules
 from commands.ui import Message, Room, message_to_json
 from commands.worktime import WorkCalendar, WorkWeek
 from jobs.reminders.due import _ORDER, KINDS, Occurrence, currents
+from jobs.reminders.preview import previewed, who
 from jobs.reminders.snapshot import LATE_LIMIT, Recipient, Snapshot
 from storage import outbox
 from storage import reminders as stored
-from storage.accounts import (
-    Account,
-    is_live,
-)
+from storage.accounts import Account, is_live
 from storage.db import session_scope
 from storage.handoffs import Handoff, HandoffStatus
 from storage.people import Person, Role
@@ -100,7 +98,7 @@ class Batch:
 
     @property
     def keys(self) -> list[str]:
-        return [o.key for o in sorted(self.new, key=_priority)] + [r.key for r in self.returning]
+        return [o.key for o in sorted(self.new, key=priority)] + [r.key for r in self.returning]
 
 
 @dataclass
@@ -205,7 +203,7 @@ class Reminders:
         they have room for. Keys are checked most pressing first, in rounds that double, so a
         sweep checks about as many keys as it sends, not every key that is due."""
         for found in candidates.values():
-            found.sort(key=_priority)
+            found.sort(key=priority)
         checked = dict.fromkeys(candidates, 0)
         unsent: dict[int, list[Occurrence]] = defaultdict(list)
         while wanted := {
@@ -268,14 +266,14 @@ class Reminders:
             wanted = {
                 i.account_id
                 for b in batches
-                for i in _previewed_items(b, self.max_items)
+                for i in previewed_items(b, self.max_items)
                 if i.account_id
             }
             query = select(Account.id, Account.name).where(col(Account.id).in_(wanted))
             names: dict[int | None, str] = {row[0]: row[1] for row in session.execute(query)}
             return [
-                f"{KIND} → {_who(b.person)}: "
-                + "; ".join(_previewed(i, names) for i in _previewed_items(b, self.max_items))
+                f"{KIND} → {who(b.person)}: "
+                + "; ".join(previewed(i, names) for i in previewed_items(b, self.max_items))
                 for b in batches
             ]
 
@@ -292,7 +290,7 @@ class Reminders:
         """The DMs of these batches, with bulk inserts. A DM's payload is only its summary
         line: the delivery engine composes the DM from the data just before sending it
         (`fresh_message`)."""
-        chosen = [(batch, sorted(batch.new, key=_priority)[: self.max_items]) for batch in batches]
+        chosen = [(batch, sorted(batch.new, key=priority)[: self.max_items]) for batch in batches]
         new_ids = iter(
             stored.insert(session=session, rows=[o.row(now) for _, n in chosen for o in n])
         )
@@ -388,23 +386,11 @@ class Reminders:
         return keys
 
 
-def _priority(occurrence: Occurrence) -> tuple[int, date, str]:
+def priority(occurrence: Occurrence) -> tuple[int, date, str]:
     """The most pressing kind first, then the oldest; the key only makes the order repeatable."""
     return _ORDER.index(occurrence.kind), occurrence.due_on or date.min, occurrence.key
 
 
-def _previewed_items(batch: Batch, most: int) -> list[Occurrence | Reminder]:
-    items: list[Occurrence | Reminder] = [*sorted(batch.new, key=_priority)]
+def previewed_items(batch: Batch, most: int) -> list[Occurrence | Reminder]:
+    items: list[Occurrence | Reminder] = [*sorted(batch.new, key=priority)]
     return [*items, *batch.returning][:most]
-
-
-def _who(person: Person) -> str:
-    return f"@{person.name} ({person.user_id})" if person.name else person.user_id
-
-
-def _previewed(item: Occurrence | Reminder, names: dict[int | None, str]) -> str:
-    """A reminder as an operator reads it: which kind and occurrence, about which account."""
-    parts = [f"{item.kind} {item.detail}".strip(), names.get(item.account_id, "")]
-    if item.promise_id is not None:
-        parts.append(f"P-{item.promise_id}")
-    return " · ".join(part for part in parts if part)
