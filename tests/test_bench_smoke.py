@@ -22,6 +22,7 @@ def test_generator_is_reproducible(tmp_path: Path) -> None:
     assert len(first.user_ids) == 10 and len(first.account_names) == 40
 
 
+@pytest.mark.system_clock_process
 def test_smoke_run_of_every_benchmark(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     table = tmp_path / "table.md"
     main(

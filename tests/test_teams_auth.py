@@ -89,6 +89,7 @@ def wait_for(condition: Any, what: str) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.system_clock_process
 def test_a_signed_message_is_answered_with_help_through_the_connector(
     served: Running, teams: FakeTeams
 ) -> None:
@@ -234,6 +235,7 @@ def test_teams_settings_are_checked_in_one_line(
     assert named in result.stderr
 
 
+@pytest.mark.system_clock_process
 def test_slack_and_teams_are_served_by_one_process(
     teams: FakeTeams, slack: FakeSlack, tmp_path: Path
 ) -> None:

@@ -24,6 +24,9 @@ from tests.conftest import run_kakehashi
 from tests.handoff_data import form_values, outbox_rows
 from tests.test_teams_auth import Running, wait_for
 
+# Every test here talks to a real `kakehashi run` on the machine's clock (see conftest).
+pytestmark = pytest.mark.system_clock_process
+
 SALES, CS, BOSS, OTHER = (str(uuid.UUID(int=n)) for n in (0x5A1E5, 0xC5, 0xB055, 0x07E4))
 BOT = f"28:{CLIENT_ID}"
 CHANNEL = "19:deals@thread.tacv2"
