@@ -10,8 +10,8 @@ database is: call it through `asyncio.to_thread`) and returns a `TeamsAnswer`:
     on_install(runtime, activity, bot_id) -> TeamsAnswer        # installationUpdate, etc.
     answer_again(runtime, request_id) -> (reference, TeamsAnswer) | None   # taken up again
 
-`runtime` is the Teams one: its directory says `platform = "teams"` once the `ids` branch is in.
-The caller (`teamsbase`'s HTTP endpoint) answers an invoke with `answer.invoke` (status 200,
+`runtime` is the Teams one (its directory says `platform = "teams"`). The caller
+(`bot.teams_routes`) answers an invoke with `answer.invoke` (status 200,
 that body), PUTs `answer.update` in place of the activity's `replyToId` when set, sends each
 of `answer.sends` (`to_sdk` makes each the SDK's message), and once they landed calls
 `runtime.answered(answer.request_id)` when it is set: a request written down

@@ -54,7 +54,7 @@ def remember_sender(runtime: Runtime, activity: dict[str, Any]) -> str:
 
 
 TEAMS = "teams"
-"""The platform of Teams people (`people.platform`, from the `ids` branch)."""
+"""The platform of Teams people (`people.platform`)."""
 
 
 def teams_person(session: Session, user_id: str, platform: str = TEAMS) -> Person | None:

@@ -3,7 +3,6 @@ typed (no snapshots: each test names what must hold)."""
 
 from __future__ import annotations
 
-import importlib
 import json
 from typing import Any
 
@@ -15,18 +14,15 @@ from bot.teams_markup import WORD_JOINER
 from bot.teams_markup import render as to_markdown
 from commands import ui
 from commands.i18n import Translator
+from commands.markup import mention
 from commands.text import escape
 
 AIKO = "0f6a3b2c-1111-4222-8333-944445555666"
 
 
 def token_for(key: str) -> str:
-    """A mention token: the `markup` branch's once merged, else today's `<@id>`."""
-    try:
-        module = importlib.import_module("commands.markup")
-    except ImportError:
-        return f"<@{key}>"
-    return str(module.mention(key))
+    """A person's mention token in the neutral markup."""
+    return str(mention(key))
 
 
 def names(key: str) -> tuple[str, str] | None:

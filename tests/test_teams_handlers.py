@@ -55,7 +55,7 @@ def activity(
 
 
 def via_sdk(raw: JSON) -> JSON:
-    """As `teamsbase` hands it over: read by the SDK's activity models, dumped back. A forged
+    """As `bot.teams_routes` hands it over: read by the SDK's activity models, dumped back. A forged
     shape the SDK refuses is handed over as it came, to show the handlers hold anyway."""
     try:
         parsed = ActivityTypeAdapter.validate_python(raw)
