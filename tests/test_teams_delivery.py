@@ -4,10 +4,9 @@ reason."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -27,26 +26,7 @@ from storage.db import session_scope
 from storage.outbox import OutboxMessage, OutboxStatus, enqueue
 from testkit.fake_teams import TENANT_ID, Failure, FakeTeams, start_fake_teams
 from tests.conftest import NOW, make_settings
-
-
-class FakeTime:
-    """Wall clock and monotonic clock together: sleeping moves both, nothing waits."""
-
-    def __init__(self) -> None:
-        self.at = NOW
-        self.slept: list[float] = []
-        self._lock = threading.Lock()
-
-    def now(self) -> datetime:
-        return self.at
-
-    def monotonic(self) -> float:
-        return (self.at - NOW).total_seconds()
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.slept.append(seconds)
-            self.at += timedelta(seconds=seconds)
+from tests.test_delivery import FakeTime
 
 
 @pytest.fixture
