@@ -1,4 +1,5 @@
-"""`kakehashi run`: migrations, then Slack (HTTP or Socket Mode) and the scheduler, one process."""
+"""`kakehashi run`: migrations, then Slack (HTTP or Socket Mode), Teams, and the scheduler's
+process (`bot.jobs_process`)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from bot.after_ack import AfterAck
 from bot.connections import DEFAULT_LIMITS, CappedSite, ConnectionLimits, app_runner
 from bot.crm_http import add_crm_routes
 from bot.health import CHECK_SECONDS, Reach, SlackHealth, check_at_start, quiet_logger
-from bot.jobs_main import sweeps
+from bot.jobs_process import JobsProcess
 from bot.runtime import Runtime, open_runtime
 from bot.senders import kick_all, platform_deliveries
 from bot.settings import Settings, SettingsError
@@ -30,8 +31,6 @@ from bot.slack import SlackDirectory, build_app, web_app
 from bot.slack_answers import SETTLE, keep_answering
 from jobs import telemetry
 from jobs.delivery import Delivery, expire_claims
-from jobs.scheduler import start_scheduler
-from jobs.tick import run_sweeps
 
 if TYPE_CHECKING:  # the Teams SDK is imported only by a process that serves Teams
     from bot.teams_transport import TeamsTokens as Tokens
@@ -143,12 +142,14 @@ async def serve(
     telemetry.record_build()
     slack = SlackHealth(client, reach=reach, interval=slack_check_seconds)
     after_ack = AfterAck()
+    jobs = JobsProcess(settings)
     app = build_app(runtime, client, after_ack) if settings.slack_enabled else None
     server = web_app(
         runtime,
         app if settings.http_mode else None,
         slack if settings.slack_enabled else None,
         limits,
+        jobs.metrics,
     )
     on_teams = teams_runtime(runtime, tokens) if settings.teams_enabled else None
     teams_app = await serve_teams(settings, server, on_teams, tokens)
@@ -162,18 +163,16 @@ async def serve(
         await CappedSite(runner, host, port, limits=limits).start()
     except OSError as exc:
         await runner.cleanup()
+        jobs.stop()
         runtime.engine.dispose()
         raise PortUnavailable(port, exc) from None
     socket_mode = connect_socket_mode(app, app_token, slack) if app and app_token else None
     if settings.slack_enabled:
         slack.watch()
-    deliveries = await asyncio.to_thread(start_delivery, settings, runtime)
+    jobs.start()  # the scheduler and delivery, in a process of their own
+    runtime.on_outbox = jobs.kick
     if on_teams is not None:
-        on_teams.on_outbox = runtime.on_outbox
-    ticks = sweeps(runtime, *deliveries)
-    scheduler = start_scheduler(
-        lambda: run_sweeps(ticks, runtime.clock.now()), seconds=settings.tick_seconds
-    )
+        on_teams.on_outbox = jobs.kick
     log.info(
         "kakehashi listening on %s:%d (%s)",
         host,
@@ -182,9 +181,10 @@ async def serve(
     )
     answering = [
         asyncio.get_running_loop().create_task(loop)
-        for loop in answering_loops(
-            settings, runtime, on_teams, teams_app, after_ack, client, since
-        )
+        for loop in [
+            *answering_loops(settings, runtime, on_teams, teams_app, after_ack, client, since),
+            jobs.keep_running(),
+        ]
     ]
     try:
         await _until_stopped()
@@ -201,9 +201,7 @@ async def serve(
                 "stopped before every acknowledged request was answered; the next start will"
                 " answer the rest"
             )
-        for delivery in deliveries:
-            delivery.stop()
-        scheduler.shutdown(wait=False)
+        await asyncio.to_thread(jobs.stop)  # after the answers: they may have written to the outbox
         after_ack.shutdown()
         runtime.engine.dispose()
 

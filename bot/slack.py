@@ -316,10 +316,11 @@ def web_app(
     app: AsyncApp | None,
     slack: SlackHealth | None = None,
     limits: ConnectionLimits = DEFAULT_LIMITS,
+    metrics: CollectorRegistry = REGISTRY,
 ) -> web.Application:
     """`POST /slack/events` (Bolt, HTTP mode), `GET /healthz` (200 when the database answers and
-    `slack` works, else 503 naming what is wrong) and `GET /metrics`. In Socket Mode (`app`
-    None) only the last two are served."""
+    `slack` works, else 503 naming what is wrong) and `GET /metrics` (`metrics`, and the
+    outbox's backlog). In Socket Mode (`app` None) only the last two are served."""
     server = app.web_app(path="/slack/events") if app is not None else web.Application()
     secret = runtime.settings.slack_signing_secret
     if app is not None:
@@ -338,18 +339,22 @@ def web_app(
         )
 
     server.router.add_get("/healthz", healthz)
-    server.router.add_get("/metrics", metrics_endpoint(runtime))
+    server.router.add_get("/metrics", metrics_endpoint(runtime, metrics))
     return server
 
 
-def metrics_endpoint(runtime: Runtime) -> Any:
-    """`GET /metrics`: this process's counters, and the outbox's backlog read from the database
-    (on a worker thread: the event loop never waits for it)."""
+def metrics_endpoint(runtime: Runtime, counted: CollectorRegistry = REGISTRY) -> Any:
+    """`GET /metrics`: the counters (this process's, and the scheduler process's when it has
+    one), and the outbox's backlog read from the database; on a worker thread, so the event loop
+    never waits for the database or the files."""
     backlog = CollectorRegistry(auto_describe=True)
     backlog.register(telemetry.OutboxCollector(runtime.engine, runtime.clock.now))
 
+    def both() -> bytes:
+        return generate_latest(counted) + generate_latest(backlog)
+
     async def metrics(_request: web.Request) -> web.Response:
-        counted = generate_latest(REGISTRY) + await asyncio.to_thread(generate_latest, backlog)
-        return web.Response(body=counted, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        body = await asyncio.to_thread(both)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     return metrics

@@ -63,7 +63,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 def _dialect_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         # Writers in this process take turns on a lock of ours (`storage.sqlite_writers`).
-        connect_args = {"check_same_thread": False, "timeout": 30, "factory": turn_taking()}
+        connect_args = {"check_same_thread": False, "timeout": 30, "factory": turn_taking(url)}
         engine = create_engine(url, connect_args=connect_args, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         take_turns(engine)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -72,3 +74,42 @@ def test_a_second_writer_waits_for_the_first_instead_of_failing(engine: Engine) 
     with engine.connect() as connection:
         bodies = connection.execute(text("SELECT body FROM notes ORDER BY id")).scalars()
         assert list(bodies) == ["first", "second"]
+
+
+HOLD_A_WRITE = """
+import sys, time
+from sqlalchemy import text
+from storage.db import make_engine
+
+engine = make_engine(sys.argv[1])
+with engine.begin() as connection:
+    connection.execute(text("INSERT INTO notes (body) VALUES ('other process')"))
+    print("holding", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_a_writer_waits_for_another_processes_writer_instead_of_failing(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """`kakehashi run`'s request process and scheduler process write to one SQLite file: a
+    writer in one waits for the other's transaction to end (on the lock file beside the
+    database), never in SQLite's busy handler, which this engine has turned off."""
+    url = str(engine.url)
+    other = subprocess.Popen(
+        [sys.executable, "-c", HOLD_A_WRITE, url, "0.5"],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).parent.parent,
+        text=True,
+    )
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "holding"
+        with engine.begin() as connection:  # would fail at once with "database is locked"
+            connection.execute(text("INSERT INTO notes (body) VALUES ('this process')"))
+        assert other.wait(10) == 0
+    finally:
+        other.kill()
+    with engine.connect() as connection:
+        bodies = connection.execute(text("SELECT body FROM notes ORDER BY id")).scalars()
+        assert list(bodies) == ["other process", "this process"]
+    assert (tmp_path / "turns.db-writers").exists()
