@@ -59,13 +59,14 @@ MAX_ITEMS = 20
 the rest follow in the next sweep."""
 
 
-WRITE_BATCH = 10
+WRITE_BATCH = 1
 """DMs written per transaction. While one is open every other writer waits (on SQLite the whole
-database: a request being written down before its acknowledgement, a card, delivery); all 267
-DMs of a full sweep in one held the lock 0.3–0.7 s (bench/RESULTS.md, benchmark 1)."""
+database, from both of `kakehashi run`'s processes: a request being written down before its
+acknowledgement, a card, delivery): all 267 DMs of a full sweep in one held the lock 0.3–0.7 s,
+10 at a time 30–200 ms (bench/RESULTS.md, benchmark 1)."""
 WRITE_PAUSE = 0.02
-"""Seconds between two of those transactions: SQLite's waiting writers poll for the lock every
-few milliseconds, and would miss it if the next transaction began at once."""
+"""Seconds between two of those transactions, so that a writer waiting for the turn (woken
+when it is given back) takes it before the sweep's next DM does."""
 
 
 KIND = "reminder"
@@ -291,6 +292,8 @@ class Reminders:
         line: the delivery engine composes the DM from the data just before sending it
         (`fresh_message`)."""
         chosen = [(batch, sorted(batch.new, key=priority)[: self.max_items]) for batch in batches]
+        # Read before the first write: on SQLite the write turn is held from there to the commit.
+        superseded = self._superseded(session, [o for _, n in chosen for o in n])
         new_ids = iter(
             stored.insert(session=session, rows=[o.row(now) for _, n in chosen for o in n])
         )
@@ -317,17 +320,21 @@ class Reminders:
         outbox.enqueue_new(
             session=session, kind=KIND, messages=messages, at=now, platforms=platforms
         )
-        self._supersede(session, [o for _, n in chosen for o in n], now)
+        for reminder in superseded:
+            self._drop(session, reminder, now)
 
-    def _supersede(self, session: Session, sent: list[Occurrence], now: datetime) -> None:
+    @staticmethod
+    def _superseded(session: Session, sent: list[Occurrence]) -> list[Reminder]:
         """One subject, one reminder: a new occurrence takes the place of the earlier ones its
         person still has open about the same subject (they leave the Home tab and their DM)."""
         newest = {(o.person_id, *o.subject): o.key for o in sent}
         accounts = {o.account_id for o in sent if o.account_id is not None}
+        found = []
         for reminder in stored.open_on_accounts(session=session, account_ids=accounts):
             key = newest.get((reminder.person_id, *stored.subject(reminder)))
             if key is not None and key != reminder.key and reminder.status == ReminderStatus.SENT:
-                self._drop(session, reminder, now)
+                found.append(reminder)
+        return found
 
     # ---- at send time ----------------------------------------------------------------------
 
