@@ -34,6 +34,7 @@ from bench.harness import (
     wait_until,
 )
 from bench.open_loop import Load, Timing, measure
+from bot.jobs_process import READY
 from commands.ui import Message, message_to_json
 from jobs.delivery import DELIVERY_EVENT
 from storage.db import make_engine, session_scope, upgrade
@@ -188,6 +189,7 @@ def commands_under_load(run: Run) -> None:
             KAKEHASHI_SEND_RATE=str(profile.workspace),
         )
         with running(bolt), running(kakehashi):
+            wait_until(lambda: READY in kakehashi.log.read_text(), "the scheduler process", 60)
             time.sleep(profile.settle_seconds)
             idle, _ = kakehashi.memory()
             warm = Load("warm-up", profile.warm_up, 10.0)  # the first cards open connections
@@ -232,9 +234,19 @@ def commands_under_load(run: Run) -> None:
         "p95 ≤ 30 ms",
         pct(built["ms"], 95) <= 30,
     )
-    run.row("8", "resident memory, idle after start", f"{idle:.0f} MB", "≤ 150 MB", idle <= 150)
     run.row(
-        "8", "resident memory, peak during benchmark 1", f"{peak:.0f} MB", "≤ 300 MB", peak <= 300
+        "8",
+        "resident memory, idle after start (request and scheduler processes together)",
+        f"{idle:.0f} MB",
+        "≤ 150 MB",
+        idle <= 150,
+    )
+    run.row(
+        "8",
+        "resident memory, peak during benchmark 1 (the sum of both processes' peaks)",
+        f"{peak:.0f} MB",
+        "≤ 300 MB",
+        peak <= 300,
     )
 
 

@@ -182,12 +182,16 @@ class Server:
         raise RuntimeError(f"{self.log.name} not ready in {timeout}s")
 
     def memory(self) -> tuple[float, float]:
-        """(resident now, peak resident) in MB, from /proc/PID/status."""
-        fields = {}
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            fields[key] = value.strip()
-        return _mb(fields["VmRSS"]), _mb(fields["VmHWM"])
+        """(resident now, peak resident) in MB, from /proc/PID/status: the process and its
+        children (`kakehashi run`'s scheduler process) together."""
+        now = peak = 0.0
+        for pid in [self.proc.pid, *_children(self.proc.pid)]:
+            fields = {}
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                key, _, value = line.partition(":")
+                fields[key] = value.strip()
+            now, peak = now + _mb(fields["VmRSS"]), peak + _mb(fields["VmHWM"])
+        return now, peak
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -200,6 +204,14 @@ class Server:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+def _children(pid: int) -> list[int]:
+    return [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    ]
 
 
 def _mb(value: str) -> float:

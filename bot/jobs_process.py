@@ -54,6 +54,8 @@ CHILD_FAMILIES = frozenset(
 )
 """The metrics the scheduler's process counts (`jobs.telemetry`); the parent counts the rest."""
 
+READY = "scheduler process ready"
+"""Logged once it has sent what was due at its start and its scheduler ticks."""
 _LENGTH = struct.Struct("!I")
 STDIN = 0
 
@@ -200,7 +202,7 @@ async def _run(settings: Settings) -> None:
     scheduler = start_scheduler(
         lambda: run_sweeps(ticks, runtime.clock.now()), seconds=settings.tick_seconds
     )
-    log.info("scheduler process ready, sweeping every %d s", settings.tick_seconds)
+    log.info("%s, sweeping every %d s", READY, settings.tick_seconds)
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C reaches the whole process group

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from bot.jobs_process import READY
 from storage.db import make_engine, upgrade
 from storage.people import Role
 from testkit.fake_slack import FakeSlack
@@ -131,7 +132,7 @@ def test_a_request_that_wrote_to_the_outbox_is_delivered_before_the_next_tick(
     try:
         assert run.get("/healthz").status_code == 200
         # past its start, where it sends what is due: from now on only a kick sends
-        run.wait_for(lambda: "scheduler process ready" in run.output(), "the scheduler ready")
+        run.wait_for(lambda: READY in run.output(), "the scheduler ready")
         view = asyncio.run(open_form(run, slack))
         body = view_submission_body(
             "USALES",
