@@ -221,8 +221,14 @@ async def _run(settings: Settings) -> None:
         scheduler.shutdown(wait=False)
 
 
+NICE = 10
+"""The scheduler's process yields the processor to the request process: its sweeps can wait a
+few milliseconds, a person waiting for a card should not."""
+
+
 def main() -> int:
     _die_with(int(sys.argv[1]))
+    os.nice(NICE)
     from bot import logs
     from bot.redact import install_log_redaction
 
