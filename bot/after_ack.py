@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-WORKERS = 4
+WORKERS = 2
 """Pieces of work running at once: enough to overlap database waits; the rest queue in order."""
 
 
