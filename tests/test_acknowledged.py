@@ -21,7 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bot.after_ack import WORKERS, AfterAck
+from bot.after_ack import AfterAck
 from bot.runtime import Runtime
 from bot.slack_answers import SETTLE, finish_acknowledged
 from commands.context import FixedClock
@@ -143,10 +143,10 @@ def test_every_acknowledged_command_is_done_exactly_once_across_a_stop_and_a_res
         assert promises(engine) == Counter({f"P{i:02d}": 1 for i in acknowledged})
         answered = replies(slack, urls)
         # A kill between a reply and the record of it repeats that reply (Slack cannot be asked
-        # whether an ephemeral reply arrived): at most one per worker thread.
-        assert sum(answered.values()) - len(acknowledged) <= (
-            0 if sig == signal.SIGTERM else WORKERS
-        )
+        # whether an ephemeral reply arrived): each at most once more. How many are in that
+        # window at the kill depends on the moment, not on the pool's size: a reply is sent and
+        # recorded on the event loop, after the pool has run the command.
+        assert max(answered.values()) <= (1 if sig == signal.SIGTERM else 2)
         for i in acknowledged:
             reply = next(c.body for c in slack.calls if c.path == urls[i].removeprefix(slack.url))
             assert f"P{i:02d}" in str(reply)

@@ -452,7 +452,6 @@ def test_a_sweep_writes_its_dms_a_few_at_a_time_each_whole(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("jobs.reminders.sweep.WRITE_BATCH", 2)
-    monkeypatch.setattr("jobs.reminders.sweep.WRITE_PAUSE", 0.0)
     reps = {f"UCS{i}": person(engine, f"UCS{i}") for i in range(5)}
     due = {
         user: promise(engine, account(engine, rep, name=f"Acme {user}"), rep, date(2026, 11, 30))

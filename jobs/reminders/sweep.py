@@ -20,7 +20,6 @@ A sweep at `now`, for the people whose working window is open:
 from __future__ import annotations
 
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -59,14 +58,12 @@ MAX_ITEMS = 20
 the rest follow in the next sweep."""
 
 
-WRITE_BATCH = 1
+WRITE_BATCH = 5
 """DMs written per transaction. While one is open every other writer waits (on SQLite the whole
 database, from both of `kakehashi run`'s processes: a request being written down before its
 acknowledgement, a card, delivery): all 267 DMs of a full sweep in one held the lock 0.3–0.7 s,
-10 at a time 30–200 ms (bench/RESULTS.md, benchmark 1)."""
-WRITE_PAUSE = 0.02
-"""Seconds between two of those transactions, so that a writer waiting for the turn (woken
-when it is given back) takes it before the sweep's next DM does."""
+10 at a time 30–200 ms (bench/RESULTS.md, benchmark 1). One at a time made the sweep a second
+longer for little: each transaction has its cost."""
 
 
 KIND = "reminder"
@@ -249,8 +246,6 @@ class Reminders:
         with session_scope(self.engine) as session:
             batches = self.due(session, now, write=True)
         for start in range(0, len(batches), WRITE_BATCH):
-            if start:
-                time.sleep(WRITE_PAUSE)
             part = batches[start : start + WRITE_BATCH]
             try:
                 with session_scope(self.engine) as session:
