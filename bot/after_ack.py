@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 WORKERS = 2
-"""Pieces of work running at once: enough to overlap database waits; the rest queue in order."""
+"""Pieces of work running at once: enough to overlap database waits; the rest queue in order.
+More only share the interpreter: in a burst of 100 cards, four workers left the loop that
+acknowledges a fifth of it (bench/RESULTS.md, benchmark 1)."""
 
 
 class AfterAck:

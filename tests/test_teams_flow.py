@@ -138,6 +138,15 @@ def test_a_handoff_through_the_dialog_to_the_cs_owner_who_accepts(
         assert len(session.exec(select(Handoff)).all()) == 1
     dms = [row for row in outbox_rows(engine).values() if row.recipient == CS]
     assert dms and dms[0].platform == "teams"
+    # Delivered by the scheduler's process (kicked by the request): in the CS owner's chat.
+    wait_for(
+        lambda: any(
+            a["path"] == f"/v3/conversations/a:personal-{CS}/activities"
+            and "handed Initech" in json.dumps(a, ensure_ascii=False)
+            for a in teams.activities
+        ),
+        "the CS owner's DM",
+    )
     buttons = [
         b for blk in dms[0].payload["blocks"] if blk["type"] == "actions" for b in blk["buttons"]
     ]
