@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.metrics_core import Metric
@@ -54,6 +55,7 @@ CHILD_FAMILIES = frozenset(
 )
 """The metrics the scheduler's process counts (`jobs.telemetry`); the parent counts the rest."""
 
+METRICS_PREFIX = "kakehashi-metrics-"
 READY = "scheduler process ready"
 """Logged once it has sent what was due at its start and its scheduler ticks."""
 _LENGTH = struct.Struct("!I")
@@ -65,7 +67,8 @@ class JobsProcess:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.metrics_dir = tempfile.mkdtemp(prefix="kakehashi-metrics-")
+        remove_stale_metrics(Path(tempfile.gettempdir()))
+        self.metrics_dir = tempfile.mkdtemp(prefix=f"{METRICS_PREFIX}{os.getpid()}-")
         self.metrics = CollectorRegistry()
         """`/metrics`: this process's counters with the scheduler process's."""
         self.metrics.register(ChildMetrics(REGISTRY, self.metrics_dir))
@@ -134,6 +137,25 @@ class JobsProcess:
                 proc.kill()
                 proc.wait()
         shutil.rmtree(self.metrics_dir, ignore_errors=True)
+
+
+def remove_stale_metrics(folder: Path) -> None:
+    """Removes the metrics folders of `kakehashi run` processes that are gone (killed: they
+    could not remove their own)."""
+    for stale in folder.glob(f"{METRICS_PREFIX}*-*"):
+        pid = stale.name.removeprefix(METRICS_PREFIX).split("-")[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
 
 
 class ChildMetrics(Collector):

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.jobs_process import READY
+from bot.jobs_process import METRICS_PREFIX, READY, remove_stale_metrics
 from storage.db import make_engine, upgrade
 from storage.people import Role
 from testkit.fake_slack import FakeSlack
@@ -163,3 +164,16 @@ def post(run: Running, body: str) -> httpx.Response:
         headers=signed_headers(body, SECRET),
         timeout=10,
     )
+
+
+def test_metrics_folders_of_processes_that_are_gone_are_removed(tmp_path: Path) -> None:
+    """A killed `kakehashi run` cannot remove its metrics folder; the next one does."""
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    stale = tmp_path / f"{METRICS_PREFIX}{ended.pid}-abc"
+    live = tmp_path / f"{METRICS_PREFIX}{os.getpid()}-def"
+    unrelated = tmp_path / "kakehashi-metrics-notes"
+    for folder in (stale, live, unrelated):
+        folder.mkdir()
+    remove_stale_metrics(tmp_path)
+    assert not stale.exists() and live.exists() and unrelated.exists()
