@@ -17,6 +17,7 @@ the parent's `/metrics` through prometheus-client's multiprocess files (`ChildMe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import logging
 import os
@@ -76,10 +77,6 @@ class JobsProcess:
         self._kicking = threading.Lock()
         self._stopping = False
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
     def start(self) -> None:
         env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir}
         proc = subprocess.Popen(
@@ -120,6 +117,9 @@ class JobsProcess:
                 proc.returncode,
                 RESTART_PAUSE,
             )
+            with self._kicking, contextlib.suppress(OSError):  # its pipe: nobody reads it
+                if proc.stdin is not None:
+                    proc.stdin.close()
             await asyncio.sleep(RESTART_PAUSE)
             if not self._stopping:
                 self.start()
