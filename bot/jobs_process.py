@@ -37,7 +37,10 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from bot.runtime import Runtime
+from bot.senders import kick_all, platform_deliveries
 from bot.settings import Settings
+from jobs.delivery import Delivery, expire_claims
 
 log = logging.getLogger(__name__)
 
@@ -212,9 +215,20 @@ def _read_kicks(fd: int, kick: Callable[[], None], closed: Callable[[], None]) -
     closed()
 
 
+def start_delivery(settings: Settings, runtime: Runtime) -> list[Delivery]:
+    """The delivery engines (Slack's, Teams', or both), kicked after every request that wrote
+    to the outbox and once now (for what was owed while the process was down)."""
+    deliveries = platform_deliveries(settings, runtime.engine)
+    if runtime.engine.dialect.name == "sqlite":  # one process sends: its old claims are dead
+        expire_claims(engine=runtime.engine, now=runtime.clock.now())
+    runtime.on_outbox = kick_all(deliveries, runtime.clock)
+    runtime.on_outbox()
+    return deliveries
+
+
 async def _run(settings: Settings) -> None:
     from bot.jobs_main import sweeps
-    from bot.server import build_runtime, start_delivery
+    from bot.server import build_runtime  # bot.server imports this module
     from jobs.scheduler import start_scheduler
     from jobs.tick import run_sweeps
 

@@ -25,12 +25,10 @@ from bot.crm_http import add_crm_routes
 from bot.health import CHECK_SECONDS, Reach, SlackHealth, check_at_start, quiet_logger
 from bot.jobs_process import JobsProcess
 from bot.runtime import Runtime, open_runtime
-from bot.senders import kick_all, platform_deliveries
 from bot.settings import Settings, SettingsError
 from bot.slack import SlackDirectory, build_app, web_app
 from bot.slack_answers import SETTLE, keep_answering
 from jobs import telemetry
-from jobs.delivery import Delivery, expire_claims
 
 if TYPE_CHECKING:  # the Teams SDK is imported only by a process that serves Teams
     from bot.teams_transport import TeamsTokens as Tokens
@@ -106,17 +104,6 @@ def teams_runtime(main: Runtime, tokens: Tokens | None) -> Runtime:
     get = tokens.get if tokens is not None else None
     directory = TeamsDirectory(main.engine, get)
     return replace(main, directory=directory, room=ROOM, on_outbox=main.on_outbox)
-
-
-def start_delivery(settings: Settings, runtime: Runtime) -> list[Delivery]:
-    """The delivery engines (Slack's, Teams', or both), kicked after every request that wrote
-    to the outbox and once now (for what was owed while the process was down)."""
-    deliveries = platform_deliveries(settings, runtime.engine)
-    if runtime.engine.dialect.name == "sqlite":  # one process sends: its old claims are dead
-        expire_claims(engine=runtime.engine, now=runtime.clock.now())
-    runtime.on_outbox = kick_all(deliveries, runtime.clock)
-    runtime.on_outbox()
-    return deliveries
 
 
 async def serve(

@@ -47,6 +47,17 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+@pytest.fixture
+def run(engine: Engine, database_url: str, slack: FakeSlack, tmp_path: Path) -> Iterator[Running]:
+    """`kakehashi run` serving, on the seeded database."""
+    running = Running(kakehashi_env(database_url, slack.api_url), tmp_path)
+    try:
+        assert running.get("/healthz").status_code == 200
+        yield running
+    finally:
+        running.stop()
+
+
 def scheduler_pids(run: Running) -> list[int]:
     return [int(pid) for pid in STARTED.findall(run.log.read_text(errors="replace"))]
 
@@ -74,53 +85,34 @@ def gone(pid: int, seconds: float = 10) -> bool:
     return True
 
 
-def test_a_killed_kakehashi_run_leaves_no_scheduler_sending_behind_it(
-    engine: Engine, database_url: str, slack: FakeSlack, tmp_path: Path
-) -> None:
-    run = Running(kakehashi_env(database_url, slack.api_url), tmp_path)
-    try:
-        assert run.get("/healthz").status_code == 200
-        child = started_scheduler(run)
-        assert alive(child)
-        run.proc.send_signal(signal.SIGKILL)
-        run.proc.wait(10)
-        assert gone(child), "the scheduler process outlived kakehashi run"
-    finally:
-        run.stop()
+def test_a_killed_kakehashi_run_leaves_no_scheduler_sending_behind_it(run: Running) -> None:
+    child = started_scheduler(run)
+    assert alive(child)
+    run.proc.send_signal(signal.SIGKILL)
+    run.proc.wait(10)
+    assert gone(child), "the scheduler process outlived kakehashi run"
 
 
-def test_sigterm_stops_both_processes(
-    engine: Engine, database_url: str, slack: FakeSlack, tmp_path: Path
-) -> None:
-    run = Running(kakehashi_env(database_url, slack.api_url), tmp_path)
-    try:
-        assert run.get("/healthz").status_code == 200
-        child = started_scheduler(run)
-        run.proc.send_signal(signal.SIGTERM)
-        assert run.proc.wait(30) == 0
-        assert gone(child, 1)
-        assert "exited with" not in run.output()  # stopped, not lost
-    finally:
-        run.stop()
+def test_sigterm_stops_both_processes(run: Running) -> None:
+    child = started_scheduler(run)
+    run.proc.send_signal(signal.SIGTERM)
+    assert run.proc.wait(30) == 0
+    assert gone(child, 1)
+    assert "exited with" not in run.output()  # stopped, not lost
 
 
 def test_a_scheduler_process_that_dies_is_started_again_and_delivers(
-    engine: Engine, database_url: str, slack: FakeSlack, tmp_path: Path
+    run: Running, database_url: str, slack: FakeSlack
 ) -> None:
-    run = Running(kakehashi_env(database_url, slack.api_url), tmp_path)
-    try:
-        assert run.get("/healthz").status_code == 200
-        first = started_scheduler(run)
-        os.kill(first, signal.SIGKILL)
-        second = started_scheduler(run, 2)
-        assert second != first and alive(second)
-        assert f"scheduler process (pid {first}) exited with -9" in run.output()
-        enqueue_one(database_url, "reminder:after-restart")
-        run.wait_for(lambda: slack.messages("DUCS"), "the delivery after the restart")
-        time.sleep(1.5)  # a tick more: sent once
-        assert [m["text"] for m in slack.messages("DUCS")] == ["a reminder"]
-    finally:
-        run.stop()
+    first = started_scheduler(run)
+    os.kill(first, signal.SIGKILL)
+    second = started_scheduler(run, 2)
+    assert second != first and alive(second)
+    assert f"scheduler process (pid {first}) exited with -9" in run.output()
+    enqueue_one(database_url, "reminder:after-restart")
+    run.wait_for(lambda: slack.messages("DUCS"), "the delivery after the restart")
+    time.sleep(1.5)  # a tick more: sent once
+    assert [m["text"] for m in slack.messages("DUCS")] == ["a reminder"]
 
 
 def test_a_request_that_wrote_to_the_outbox_is_delivered_before_the_next_tick(
