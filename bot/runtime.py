@@ -40,6 +40,7 @@ from jobs import telemetry
 from storage import acknowledged, people
 from storage.db import (
     DatabaseUnavailable,
+    has_written,
     make_engine,
     session_scope,
     upgrade,
@@ -143,19 +144,33 @@ class Runtime:
     def receive(self, request: dict[str, Any]) -> int:
         """Writes a command or a button press down before it is acknowledged (as it will be
         stored: without control characters, which PostgreSQL's JSON refuses)."""
-        request = {
-            name: without_control_characters(value) if isinstance(value, str) else value
-            for name, value in request.items()
-        }
-        with self.session() as session:
-            return acknowledged.record(session=session, request=request, at=self.clock.now())
+        return self.receive_all([request])[0]
 
-    def run_acknowledged(self, request_id: int) -> Outcome | None:
-        """Runs a request written down by `receive`, once: None when it is done already, or
-        the database is unavailable (it is taken up again later)."""
+    def receive_all(self, requests: list[dict[str, Any]]) -> list[int]:
+        """`receive`, for requests that arrived together: in one transaction."""
         with self.session() as session:
-            row = acknowledged.get(session=session, request_id=request_id)
-            request = dict(row.request) if row is not None and row.done_at is None else None
+            return [
+                acknowledged.record(
+                    session=session,
+                    request={
+                        name: without_control_characters(value) if isinstance(value, str) else value
+                        for name, value in request.items()
+                    },
+                    at=self.clock.now(),
+                )
+                for request in requests
+            ]
+
+    def run_acknowledged(
+        self, request_id: int, request: dict[str, Any] | None = None
+    ) -> Outcome | None:
+        """Runs a request written down by `receive`, once: None when it is done already, or
+        the database is unavailable (it is taken up again later). `request`: what `receive`
+        was given, when the caller still has it (it is then not read back)."""
+        if request is None:
+            with self.session() as session:
+                row = acknowledged.get(session=session, request_id=request_id)
+                request = dict(row.request) if row is not None and row.done_at is None else None
         if request is None:
             return None
         if request["kind"] == "command":
@@ -259,6 +274,8 @@ class Runtime:
         now = self.clock.now()
         if done is not None:
             outcome.request_id = done
+            if not has_written(session):
+                return  # changed nothing: run again after a crash, it changes nothing either
             if not acknowledged.finish(
                 session=session, request_id=done, at=now, answer=answer_to_json(outcome)
             ):

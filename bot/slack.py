@@ -28,7 +28,14 @@ from bot.connections import DEFAULT_LIMITS, ConnectionLimits
 from bot.health import SlackHealth
 from bot.response_url import ResponseUrls
 from bot.runtime import Runtime
-from bot.slack_answers import answer_outcome, publish_homes, run_and_answer, show, write_down
+from bot.slack_answers import (
+    WriteDown,
+    answer_outcome,
+    publish_homes,
+    run_and_answer,
+    run_rendered,
+    show,
+)
 from bot.slack_ingress import RejectionLog, slack_ingress
 from bot.slack_markup import plain_text
 from commands import crm
@@ -137,10 +144,11 @@ def build_app(
     )
     app.use(_timed)
     responses = ResponseUrls(settings.slack_api_url)
+    write_down = WriteDown(runtime)
     for name in runtime.registry.commands:
-        app.command(f"/{name}")(_command_listener(runtime, work, responses, name))
+        app.command(f"/{name}")(_command_listener(runtime, work, write_down, responses, name))
     for action_id in runtime.registry.actions:
-        app.action(action_id)(_action_listener(runtime, work, responses, action_id))
+        app.action(action_id)(_action_listener(runtime, work, write_down, responses, action_id))
     for callback_id in runtime.registry.forms:
         app.view(callback_id)(_form_listener(runtime, work, callback_id))
     app.event("app_home_opened")(_home_listener(runtime, work))
@@ -188,9 +196,14 @@ def _message_shortcut_listener(
         async def answer() -> None:
             link = await _permalink(client, channel_id, message.get("ts"))
             value = crm.shortcut_text(_unescape(slack_ids.neutral(message.get("text") or "")), link)
-            outcome = await work.run(runtime.press, user_id, action_id, value, channel_id)
+            answer = await work.run(
+                run_rendered, runtime.press, user_id, action_id, value, channel_id
+            )
+            assert answer is not None
+            outcome, shown = answer
             await show(
                 outcome,
+                shown,
                 respond=respond,
                 client=client,
                 trigger_id=body.get("trigger_id"),
@@ -218,7 +231,9 @@ def _unescape(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
-def _command_listener(runtime: Runtime, work: AfterAck, responses: ResponseUrls, name: str) -> Any:
+def _command_listener(
+    runtime: Runtime, work: AfterAck, write_down: WriteDown, responses: ResponseUrls, name: str
+) -> Any:
     async def on_command(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         respond = responses.responder(body.get("response_url"))
         request = {
@@ -230,7 +245,7 @@ def _command_listener(runtime: Runtime, work: AfterAck, responses: ResponseUrls,
             "channel_id": body.get("channel_id"),
             "response_url": body.get("response_url"),
         }
-        request_id = await write_down(runtime, request)  # before the acknowledgement
+        request_id = await write_down(request)  # before the acknowledgement
         await ack()
         work.later(
             run_and_answer(
@@ -242,7 +257,11 @@ def _command_listener(runtime: Runtime, work: AfterAck, responses: ResponseUrls,
 
 
 def _action_listener(
-    runtime: Runtime, work: AfterAck, responses: ResponseUrls, action_id: str
+    runtime: Runtime,
+    work: AfterAck,
+    write_down: WriteDown,
+    responses: ResponseUrls,
+    action_id: str,
 ) -> Any:
     async def on_action(
         ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
@@ -257,7 +276,7 @@ def _action_listener(
             "response_url": body.get("response_url"),
             "home": (body.get("view") or {}).get("type") == "home",
         }
-        request_id = await write_down(runtime, request)  # before the acknowledgement
+        request_id = await write_down(request)  # before the acknowledgement
         await ack()
         work.later(
             run_and_answer(

@@ -3,7 +3,8 @@
 Slack never sends a slash command or a button press twice, so what a request must do is written
 here before it is acknowledged. The request's work marks its row done in the same transaction
 (a compare-and-set: run twice, by a restart and a replica, it is done once), with the answer it
-owes the person; the row is answered once that answer went out. After a crash, or when the
+owes the person (work that changed nothing is not marked done: run again, it changes nothing
+either); the row is answered once that answer went out. After a crash, or when the
 answer met an error, the rows left are run or answered again (`bot.acknowledged`)."""
 
 from __future__ import annotations

@@ -185,6 +185,20 @@ def _first_line(error: BaseException | None) -> str:
     return str(error).strip().splitlines()[0] if error else "unknown error"
 
 
+def has_written(session: Session) -> bool:
+    """Whether the session's transaction has written anything so far (its pending changes are
+    flushed first): SQLite's driver opens a transaction only for a write, PostgreSQL gives a
+    transaction its id at its first write."""
+    session.flush()
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        return bool(session.execute(text(_PG_WROTE)).scalar_one())
+    return bool(connection.connection.dbapi_connection.in_transaction)  # type: ignore[union-attr]
+
+
+_PG_WROTE = "SELECT pg_current_xact_id_if_assigned() IS NOT NULL"
+
+
 def plain_rows(session: Session, query: Select[Any]) -> list[tuple[Any, ...]]:
     """A query's rows as the driver returns them, without SQLAlchemy's work per row: that work is
     half the time of reading the tens of thousands of open promises a reminder sweep reads.

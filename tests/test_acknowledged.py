@@ -8,6 +8,7 @@ import asyncio
 import json
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -23,9 +24,10 @@ from sqlmodel import Session, col, select
 
 from bot.after_ack import AfterAck
 from bot.runtime import Runtime
-from bot.slack_answers import SETTLE, finish_acknowledged
+from bot.slack_answers import SETTLE, WriteDown, finish_acknowledged
 from commands.context import FixedClock
-from storage.db import make_engine, upgrade
+from storage.acknowledged import AcknowledgedRequest
+from storage.db import DatabaseUnavailable, make_engine, upgrade
 from storage.people import Role
 from storage.promises import Promise
 from testkit.fake_slack import FakeSlack
@@ -271,3 +273,77 @@ async def test_a_request_that_fails_again_does_not_hold_up_the_others(
 
     reply = await server.reply_to(url)
     assert "Recorded *P-1* for *Globex Inc.*" in json.dumps(reply, ensure_ascii=False)
+
+
+def test_a_command_that_changed_nothing_is_not_marked_done_and_one_that_did_is(
+    engine: Engine, runtime: Runtime
+) -> None:
+    """Marking a request done guards a change from being made twice; a command that only read
+    (an account card) skips that write, and is answered all the same."""
+    test_promise.seed(engine)
+    runtime.run_command("USALES", "account", "Globex")  # kenji's profile is read once
+    read = {"kind": "command", "user_id": "USALES", "name": "account", "text": "Globex"}
+    wrote = {"kind": "command", "user_id": "USALES", "name": "promise", "text": "Globex: Demo"}
+    card = runtime.run_acknowledged(read_id := runtime.receive(read), read)
+    promised = runtime.run_acknowledged(wrote_id := runtime.receive(wrote), wrote)
+
+    assert card is not None and card.request_id == read_id and card.reply is not None
+    assert "Globex Inc." in card.reply.text
+    assert promised is not None and promised.request_id == wrote_id
+    with Session(engine) as session:
+        rows = {r.id: r for r in session.exec(select(AcknowledgedRequest))}
+    assert rows[read_id].done_at is None and rows[read_id].answer is None
+    assert rows[wrote_id].done_at is not None and rows[wrote_id].answer is not None
+    assert runtime.run_acknowledged(wrote_id) is None  # done: not run again
+
+
+class _Receiving:
+    """A stand-in for `Runtime.receive_all` that holds its first call until told."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.batches: list[list[str]] = []
+        self.release = threading.Event()
+        self.error = error
+
+    def receive_all(self, requests: list[dict[str, str]]) -> list[int]:
+        self.batches.append([r["text"] for r in requests])
+        if len(self.batches) == 1:
+            self.release.wait(5)
+        if self.error is not None:
+            raise self.error
+        return [int(r["text"]) for r in requests]
+
+
+async def test_requests_that_arrive_while_one_is_written_down_are_written_down_together() -> None:
+    receiving = _Receiving()
+    write_down = WriteDown(receiving)  # type: ignore[arg-type]
+    first = asyncio.create_task(write_down({"text": "1"}))
+    await asyncio.sleep(0.05)  # its write is under way, in a thread
+    rest = [asyncio.create_task(write_down({"text": str(i)})) for i in range(2, 6)]
+    await asyncio.sleep(0.05)
+    receiving.release.set()
+
+    assert await first == 1
+    assert await asyncio.gather(*rest) == [2, 3, 4, 5]
+    assert receiving.batches == [["1"], ["2", "3", "4", "5"]]
+    assert await write_down({"text": "6"}) == 6  # a later request starts a write of its own
+    assert receiving.batches[-1] == ["6"]
+
+
+@pytest.mark.parametrize("unavailable", [True, False], ids=["unavailable", "error"])
+async def test_a_failed_write_down_fails_each_request_in_it_as_its_own_would_have(
+    unavailable: bool,
+) -> None:
+    """The database unavailable: None (the request runs unrecorded, and says so); any other
+    error reaches each listener."""
+    error = DatabaseUnavailable("down") if unavailable else RuntimeError("bug")
+    receiving = _Receiving(error)
+    write_down = WriteDown(receiving)  # type: ignore[arg-type]
+    receiving.release.set()
+    results = await asyncio.gather(
+        *(write_down({"text": str(i)}) for i in range(3)), return_exceptions=True
+    )
+    if unavailable:
+        assert results == [None] * 3
+    else:
+        assert all(r is error for r in results)

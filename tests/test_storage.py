@@ -17,6 +17,7 @@ from storage.accounts import Account
 from storage.db import (
     DatabaseUnavailable,
     alembic_config,
+    has_written,
     is_reachable,
     make_engine,
     session_scope,
@@ -184,3 +185,22 @@ def test_concurrent_touches_never_lower_the_last_contact(engine: Engine) -> None
         with Session(engine) as session:
             found = session.get(Account, account_id)
             assert found is not None and found.last_contact_at == at + timedelta(days=3)
+
+
+def test_has_written_tells_a_unit_of_work_that_only_read_from_one_that_wrote(
+    engine: Engine,
+) -> None:
+    """What lets a command that changed nothing skip marking its request done (bot.runtime)."""
+    with Session(engine) as session:
+        get_or_create(session=session, user_id="UREADER")
+        session.commit()
+    with Session(engine) as session:
+        person = session.exec(select(Person)).one()
+        assert not has_written(session)
+        person.name = "renamed"  # not flushed yet: has_written flushes it first
+        assert has_written(session)
+        session.rollback()
+        session.exec(select(Account)).all()
+        assert not has_written(session)
+        session.execute(text("UPDATE people SET name = 'kenji'"))  # not through the ORM
+        assert has_written(session)
