@@ -55,8 +55,8 @@ def message_kwargs(message: ui.Message) -> dict[str, Any]:
 
 
 def _block(block: ui.Block) -> dict[str, Any]:
-    """A block as the JSON Slack takes, written directly: slack_sdk's block objects cost the
-    event loop a fifth of its time in a burst of account cards."""
+    """A block as the JSON Slack takes, written directly: building slack_sdk's block objects
+    and converting them was most of a card's rendering (bench/RESULTS.md, benchmark 1)."""
     match block:
         case ui.Header(text):
             return {"type": "header", "text": _plain_object(text, HEADER_TEXT)}

@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 class WriteDown:
     """Writes each request down before it is acknowledged, so that a crash cannot lose it.
     Requests that arrive while a write is under way are written together in the next one (a
-    group commit): in a burst of 100 commands, one write and one thread each took a tenth of
-    a second from every acknowledgement (bench/RESULTS.md, benchmark 1)."""
+    group commit): in a burst of 100 commands, a transaction and a thread for each one held the
+    last acknowledgements back about a second (bench/RESULTS.md, benchmark 1)."""
 
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
