@@ -40,7 +40,7 @@ from prometheus_client.registry import Collector
 from bot.runtime import Runtime
 from bot.senders import kick_all, platform_deliveries
 from bot.settings import Settings
-from jobs.delivery import Delivery, expire_claims
+from jobs.delivery import Delivery, expire_claims, pid_running
 
 log = logging.getLogger(__name__)
 
@@ -147,18 +147,8 @@ def remove_stale_metrics(folder: Path) -> None:
     could not remove their own)."""
     for stale in folder.glob(f"{METRICS_PREFIX}*-*"):
         pid = stale.name.removeprefix(METRICS_PREFIX).split("-")[0]
-        if pid.isdigit() and not _running(int(pid)):
+        if pid.isdigit() and not pid_running(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's
-        return True
-    return True
 
 
 class ChildMetrics(Collector):

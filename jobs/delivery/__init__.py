@@ -9,6 +9,7 @@ from jobs.delivery.claims import (
     due_messages,
     expire_claims,
     failed_messages,
+    pid_running,
     this_process,
 )
 from jobs.delivery.engine import Delivery
@@ -36,6 +37,7 @@ __all__ = [
     "due_messages",
     "expire_claims",
     "failed_messages",
+    "pid_running",
     "this_process",
     "unpaced",
 ]

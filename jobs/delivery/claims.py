@@ -128,15 +128,18 @@ def process_gone(holder: str) -> bool:
     host, _, pid = holder.rpartition(":")
     if host != socket.gethostname()[:40] or not pid.isdigit():
         return False
-    if int(pid) == os.getpid():
-        return True
+    return int(pid) == os.getpid() or not pid_running(int(pid))
+
+
+def pid_running(pid: int) -> bool:
+    """Whether a process of this host has the pid (one of another user's counts)."""
     try:
-        os.kill(int(pid), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
-        return True
-    except PermissionError:  # it runs, as another user
         return False
-    return False
+    except PermissionError:  # it runs, as another user
+        return True
+    return True
 
 
 def expire_claims(
