@@ -148,16 +148,10 @@ class Runtime:
 
     def receive_all(self, requests: list[dict[str, Any]]) -> list[int]:
         """`receive`, for requests that arrived together: in one transaction."""
+        at = self.clock.now()
         with self.session() as session:
             return [
-                acknowledged.record(
-                    session=session,
-                    request={
-                        name: without_control_characters(value) if isinstance(value, str) else value
-                        for name, value in request.items()
-                    },
-                    at=self.clock.now(),
-                )
+                acknowledged.record(session=session, request=_as_stored(request), at=at)
                 for request in requests
             ]
 
@@ -337,6 +331,13 @@ class Runtime:
 
     def translator_for(self, person: Person) -> Translator:
         return translator_for(person, self.settings.locale, self.settings.zone)
+
+
+def _as_stored(request: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: without_control_characters(value) if isinstance(value, str) else value
+        for name, value in request.items()
+    }
 
 
 def _without_control_characters(values: FormValues) -> FormValues:
